@@ -1,0 +1,1 @@
+export const main = (argv: string[]): void => { console.log("flowbus", argv) }
