@@ -1,1 +1,4 @@
-export {}
+// The test harness: real servers started as child processes on loopback for cross-actor tests.
+// One module per server; process.ts holds the plumbing they share.
+export * from './process.js'
+export * from './nats.js'

@@ -1,0 +1,83 @@
+// Starts a real nats-server with JetStream on a free loopback port in a fresh temp dir, for
+// tests; installs the Debian package when the binary is missing.
+//
+// Server version we rely on: 2.9.10 (Debian bookworm's `nats-server` package) or newer.
+// 2.9 has everything the NATS transport uses: JetStream pull consumers with max_bytes,
+// nak with delay, KV buckets with TTL (max_age), direct get and headers.
+
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ensureExecutable, freePort, removeDir, startProcess, tempDir, waitForPort } from './process.js'
+
+export interface NatsServerOptions {
+  /** Server max_payload in bytes (server default: 1 MiB). */
+  readonly maxPayload?: number
+  /** Require this user/password from clients. */
+  readonly user?: string
+  readonly pass?: string
+  /** Extra lines appended to the generated server config file. */
+  readonly extraConfig?: string
+}
+
+export interface NatsServer {
+  /** `nats://127.0.0.1:<port>` */
+  readonly url: string
+  readonly port: number
+  /** JetStream store directory (inside the temp dir removed by stop). */
+  readonly storeDir: string
+  /** SIGTERM (then SIGKILL), and remove the temp dir. */
+  stop(): Promise<void>
+  /** SIGKILL without cleanup, to simulate a crash; stop() still removes the dir afterwards. */
+  kill(): void
+}
+
+export async function startNats(options: NatsServerOptions = {}): Promise<NatsServer> {
+  const binary = await ensureExecutable('nats-server', 'nats-server')
+  const dir = await tempDir('nats')
+  try {
+    const port = await freePort()
+    const storeDir = join(dir, 'jetstream')
+    const configFile = join(dir, 'nats.conf')
+    await writeFile(configFile, serverConfig(options))
+    const server = startProcess({
+      name: 'nats-server',
+      command: binary,
+      args: ['-c', configFile, '-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port)],
+      cwd: dir,
+    })
+    try {
+      await waitForPort(port, { process: server, timeoutMs: 30_000 })
+    } catch (error) {
+      server.kill()
+      await server.exited
+      throw error
+    }
+    return {
+      url: `nats://127.0.0.1:${port}`,
+      port,
+      storeDir,
+      async stop() {
+        await server.stop()
+        await removeDir(dir)
+      },
+      kill() {
+        server.kill()
+      },
+    }
+  } catch (error) {
+    await removeDir(dir)
+    throw error
+  }
+}
+
+function serverConfig(options: NatsServerOptions): string {
+  const lines: string[] = []
+  // Keep JetStream memory/disk small: a test server never needs the defaults (75% of RAM/disk).
+  lines.push('jetstream { max_memory_store: 256MB, max_file_store: 2GB }')
+  if (options.maxPayload !== undefined) lines.push(`max_payload: ${options.maxPayload}`)
+  if (options.user !== undefined) {
+    lines.push(`authorization { user: ${JSON.stringify(options.user)}, password: ${JSON.stringify(options.pass ?? '')} }`)
+  }
+  if (options.extraConfig) lines.push(options.extraConfig)
+  return `${lines.join('\n')}\n`
+}

@@ -1,0 +1,253 @@
+// Shared plumbing for test servers run as child processes on loopback: free ports, temp
+// dirs, installing a missing Debian package, waiting for a port, and stopping without leaks.
+
+import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createConnection, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, beforeEach } from 'vitest'
+
+const execFileAsync = promisify(execFile)
+
+/** A loopback TCP port nobody listens on right now (the OS picks it, so parallel workers do not collide). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => {
+        if (address && typeof address === 'object') resolve(address.port)
+        else reject(new Error('could not obtain a free loopback port'))
+      })
+    })
+  })
+}
+
+/** A fresh directory under os.tmpdir(); the caller removes it with removeDir. */
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `flowbus-${prefix}-`))
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true, maxRetries: 3 })
+}
+
+/** Absolute path of an executable on PATH (plus the sbin dirs Debian packages use), or undefined. */
+export async function findExecutable(command: string): Promise<string | undefined> {
+  const path = [process.env.PATH ?? '', '/usr/local/sbin', '/usr/sbin', '/sbin'].join(':')
+  try {
+    const { stdout } = await execFileAsync('sh', ['-c', `command -v "$0"`, command], {
+      env: { ...process.env, PATH: path },
+    })
+    const found = stdout.trim()
+    return found === '' ? undefined : found
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Returns the path of `command`, installing the Debian package `aptPackage` first when it is
+ * missing. The dpkg lock timeout lets parallel test workers install the same package safely.
+ */
+export async function ensureExecutable(command: string, aptPackage: string): Promise<string> {
+  const existing = await findExecutable(command)
+  if (existing) return existing
+  const apt = ['-o', 'DPkg::Lock::Timeout=300', '-q']
+  try {
+    await execFileAsync('apt-get', [...apt, 'update'], { maxBuffer: 64 << 20 })
+    await execFileAsync('apt-get', [...apt, 'install', '-y', '--no-install-recommends', aptPackage], {
+      maxBuffer: 64 << 20,
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    })
+  } catch (error) {
+    throw new Error(`${command} is not installed and apt-get install ${aptPackage} failed: ${errorText(error)}`)
+  }
+  const installed = await findExecutable(command)
+  if (!installed) throw new Error(`apt-get installed ${aptPackage} but ${command} is still not on PATH`)
+  return installed
+}
+
+export interface ServerProcessOptions {
+  /** Shown in errors, e.g. `nats-server`. */
+  readonly name: string
+  readonly command: string
+  readonly args: readonly string[]
+  readonly cwd?: string
+  readonly env?: Readonly<Record<string, string>>
+}
+
+/** A child server process whose output tail is kept for error messages. */
+export interface ServerProcess {
+  readonly name: string
+  readonly child: ChildProcess
+  /** Resolves with the exit code (or signal name) once the process is gone. */
+  readonly exited: Promise<number | string>
+  /** Last few kilobytes of stdout+stderr. */
+  output(): string
+  /** SIGTERM, then SIGKILL after graceMs; resolves once the process is gone. */
+  stop(graceMs?: number): Promise<void>
+  /** SIGKILL now, without waiting (simulates a crash). */
+  kill(): void
+}
+
+const OUTPUT_TAIL_BYTES = 16 * 1024
+const running = new Set<ChildProcess>()
+let exitHookInstalled = false
+
+/** If a test worker exits without stopping its servers, kill them so nothing outlives the run. */
+function installExitHook(): void {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.on('exit', () => {
+    for (const child of running) child.kill('SIGKILL')
+  })
+}
+
+export function startProcess(options: ServerProcessOptions): ServerProcess {
+  installExitHook()
+  const child = spawn(options.command, [...options.args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  running.add(child)
+  let tail = ''
+  const keep = (chunk: Buffer): void => {
+    tail = (tail + chunk.toString('utf8')).slice(-OUTPUT_TAIL_BYTES)
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('error', (error) => {
+      keep(Buffer.from(`\n${errorText(error)}\n`))
+      running.delete(child)
+      resolve('spawn-error')
+    })
+    child.once('exit', (code, signal) => {
+      running.delete(child)
+      resolve(code ?? signal ?? 'unknown')
+    })
+  })
+  const gone = (): boolean => child.exitCode !== null || child.signalCode !== null || !running.has(child)
+
+  return {
+    name: options.name,
+    child,
+    exited,
+    output: () => tail,
+    async stop(graceMs = 5_000) {
+      if (gone()) return
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+      await exited
+      clearTimeout(timer)
+    },
+    kill() {
+      if (!gone()) child.kill('SIGKILL')
+    },
+  }
+}
+
+/**
+ * Resolves once host:port accepts TCP connections. Fails early with the server's output when
+ * the process exits first, and after timeoutMs otherwise.
+ */
+export async function waitForPort(
+  port: number,
+  options: { host?: string; timeoutMs?: number; process?: ServerProcess } = {},
+): Promise<void> {
+  const host = options.host ?? '127.0.0.1'
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000)
+  let exitedWith: number | string | undefined
+  void options.process?.exited.then((code) => {
+    exitedWith = code
+  })
+  for (;;) {
+    if (exitedWith !== undefined) {
+      throw new Error(
+        `${options.process?.name} exited (${exitedWith}) before listening on ${host}:${port}:\n${options.process?.output()}`,
+      )
+    }
+    if (await canConnect(host, port)) return
+    if (Date.now() > deadline) {
+      const name = options.process?.name ?? 'server'
+      throw new Error(`${name} did not listen on ${host}:${port} in time:\n${options.process?.output() ?? ''}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port })
+    const done = (ok: boolean): void => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(1_000, () => done(false))
+    socket.once('connect', () => done(true))
+    socket.once('error', () => done(false))
+  })
+}
+
+export function errorText(error: unknown): string {
+  if (error instanceof Error) {
+    const stderr = (error as { stderr?: unknown }).stderr
+    return typeof stderr === 'string' && stderr.trim() !== '' ? `${error.message}\n${stderr.trim()}` : error.message
+  }
+  return String(error)
+}
+
+/** Anything the harness starts: a server that can be stopped. */
+export interface StoppableService {
+  stop(): Promise<void>
+}
+
+/** What serviceOrSkip hands a test file: the running service, once beforeAll has run. */
+export interface ServiceHandle<S> {
+  /** The service; throws when called while the suite is being skipped. */
+  get(): S
+  /** Why the service is unavailable (set after beforeAll when it could not start). */
+  readonly unavailable: string | undefined
+}
+
+/**
+ * Starts a service for the enclosing describe block (or file) and stops it afterwards.
+ * When it cannot be installed or started, the tests fail if CI=true (a CI run must not pass
+ * by skipping), and are otherwise skipped with the reason printed, so a laptop without the
+ * server still runs the rest of the suite.
+ */
+export function serviceOrSkip<S extends StoppableService>(name: string, start: () => Promise<S>): ServiceHandle<S> {
+  let service: S | undefined
+  let unavailable: string | undefined
+  beforeAll(async () => {
+    try {
+      service = await start()
+    } catch (error) {
+      const reason = `${name} unavailable: ${errorText(error)}`
+      if (process.env.CI === 'true') throw new Error(`${reason} (CI=true: real servers are required, not skipped)`)
+      unavailable = reason
+      console.warn(`skipping tests that need ${name}: ${reason}`)
+    }
+  })
+  beforeEach((context) => {
+    if (!service) context.skip(unavailable ?? `${name} unavailable`)
+  })
+  afterAll(async () => {
+    await service?.stop()
+  })
+  return {
+    get() {
+      if (!service) throw new Error(unavailable ?? `${name} is not started yet (call get() inside a test or hook)`)
+      return service
+    },
+    get unavailable() {
+      return unavailable
+    },
+  }
+}
