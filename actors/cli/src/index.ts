@@ -1,1 +1,2 @@
-export { main } from "./main.js"
+export { runCli, main, configJsonSchema, type CliContext } from './main.js'
+export { knownActors } from './registry.js'

@@ -1,1 +1,13 @@
+// The flowbus actor kernel: what every actor and the CLI import.
+export * from './actor.js'
+export * from './bus/bus.js'
+export * from './bus/errors.js'
+export * from './bus/sharding.js'
 export * from './bus/transport.js'
+export * from './config/load.js'
+export * from './config/sections.js'
+export * from './config/units.js'
+export * from './http.js'
+export * from './log.js'
+export * from './metrics.js'
+export * from './process.js'

@@ -1,0 +1,5 @@
+// Every actor the `flowbus` command knows, in start order. Actors never import each other;
+// only this list brings them together. Later work adds receiver, decoder, enricher, …
+import type { ActorDefinition } from '@flowbus/runtime'
+
+export const knownActors: readonly ActorDefinition<any>[] = []

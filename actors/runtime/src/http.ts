@@ -1,0 +1,99 @@
+// The per-process HTTP endpoint: Prometheus /metrics, liveness /healthz and readiness
+// /readyz (ready once every actor has started and until shutdown begins).
+import { createServer, type Server } from 'node:http'
+import { Context, Effect, Layer } from 'effect'
+import type { HttpConfig } from './config/sections.js'
+import { Metrics } from './metrics.js'
+
+export interface HealthService {
+  /** Marks a component (e.g. an actor) ready or not; /readyz is 200 only when all are ready. */
+  readonly setReady: (component: string, ready: boolean, detail?: string) => void
+  readonly status: () => { ready: boolean; components: Record<string, { ready: boolean; detail?: string }> }
+}
+
+export class Health extends Context.Tag('flowbus/Health')<Health, HealthService>() {}
+
+export const makeHealth = (): HealthService => {
+  const components = new Map<string, { ready: boolean; detail?: string }>()
+  return {
+    setReady: (component, ready, detail) => {
+      components.set(component, detail === undefined ? { ready } : { ready, detail })
+    },
+    status: () => ({
+      ready: components.size > 0 && [...components.values()].every((c) => c.ready),
+      components: Object.fromEntries(components),
+    }),
+  }
+}
+
+export const HealthLive = Layer.sync(Health, makeHealth)
+
+/** Splits "host:port" (IPv6 as "[::1]:8080"); throws a message naming the value. */
+export const parseListen = (listen: string): { host: string; port: number } => {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen)
+  const port = Number(match?.[3])
+  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`http.listen "${listen}" is not host:port (e.g. "127.0.0.1:8080" or "[::1]:8080")`)
+  }
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port }
+}
+
+export interface HttpEndpoint {
+  /** The bound address, useful when the configured port was 0. */
+  readonly address: { host: string; port: number } | undefined
+}
+
+export class HttpServer extends Context.Tag('flowbus/HttpServer')<HttpServer, HttpEndpoint>() {}
+
+/** Serves /metrics, /healthz and /readyz while the layer is alive. */
+export const HttpServerLive = (config: HttpConfig): Layer.Layer<HttpServer, Error, Metrics | Health> =>
+  Layer.scoped(
+    HttpServer,
+    Effect.gen(function* () {
+      if (config.listen === '') return { address: undefined }
+      const { host, port } = yield* Effect.try({ try: () => parseListen(config.listen), catch: (e) => e as Error })
+      const metrics = yield* Metrics
+      const health = yield* Health
+      const server: Server = createServer((req, res) => {
+        const path = (req.url ?? '/').split('?')[0]
+        if (path === '/metrics') {
+          metrics.registry.metrics().then(
+            (text) => {
+              res.writeHead(200, { 'content-type': metrics.registry.contentType })
+              res.end(text)
+            },
+            (error: Error) => {
+              res.writeHead(500, { 'content-type': 'text/plain' })
+              res.end(error.message)
+            },
+          )
+        } else if (path === '/healthz') {
+          res.writeHead(200, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ status: 'ok' }))
+        } else if (path === '/readyz') {
+          const status = health.status()
+          res.writeHead(status.ready ? 200 : 503, { 'content-type': 'application/json' })
+          res.end(JSON.stringify(status))
+        } else {
+          res.writeHead(404, { 'content-type': 'text/plain' })
+          res.end('not found: try /metrics, /healthz or /readyz\n')
+        }
+      })
+      const address = yield* Effect.acquireRelease(
+        Effect.async<{ host: string; port: number }, Error>((resume) => {
+          server.once('error', (error) => resume(Effect.fail(new Error(`cannot listen on http.listen ${config.listen}: ${error.message}`))))
+          server.listen(port, host, () => {
+            const bound = server.address()
+            resume(Effect.succeed({ host, port: typeof bound === 'object' && bound ? bound.port : port }))
+          })
+        }),
+        () =>
+          Effect.async<void>((resume) => {
+            server.closeAllConnections()
+            server.close(() => resume(Effect.void))
+          }),
+      )
+      yield* Effect.logInfo(`metrics and health on http://${host.includes(':') ? `[${host}]` : host}:${address.port}`)
+      return { address }
+    }),
+  )
