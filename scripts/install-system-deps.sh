@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the system packages flowbus's tests use as real peers: nats-server (JetStream)
+# and a JDK with Maven for the Kafka broker. Idempotent; needs root (apt-get) on Debian.
+# The test harness also installs these on demand, this just does it up front for CI.
+set -euo pipefail
+need=()
+command -v nats-server >/dev/null || need+=(nats-server)
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need+=(maven)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+echo "nats-server $(nats-server --version 2>&1 | head -1); $(java -version 2>&1 | head -1); $(mvn -v 2>/dev/null | head -1)"
