@@ -766,10 +766,13 @@ export const defineTransportContract = (name: string, setup: ContractSetup): voi
         let maxOutstanding = 0
         let maxOutstandingBytes = 0
         let released = false
+        // A delivery stops being outstanding when ack() is called: the transport may hand out the
+        // next one before the ack's promise resolves.
         const settle = async (d: Delivery) => {
-          await d.ack()
+          const acked = d.ack()
           outstanding--
           outstandingBytes -= d.data.byteLength
+          await acked
         }
         const sub = await subscribe(
           consumer,
