@@ -1,0 +1,773 @@
+// GENERATED from bus-schemas/proto/flowbus/v1/*.proto by bus-schemas/scripts/generate.mjs: do not edit.
+// The protobuf descriptor (for protobufjs reflection codecs) and the TypeScript types of the messages.
+
+import type { INamespace } from 'protobufjs'
+
+/** Descriptor of package flowbus.v1 (common.proto, flow_batch.proto, metadata.proto, raw_packets.proto, routing.proto, templates.proto), protobufjs JSON form. */
+export const descriptor: INamespace = {
+  "nested": {
+    "flowbus": {
+      "nested": {
+        "v1": {
+          "nested": {
+            "FlowProtocol": {
+              "values": {
+                "FLOW_PROTOCOL_UNKNOWN": 0,
+                "FLOW_PROTOCOL_NETFLOW_V5": 1,
+                "FLOW_PROTOCOL_NETFLOW_V9": 2,
+                "FLOW_PROTOCOL_IPFIX": 3,
+                "FLOW_PROTOCOL_SFLOW_V5": 4
+              }
+            },
+            "InterfaceBoundary": {
+              "values": {
+                "INTERFACE_BOUNDARY_UNDEFINED": 0,
+                "INTERFACE_BOUNDARY_EXTERNAL": 1,
+                "INTERFACE_BOUNDARY_INTERNAL": 2
+              }
+            },
+            "FlowBatch": {
+              "fields": {
+                "count": {
+                  "type": "uint32",
+                  "id": 1
+                },
+                "strings": {
+                  "rule": "repeated",
+                  "type": "string",
+                  "id": 2
+                },
+                "TimeReceived": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 16
+                },
+                "SamplingRate": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 17
+                },
+                "ExporterAddress": {
+                  "type": "bytes",
+                  "id": 18
+                },
+                "ExporterName": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 19
+                },
+                "ExporterGroup": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 20
+                },
+                "ExporterRole": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 21
+                },
+                "ExporterSite": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 22
+                },
+                "ExporterRegion": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 23
+                },
+                "ExporterTenant": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 24
+                },
+                "SrcAddr": {
+                  "type": "bytes",
+                  "id": 25
+                },
+                "DstAddr": {
+                  "type": "bytes",
+                  "id": 26
+                },
+                "SrcNetMask": {
+                  "type": "bytes",
+                  "id": 27
+                },
+                "DstNetMask": {
+                  "type": "bytes",
+                  "id": 28
+                },
+                "NextHop": {
+                  "type": "bytes",
+                  "id": 29
+                },
+                "SrcAS": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 30
+                },
+                "DstAS": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 31
+                },
+                "SrcNetName": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 32
+                },
+                "DstNetName": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 33
+                },
+                "SrcNetRole": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 34
+                },
+                "DstNetRole": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 35
+                },
+                "SrcNetSite": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 36
+                },
+                "DstNetSite": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 37
+                },
+                "SrcNetRegion": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 38
+                },
+                "DstNetRegion": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 39
+                },
+                "SrcNetTenant": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 40
+                },
+                "DstNetTenant": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 41
+                },
+                "SrcCountry": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 42
+                },
+                "DstCountry": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 43
+                },
+                "SrcGeoCity": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 44
+                },
+                "DstGeoCity": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 45
+                },
+                "SrcGeoState": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 46
+                },
+                "DstGeoState": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 47
+                },
+                "DstASPath": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 48
+                },
+                "DstASPathCounts": {
+                  "rule": "repeated",
+                  "type": "uint32",
+                  "id": 49
+                },
+                "DstCommunities": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 50
+                },
+                "DstCommunitiesCounts": {
+                  "rule": "repeated",
+                  "type": "uint32",
+                  "id": 51
+                },
+                "DstLargeCommunities": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 52
+                },
+                "DstLargeCommunitiesCounts": {
+                  "rule": "repeated",
+                  "type": "uint32",
+                  "id": 53
+                },
+                "InIf": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 54
+                },
+                "OutIf": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 55
+                },
+                "InIfName": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 56
+                },
+                "OutIfName": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 57
+                },
+                "InIfDescription": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 58
+                },
+                "OutIfDescription": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 59
+                },
+                "InIfSpeed": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 60
+                },
+                "OutIfSpeed": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 61
+                },
+                "InIfConnectivity": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 62
+                },
+                "OutIfConnectivity": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 63
+                },
+                "InIfProvider": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 64
+                },
+                "OutIfProvider": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 65
+                },
+                "InIfBoundary": {
+                  "type": "bytes",
+                  "id": 66
+                },
+                "OutIfBoundary": {
+                  "type": "bytes",
+                  "id": 67
+                },
+                "EType": {
+                  "type": "bytes",
+                  "id": 68
+                },
+                "Proto": {
+                  "type": "bytes",
+                  "id": 69
+                },
+                "SrcPort": {
+                  "type": "bytes",
+                  "id": 70
+                },
+                "DstPort": {
+                  "type": "bytes",
+                  "id": 71
+                },
+                "Bytes": {
+                  "rule": "repeated",
+                  "type": "fixed64",
+                  "id": 72
+                },
+                "Packets": {
+                  "rule": "repeated",
+                  "type": "fixed64",
+                  "id": 73
+                },
+                "ForwardingStatus": {
+                  "type": "bytes",
+                  "id": 74
+                },
+                "FlowDirection": {
+                  "type": "bytes",
+                  "id": 75
+                },
+                "SrcVlan": {
+                  "type": "bytes",
+                  "id": 76
+                },
+                "DstVlan": {
+                  "type": "bytes",
+                  "id": 77
+                },
+                "SrcMAC": {
+                  "rule": "repeated",
+                  "type": "fixed64",
+                  "id": 78
+                },
+                "DstMAC": {
+                  "rule": "repeated",
+                  "type": "fixed64",
+                  "id": 79
+                },
+                "IPTTL": {
+                  "type": "bytes",
+                  "id": 80
+                },
+                "IPTos": {
+                  "type": "bytes",
+                  "id": 81
+                },
+                "IPFragmentID": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 82
+                },
+                "IPFragmentOffset": {
+                  "type": "bytes",
+                  "id": 83
+                },
+                "IPv6FlowLabel": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 84
+                },
+                "TCPFlags": {
+                  "type": "bytes",
+                  "id": 85
+                },
+                "ICMPv4Type": {
+                  "type": "bytes",
+                  "id": 86
+                },
+                "ICMPv4Code": {
+                  "type": "bytes",
+                  "id": 87
+                },
+                "ICMPv6Type": {
+                  "type": "bytes",
+                  "id": 88
+                },
+                "ICMPv6Code": {
+                  "type": "bytes",
+                  "id": 89
+                },
+                "MPLSLabels": {
+                  "rule": "repeated",
+                  "type": "fixed32",
+                  "id": 90
+                },
+                "MPLSLabelsCounts": {
+                  "rule": "repeated",
+                  "type": "uint32",
+                  "id": 91
+                },
+                "SrcAddrNAT": {
+                  "type": "bytes",
+                  "id": 92
+                },
+                "DstAddrNAT": {
+                  "type": "bytes",
+                  "id": 93
+                },
+                "SrcPortNAT": {
+                  "type": "bytes",
+                  "id": 94
+                },
+                "DstPortNAT": {
+                  "type": "bytes",
+                  "id": 95
+                }
+              }
+            },
+            "ExporterInfo": {
+              "fields": {
+                "address": {
+                  "type": "bytes",
+                  "id": 1
+                },
+                "name": {
+                  "type": "string",
+                  "id": 2
+                },
+                "group": {
+                  "type": "string",
+                  "id": 3
+                },
+                "role": {
+                  "type": "string",
+                  "id": 4
+                },
+                "site": {
+                  "type": "string",
+                  "id": 5
+                },
+                "region": {
+                  "type": "string",
+                  "id": 6
+                },
+                "tenant": {
+                  "type": "string",
+                  "id": 7
+                },
+                "sysName": {
+                  "type": "string",
+                  "id": 8
+                },
+                "updatedUnixMs": {
+                  "type": "uint64",
+                  "id": 9
+                }
+              }
+            },
+            "InterfaceInfo": {
+              "fields": {
+                "exporterAddress": {
+                  "type": "bytes",
+                  "id": 1
+                },
+                "ifIndex": {
+                  "type": "uint32",
+                  "id": 2
+                },
+                "name": {
+                  "type": "string",
+                  "id": 3
+                },
+                "description": {
+                  "type": "string",
+                  "id": 4
+                },
+                "speed": {
+                  "type": "uint32",
+                  "id": 5
+                },
+                "provider": {
+                  "type": "string",
+                  "id": 6
+                },
+                "connectivity": {
+                  "type": "string",
+                  "id": 7
+                },
+                "boundary": {
+                  "type": "InterfaceBoundary",
+                  "id": 8
+                },
+                "updatedUnixMs": {
+                  "type": "uint64",
+                  "id": 9
+                }
+              }
+            },
+            "RawPacket": {
+              "fields": {
+                "exporterAddress": {
+                  "type": "bytes",
+                  "id": 1
+                },
+                "exporterPort": {
+                  "type": "uint32",
+                  "id": 2
+                },
+                "receivedNs": {
+                  "type": "fixed64",
+                  "id": 3
+                },
+                "protocol": {
+                  "type": "FlowProtocol",
+                  "id": 4
+                },
+                "payload": {
+                  "type": "bytes",
+                  "id": 5
+                }
+              }
+            },
+            "RawPacketBatch": {
+              "fields": {
+                "receiver": {
+                  "type": "string",
+                  "id": 1
+                },
+                "packets": {
+                  "rule": "repeated",
+                  "type": "RawPacket",
+                  "id": 2
+                }
+              }
+            },
+            "RoutingLookupRequest": {
+              "fields": {
+                "exporterAddress": {
+                  "type": "bytes",
+                  "id": 1
+                },
+                "addresses": {
+                  "type": "bytes",
+                  "id": 2
+                },
+                "nextHops": {
+                  "type": "bytes",
+                  "id": 3
+                }
+              }
+            },
+            "RouteInfo": {
+              "fields": {
+                "found": {
+                  "type": "bool",
+                  "id": 1
+                },
+                "asn": {
+                  "type": "uint32",
+                  "id": 2
+                },
+                "asPath": {
+                  "rule": "repeated",
+                  "type": "uint32",
+                  "id": 3
+                },
+                "communities": {
+                  "rule": "repeated",
+                  "type": "uint32",
+                  "id": 4
+                },
+                "largeCommunities": {
+                  "rule": "repeated",
+                  "type": "uint32",
+                  "id": 5
+                },
+                "prefixLength": {
+                  "type": "uint32",
+                  "id": 6
+                },
+                "nextHop": {
+                  "type": "bytes",
+                  "id": 7
+                }
+              }
+            },
+            "RoutingLookupResponse": {
+              "fields": {
+                "routes": {
+                  "rule": "repeated",
+                  "type": "RouteInfo",
+                  "id": 1
+                }
+              }
+            },
+            "TemplateField": {
+              "fields": {
+                "enterpriseNumber": {
+                  "type": "uint32",
+                  "id": 1
+                },
+                "type": {
+                  "type": "uint32",
+                  "id": 2
+                },
+                "length": {
+                  "type": "uint32",
+                  "id": 3
+                }
+              }
+            },
+            "TemplateRecord": {
+              "fields": {
+                "exporterAddress": {
+                  "type": "bytes",
+                  "id": 1
+                },
+                "exporterPort": {
+                  "type": "uint32",
+                  "id": 2
+                },
+                "protocol": {
+                  "type": "FlowProtocol",
+                  "id": 3
+                },
+                "observationDomainId": {
+                  "type": "uint32",
+                  "id": 4
+                },
+                "templateId": {
+                  "type": "uint32",
+                  "id": 5
+                },
+                "options": {
+                  "type": "bool",
+                  "id": 6
+                },
+                "scopeFieldCount": {
+                  "type": "uint32",
+                  "id": 7
+                },
+                "fields": {
+                  "rule": "repeated",
+                  "type": "TemplateField",
+                  "id": 8
+                },
+                "lastSeenUnixMs": {
+                  "type": "uint64",
+                  "id": 9
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** One exporter (router, switch) as the enricher shows it in Exporter* columns. */
+export interface ExporterInfo {
+  /** Exporter address, 16 bytes (IPv4 as IPv4-mapped IPv6). */
+  address: Uint8Array
+  /** Display name (ExporterName): sysName unless configured otherwise. */
+  name: string
+  group: string
+  role: string
+  site: string
+  region: string
+  tenant: string
+  /** SNMP sysName as polled, empty when not polled. */
+  sysName: string
+  /** When this information was obtained, milliseconds since the Unix epoch. */
+  updatedUnixMs: number
+}
+
+/** Flow export protocol of a datagram or template. */
+export const FlowProtocol = {
+  UNKNOWN: 0,
+  NETFLOW_V5: 1,
+  NETFLOW_V9: 2,
+  IPFIX: 3,
+  SFLOW_V5: 4,
+} as const
+export type FlowProtocol = (typeof FlowProtocol)[keyof typeof FlowProtocol]
+
+/** Whether an interface faces outside or inside the network (the InIfBoundary/OutIfBoundary values). */
+export const InterfaceBoundary = {
+  UNDEFINED: 0,
+  EXTERNAL: 1,
+  INTERNAL: 2,
+} as const
+export type InterfaceBoundary = (typeof InterfaceBoundary)[keyof typeof InterfaceBoundary]
+
+/** One interface of an exporter, as the enricher shows it in the InIf and OutIf columns. */
+export interface InterfaceInfo {
+  /** Exporter address, 16 bytes (IPv4 as IPv4-mapped IPv6). */
+  exporterAddress: Uint8Array
+  /** SNMP ifIndex. */
+  ifIndex: number
+  /** ifName. */
+  name: string
+  /** ifAlias. */
+  description: string
+  /** Speed in Mbps (ifHighSpeed). */
+  speed: number
+  /** Provider behind the interface, from classification. */
+  provider: string
+  /** Connectivity (transit, ix, pni…), from classification. */
+  connectivity: string
+  boundary: InterfaceBoundary
+  /** When this information was obtained, milliseconds since the Unix epoch. */
+  updatedUnixMs: number
+}
+
+/** The route covering one looked-up address. */
+export interface RouteInfo {
+  /** False when no route covers the address (other fields are then empty). */
+  found: boolean
+  /** Origin AS of the route. */
+  asn: number
+  /** AS path, nearest AS first. */
+  asPath: number[]
+  /** Standard communities (ASN << 16 | value). */
+  communities: number[]
+  /** Large communities, (ASN, local1, local2) triples flattened. */
+  largeCommunities: number[]
+  /** Length of the matched prefix: 0-32 for IPv4 addresses, 0-128 for IPv6. */
+  prefixLength: number
+  /** BGP next hop of the route, 16 bytes, empty when unknown. */
+  nextHop: Uint8Array
+}
+
+/** Route lookups for addresses seen by one exporter. */
+export interface RoutingLookupRequest {
+  /** Exporter whose view of the RIB to use, 16 bytes (IPv4 as IPv4-mapped IPv6). */
+  exporterAddress: Uint8Array
+  /** Addresses to look up, 16 bytes each, concatenated. */
+  addresses: Uint8Array
+  /** Empty, or the next hop the exporter used for each address, 16 bytes each: picks among paths. */
+  nextHops: Uint8Array
+}
+
+/** Routes in the order of the request's addresses, one per address. */
+export interface RoutingLookupResponse {
+  routes: RouteInfo[]
+}
+
+/** One field of a template, in record order. */
+export interface TemplateField {
+  /** IPFIX private enterprise number, 0 for IANA fields (and always for NetFlow v9). */
+  enterpriseNumber: number
+  /** Information element / NetFlow v9 field type. */
+  type: number
+  /** Length in bytes; 65535 means variable length (IPFIX). */
+  length: number
+}
+
+/** One template as last announced by an exporter. */
+export interface TemplateRecord {
+  /** Exporter address, 16 bytes (IPv4 as IPv4-mapped IPv6). */
+  exporterAddress: Uint8Array
+  /** Exporter UDP source port: templates are scoped by transport session. */
+  exporterPort: number
+  /** NETFLOW_V9 or IPFIX: their template ids are separate spaces. */
+  protocol: FlowProtocol
+  /** NetFlow v9 source id / IPFIX observation domain id. */
+  observationDomainId: number
+  /** Template id (256-65535). */
+  templateId: number
+  /** True for an options template. */
+  options: boolean
+  /** Options templates: how many of the leading fields are scope fields. */
+  scopeFieldCount: number
+  fields: TemplateField[]
+  /** When the exporter last sent this template, milliseconds since the Unix epoch. */
+  lastSeenUnixMs: number
+}

@@ -1,0 +1,107 @@
+// The subject catalogue: every subject flowbus uses, defined once with its message codec.
+// Provisioning, docs and the typed bus iterate over `catalogue`; actors import the subjects they use.
+
+import { flowBatchCodec } from './flow-batch-codec.js'
+import type { FlowBatch } from './flow-batch.js'
+import type {
+  ExporterInfo,
+  InterfaceInfo,
+  RoutingLookupRequest,
+  RoutingLookupResponse,
+  TemplateRecord,
+} from './generated/flowbus.js'
+import {
+  exporterInfoCodec,
+  interfaceInfoCodec,
+  routingLookupRequestCodec,
+  routingLookupResponseCodec,
+  templateRecordCodec,
+} from './proto-codecs.js'
+import { rawPacketBatchCodec, type RawPacketBatch } from './raw-packets.js'
+import type { AnySubject, BroadcastSubject, RequestSubject, StateBucket, StreamSubject } from './subject.js'
+
+export const flowsRaw: StreamSubject<RawPacketBatch> = {
+  kind: 'stream',
+  name: 'flows.raw',
+  version: 1,
+  description: 'datagrams from exporters as received (receiver → decoder)',
+  codec: rawPacketBatchCodec,
+  partitionKey: 'exporter address',
+  retention: 'flows',
+}
+
+export const flowsDecoded: StreamSubject<FlowBatch> = {
+  kind: 'stream',
+  name: 'flows.decoded',
+  version: 1,
+  description: 'decoded flows, columnar batches (decoder → enricher)',
+  codec: flowBatchCodec,
+  partitionKey: 'exporter address',
+  retention: 'flows',
+}
+
+export const flowsEnriched: StreamSubject<FlowBatch> = {
+  kind: 'stream',
+  name: 'flows.enriched',
+  version: 1,
+  description: 'enriched flows, columnar batches (enricher → clickhouse-writer, external consumers)',
+  codec: flowBatchCodec,
+  partitionKey: 'exporter address',
+  retention: 'flows',
+}
+
+export const templates: StateBucket<TemplateRecord> = {
+  kind: 'state',
+  name: 'templates',
+  version: 1,
+  description: 'NetFlow v9 / IPFIX templates per exporter, port, observation domain and template id (key: templateStateKey)',
+  codec: templateRecordCodec,
+}
+
+export const metadataInterfaces: StateBucket<InterfaceInfo> = {
+  kind: 'state',
+  name: 'metadata.interfaces',
+  version: 1,
+  description: 'interface name, description, speed and classification per exporter and ifIndex (key: interfaceStateKey)',
+  codec: interfaceInfoCodec,
+}
+
+export const metadataExporters: StateBucket<ExporterInfo> = {
+  kind: 'state',
+  name: 'metadata.exporters',
+  version: 1,
+  description: 'exporter name and classification per exporter (key: exporterStateKey)',
+  codec: exporterInfoCodec,
+}
+
+export const routingLookup: RequestSubject<RoutingLookupRequest, RoutingLookupResponse> = {
+  kind: 'request',
+  name: 'routing.lookup',
+  version: 1,
+  description: 'routes (AS path, communities, prefix length) covering a batch of addresses (enricher → bmp-rib)',
+  request: routingLookupRequestCodec,
+  response: routingLookupResponseCodec,
+}
+
+export const flowsLive: BroadcastSubject<FlowBatch> = {
+  kind: 'broadcast',
+  name: 'flows.live',
+  version: 1,
+  description: 'a sample of enriched flows for live views, not durable (enricher → gateway)',
+  codec: flowBatchCodec,
+}
+
+/** Every subject by its TypeScript name. */
+export const subjects = {
+  flowsRaw,
+  flowsDecoded,
+  flowsEnriched,
+  templates,
+  metadataInterfaces,
+  metadataExporters,
+  routingLookup,
+  flowsLive,
+} as const
+
+/** Every subject, for provisioning (streams, buckets) and generated docs. */
+export const catalogue: readonly AnySubject[] = Object.values(subjects)
