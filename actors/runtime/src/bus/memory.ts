@@ -121,6 +121,11 @@ export class MemoryBus {
     return stream
   }
 
+  /** What a stream holds and how many publishes wait for room (for /metrics and tests). */
+  streamStats(spec: StreamSpec): { messages: number; bytes: number; waitingPublishes: number } {
+    return this.stream(spec).stats()
+  }
+
   bucket(name: string): MemoryBucket {
     let bucket = this.buckets.get(name)
     if (!bucket) {
