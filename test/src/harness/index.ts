@@ -2,3 +2,4 @@
 // One module per server; process.ts holds the plumbing they share.
 export * from './process.js'
 export * from './nats.js'
+export * from './kafka.js'

@@ -1,0 +1,183 @@
+// The transport contract against a real Kafka broker (KRaft, started once for this file), plus
+// what only Kafka has: topic provisioning, naks redelivering the rest of a partition in order,
+// and the request/reply plumbing (responder groups, per-client reply topics).
+import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { ConfigResourceTypes, Kafka, logLevel, type Admin } from 'kafkajs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createKafkaTransport, type KafkaTransportOptions } from '../../actors/runtime/src/bus/kafka.js'
+import { TransportNoResponders, type Delivery, type StreamSpec, type Transport } from '../../actors/runtime/src/bus/transport.js'
+import { kafkaUnavailable, startKafka, type KafkaBroker } from '../src/harness/kafka.js'
+import { contractStream, defineTransportContract, spawnFixtureConsumer } from './suite.js'
+
+const unavailable = await kafkaUnavailable()
+let broker: KafkaBroker | undefined
+// Filled in by beforeAll; factories read it when the tests run. The short session timeout
+// makes a killed member's shards move within seconds.
+const options: { brokers: string[]; sessionTimeoutMs: number } = { brokers: [], sessionTimeoutMs: 6_000 }
+
+beforeAll(async () => {
+  if (unavailable) return
+  broker = await startKafka()
+  options.brokers = broker.brokers
+})
+afterAll(async () => {
+  await broker?.stop()
+})
+
+const connect = (extra: Partial<KafkaTransportOptions> = {}): Promise<Transport> => createKafkaTransport({ ...options, ...extra })
+
+defineTransportContract('kafka', {
+  create: () => connect(),
+  spawnConsumer: (args) => spawnFixtureConsumer({ transport: 'kafka', options }, args),
+  // Delivery marks in the committed offsets' metadata carry counts over to the next owner.
+  features: { redeliveryCountAfterMemberLoss: true },
+  ...(unavailable ? { skip: unavailable } : {}),
+})
+
+const text = new TextDecoder()
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
+
+const waitFor = async (what: () => string, condition: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`)
+    await sleep(25)
+  }
+}
+
+describe.skipIf(unavailable !== undefined)('kafka transport specifics', () => {
+  let admin: Admin
+  const clients: Transport[] = []
+  const client = async (extra: Partial<KafkaTransportOptions> = {}): Promise<Transport> => {
+    const t = await connect(extra)
+    clients.push(t)
+    return t
+  }
+
+  beforeAll(async () => {
+    admin = new Kafka({ brokers: options.brokers, logLevel: logLevel.NOTHING }).admin()
+    await admin.connect()
+  })
+  afterAll(async () => {
+    for (const t of clients.splice(0)) await t.close()
+    await admin?.disconnect()
+  })
+
+  const topicConfig = async (topic: string): Promise<Map<string, string>> => {
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }],
+    })
+    return new Map(resources[0]!.configEntries.map((e) => [e.configName, e.configValue]))
+  }
+  const partitionCount = async (topic: string): Promise<number> => {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] })
+    return topics[0]!.partitions.length
+  }
+
+  it('provisions topics idempotently: grows partitions, never shrinks, updates retention, keeps operator settings', async () => {
+    const t = await client()
+    const small: StreamSpec = { ...contractStream('provision', 2), maxAgeSeconds: 3_600, maxBytes: 8 * 1024 * 1024 }
+    const bucket = { natsBucket: 'unused', kafkaTopic: `flowbus-contract-bucket${randomBytes(4).toString('hex')}-v1`, replicas: 1 }
+    await t.provision([small], [bucket])
+    await t.provision([small], [bucket]) // a second run changes nothing and does not fail
+    expect(await partitionCount(small.kafkaTopic)).toBe(2)
+    let config = await topicConfig(small.kafkaTopic)
+    expect(config.get('retention.ms')).toBe('3600000')
+    expect(config.get('retention.bytes')).toBe(String(4 * 1024 * 1024)) // Kafka counts bytes per partition
+    expect(config.get('cleanup.policy')).toBe('delete')
+    expect(Number(config.get('max.message.bytes'))).toBeGreaterThan(t.maxMessageBytes)
+    expect((await topicConfig(bucket.kafkaTopic)).get('cleanup.policy')).toBe('compact')
+
+    // An operator tunes the topic by hand; a later provisioning must not undo it.
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: ConfigResourceTypes.TOPIC,
+          name: small.kafkaTopic,
+          configEntries: [
+            { name: 'retention.ms', value: '3600000' },
+            { name: 'retention.bytes', value: String(4 * 1024 * 1024) },
+            { name: 'cleanup.policy', value: 'delete' },
+            { name: 'max.message.bytes', value: config.get('max.message.bytes')! },
+            { name: 'compression.type', value: 'zstd' },
+          ],
+        },
+      ],
+    })
+    const grown: StreamSpec = { ...small, partitions: 4, maxAgeSeconds: 7_200, maxBytes: 0 }
+    await t.provision([grown], [])
+    expect(await partitionCount(small.kafkaTopic)).toBe(4)
+    config = await topicConfig(small.kafkaTopic)
+    expect(config.get('retention.ms')).toBe('7200000')
+    expect(config.get('retention.bytes')).toBe('-1')
+    expect(config.get('compression.type')).toBe('zstd')
+
+    await t.provision([small], []) // fewer partitions asked: the topic keeps its 4
+    expect(await partitionCount(small.kafkaTopic)).toBe(4)
+  })
+
+  it('after a nak, redelivers the rest of the shard in order, counting each message separately', async () => {
+    const [producer, consumer] = [await client(), await client()]
+    const stream = contractStream('naksequence', 1)
+    await producer.provision([stream], [])
+    const log: string[] = []
+    const acked: string[] = []
+    const sub = await consumer.consume(
+      stream,
+      { group: `nak-${randomBytes(4).toString('hex')}`, maxInFlight: 16, maxInFlightBytes: 1 << 20, ackWaitMs: 60_000 },
+      async (d: Delivery) => {
+        const data = text.decode(d.data)
+        log.push(`${data}#${d.deliveryCount}`)
+        if (data === 'b' && d.deliveryCount < 3) await d.nak(50)
+        else {
+          await d.ack()
+          acked.push(data)
+        }
+      },
+    )
+    try {
+      await waitFor(() => 'the shard assignment', () => sub.assignedShards().length === 1)
+      for (const m of ['a', 'b', 'c', 'd']) await producer.publish(stream, 0, m, bytes(m))
+      await waitFor(() => `a, b, c and d acked, log ${log.join(' ')}`, () => acked.length >= 4)
+      await sleep(200)
+      // Kafka keeps one order per partition: nothing after b is acked before b is.
+      expect(acked).toEqual(['a', 'b', 'c', 'd'])
+      expect(log.filter((entry) => entry.startsWith('b#'))).toEqual(['b#1', 'b#2', 'b#3'])
+      // b is nak'ed inside its handler, so c and d were never handed out before b's redelivery.
+      expect(log).toEqual(['a#1', 'b#1', 'b#2', 'b#3', 'c#1', 'd#1'])
+    } finally {
+      await sub.close()
+    }
+  })
+
+  it('reports missing responders once the last responder left, and removes its reply topic on close', async () => {
+    const [server, requester] = [await connect(), await connect()]
+    const subject = `contract.lookup${randomBytes(4).toString('hex')}.v1`
+    try {
+      const responder = await server.serve(subject, async (request) => bytes(`re:${text.decode(request)}`))
+      const before = await admin.listTopics()
+      expect(text.decode(await requester.request(subject, bytes('x'), 10_000))).toBe('re:x')
+      const topics = await admin.listTopics()
+      expect(topics).toContain(`flowbus-${subject.replace(/\./g, '-')}-requests`)
+      const replyTopics = topics.filter((name) => name.startsWith('flowbus-replies-') && !before.includes(name))
+      expect(replyTopics).toHaveLength(1)
+
+      await responder.close()
+      await sleep(1_100) // past the transport's cache of a group seen with members
+      const error = await requester.request(subject, bytes('y'), 5_000).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(error).toBeInstanceOf(TransportNoResponders)
+
+      await requester.close()
+      expect(await admin.listTopics()).not.toContain(replyTopics[0])
+    } finally {
+      await requester.close()
+      await server.close()
+    }
+  })
+})
