@@ -155,6 +155,33 @@ const waitFor = async (
 const sorted = (ns: readonly number[]): number[] => [...ns].sort((a, b) => a - b)
 const allShards = (n = PARTITIONS): number[] => Array.from({ length: n }, (_, i) => i)
 
+/**
+ * Publishes rounds of one message per shard until `received()` says every member got some: an
+ * assignment report may lead the moment a member really stops pulling a shard it gave away, so
+ * a single burst right after the report could all land on the previous owner. Returns the texts.
+ */
+const publishUntilShared = async (
+  t: Transport,
+  stream: StreamSpec,
+  prefix: string,
+  received: () => readonly number[],
+): Promise<string[]> => {
+  const sent: string[] = []
+  const deadline = Date.now() + DEADLINE_MS
+  for (let round = 0; ; round++) {
+    for (let shard = 0; shard < stream.partitions; shard++) {
+      const m = `${prefix}${round}.${shard}`
+      await t.publish(stream, shard, m, bytes(m))
+      sent.push(m)
+    }
+    if (round >= 9 && received().every((n) => n > 0)) return sent
+    if (Date.now() > deadline) {
+      throw new Error(`timed out publishing until every member got a message: received ${JSON.stringify(received())}`)
+    }
+    if (round >= 9) await sleep(100)
+  }
+}
+
 /** A consumer in the test process that records what it got. */
 interface Recorder {
   readonly deliveries: Delivery[]
@@ -464,10 +491,9 @@ export const defineTransportContract = (name: string, setup: ContractSetup): voi
       expect(subA.assignedShards().length).toBeGreaterThan(0)
       expect(subB.assignedShards().length).toBeGreaterThan(0)
 
-      const first = Array.from({ length: 80 }, (_, i) => `first${i}`)
-      for (const [i, m] of first.entries()) await producer.publish(stream, i % PARTITIONS, m, bytes(m))
+      const first = await publishUntilShared(producer, stream, 'first', () => [gotA.texts.length, gotB.texts.length])
       await waitFor(
-        () => `both members together to get 80 messages, have ${gotA.distinct.size}+${gotB.distinct.size}`,
+        () => `both members together to get ${first.length} messages, have ${gotA.distinct.size}+${gotB.distinct.size}`,
         () => gotA.distinct.size + gotB.distinct.size >= first.length,
       )
       expect(gotA.texts.length).toBeGreaterThan(0)
@@ -509,10 +535,12 @@ export const defineTransportContract = (name: string, setup: ContractSetup): voi
           return [sub.assignedShards(), child.shards]
         })
 
-        const before = Array.from({ length: 80 }, (_, i) => `before${i}`)
-        for (const [i, m] of before.entries()) await producer.publish(stream, i % PARTITIONS, m, bytes(m))
+        const before = await publishUntilShared(producer, stream, 'before', () => {
+          child.check()
+          return [got.texts.length, child.deliveries.length]
+        })
         await waitFor(
-          () => `survivor and child to get 80 messages, have ${got.distinct.size}+${child.distinct.size}`,
+          () => `survivor and child to get ${before.length} messages, have ${got.distinct.size}+${child.distinct.size}`,
           () => {
             child.check()
             return got.distinct.size + child.distinct.size >= before.length
