@@ -118,6 +118,12 @@ export class ConsumerGroup {
       if (unacked && unacked.attempt === attempt && unacked.state === 'inflight') this.requeue(unacked, Date.now())
       this.release(attempt)
     }
+    if (this.members.length === 0 && this.retryTimer) {
+      // Nobody to redeliver to: the next member's first delivery round re-arms the timer.
+      clearTimeout(this.retryTimer)
+      this.retryTimer = undefined
+      this.retryAt = Infinity
+    }
     this.rebalance()
   }
 
