@@ -1,7 +1,7 @@
 // The flowbus command as users run it: help, config printing, bad configuration, and a
 // real `flowbus start` process that serves health and stops cleanly on SIGTERM.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -66,6 +66,13 @@ describe('flowbus CLI', () => {
     const schema = JSON.parse(result.stdout)
     expect(schema.title).toBe('flowbus configuration')
     expect(JSON.stringify(schema)).toContain('"transport"')
+  })
+
+  it('keeps docs/config.schema.json equal to what the command prints', () => {
+    const result = flowbus(['config', '--json-schema'])
+    const committed = readFileSync(join(root, 'docs/config.schema.json'), 'utf8')
+    // If this fails after a config change, regenerate: npx flowbus config --json-schema > docs/config.schema.json
+    expect(committed).toBe(result.stdout)
   })
 
   it('refuses an unknown actor', () => {
