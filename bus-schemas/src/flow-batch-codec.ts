@@ -1,7 +1,7 @@
 // Hand-written codec between FlowBatch and the standard protobuf encoding of flowbus.v1.FlowBatch.
 // Columns move as whole typed-array copies (packed fixed32/fixed64 are little-endian arrays on the wire).
 
-import { FlowBatch, isList, type ListData } from './flow-batch.js'
+import { FlowBatch, isList, type ColumnData, type ListData } from './flow-batch.js'
 import { FLOW_BATCH_COUNT_FIELD, FLOW_BATCH_STRINGS_FIELD, flowColumns, type FlowColumnKind } from './flow-columns.js'
 import type { Codec } from './subject.js'
 import {
@@ -42,9 +42,29 @@ let scratch = new Uint32Array(8192)
 
 const bytesOf = (a: Uint16Array | Uint32Array, n: number): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, n)
 
-/** Per-row element counts of a list column (in triples for u32x3list), for rows < n. */
-function listCount(list: ListData, row: number, divisor: number): number {
-  return row < list.rows ? (list.offsets[row + 1]! - list.offsets[row]!) / divisor : 0
+/**
+ * Fills `counts` with each flow's number of list elements (triples for u32x3list; flows past the
+ * last list set have none) and returns the size of their packed varint encoding.
+ */
+function listCounts(list: ListData, n: number, divisor: number, counts: Uint32Array): number {
+  const rows = Math.min(list.rows, n)
+  const offsets = list.offsets
+  let bytes = n - rows
+  for (let r = 0; r < rows; r++) {
+    const c = divisor === 1 ? offsets[r + 1]! - offsets[r]! : ((offsets[r + 1]! - offsets[r]!) / divisor) | 0
+    counts[r] = c
+    bytes += c < 0x80 ? 1 : varintSize(c)
+  }
+  return bytes
+}
+
+function writeVarints(out: Uint8Array, pos: number, values: Uint32Array): number {
+  for (let r = 0; r < values.length; r++) {
+    const v = values[r]!
+    if (v < 0x80) out[pos++] = v
+    else pos = writeVarint(out, pos, v)
+  }
+  return pos
 }
 
 /** Encodes a batch as flowbus.v1.FlowBatch; only present columns and the first `count` rows are written. */
@@ -52,6 +72,7 @@ export function encodeFlowBatch(batch: FlowBatch): Uint8Array {
   const n = batch.count
   const strings = batch.strings
   // Size pass: the output is allocated once, exactly.
+  const listEncodings: { counts: Uint32Array; countsBytes: number }[] = []
   let size = n > 0 ? 1 + varintSize(n) : 0
   const stringLengths = strings.length > 1 ? strings.map(utf8Length) : []
   for (const len of stringLengths) size += 1 + varintSize(len) + len
@@ -61,9 +82,9 @@ export function encodeFlowBatch(batch: FlowBatch): Uint8Array {
       if (data === undefined) return
       if (isList(data)) {
         if (data.length === 0) return
-        const divisor = spec.kind === 'u32x3list' ? 3 : 1
-        let countsBytes = 0
-        for (let r = 0; r < n; r++) countsBytes += varintSize(listCount(data, r, divisor))
+        const counts = new Uint32Array(n)
+        const countsBytes = listCounts(data, n, spec.kind === 'u32x3list' ? 3 : 1, counts)
+        listEncodings[i] = { counts, countsBytes }
         const valueBytes = data.offsets[Math.min(data.rows, n)]! * 4
         size += varintSize(tagOf(spec.field, WIRE_LEN)) + varintSize(valueBytes) + valueBytes
         size += varintSize(tagOf(spec.countsField!, WIRE_LEN)) + varintSize(countsBytes) + countsBytes
@@ -74,7 +95,7 @@ export function encodeFlowBatch(batch: FlowBatch): Uint8Array {
     })
   }
 
-  const out = new Uint8Array(size)
+  const out = uninitialized(size)
   let pos = 0
   if (n > 0) {
     out[pos++] = tagOf(FLOW_BATCH_COUNT_FIELD, WIRE_VARINT)
@@ -85,7 +106,7 @@ export function encodeFlowBatch(batch: FlowBatch): Uint8Array {
     pos = writeVarint(out, pos, len)
     pos = writeUtf8(out, pos, strings[i]!)
   })
-  if (n === 0) return out
+  if (n === 0) return checkedSize(out, pos)
 
   const view = HOST_LITTLE_ENDIAN ? undefined : new DataView(out.buffer, out.byteOffset, out.byteLength)
   flowColumns.forEach((spec, i) => {
@@ -93,16 +114,14 @@ export function encodeFlowBatch(batch: FlowBatch): Uint8Array {
     if (data === undefined) return
     if (isList(data)) {
       if (data.length === 0) return
-      const divisor = spec.kind === 'u32x3list' ? 3 : 1
       const used = data.offsets[Math.min(data.rows, n)]!
       pos = writeVarint(out, pos, tagOf(spec.field, WIRE_LEN))
       pos = writeVarint(out, pos, used * 4)
       pos = writeU32s(out, pos, data.values, used, view)
-      let countsBytes = 0
-      for (let r = 0; r < n; r++) countsBytes += varintSize(listCount(data, r, divisor))
+      const { counts, countsBytes } = listEncodings[i]!
       pos = writeVarint(out, pos, tagOf(spec.countsField!, WIRE_LEN))
       pos = writeVarint(out, pos, countsBytes)
-      for (let r = 0; r < n; r++) pos = writeVarint(out, pos, listCount(data, r, divisor))
+      pos = writeVarints(out, pos, counts)
       return
     }
     const payload = n * wireWidth[spec.kind]
@@ -129,6 +148,12 @@ export function encodeFlowBatch(batch: FlowBatch): Uint8Array {
         break
     }
   })
+  return checkedSize(out, pos)
+}
+
+/** The output buffer is not zero-filled, so the size pass and the write pass must agree exactly. */
+function checkedSize(out: Uint8Array, written: number): Uint8Array {
+  if (written !== out.length) throw new Error(`FlowBatch encoder wrote ${written} bytes into ${out.length}: size pass out of sync`)
   return out
 }
 
@@ -236,56 +261,128 @@ export function decodeFlowBatch(buf: Uint8Array): FlowBatch {
     reader.fail(`strings[0] must be the empty string, got ${JSON.stringify(strings[0]).slice(0, 40)}`, stringsAt)
   }
 
-  const columns: (ReturnType<FlowBatch['columnData']>)[] = new Array(flowColumns.length).fill(undefined)
-  flowColumns.forEach((spec, i) => {
-    const valueSegments = values[i]
-    const countSegments = counts[i]
-    if (valueSegments === undefined && countSegments === undefined) return
+  // Size every present column first, then carve them all out of one allocation: one typed-array
+  // allocation per column used to cost more than copying the data.
+  let arenaSize = 0
+  const present: number[] = []
+  for (let i = 0; i < flowColumns.length; i++) {
+    if (values[i] === undefined && counts[i] === undefined) continue
+    present.push(i)
+    const kind = flowColumns[i]!.kind
+    arenaSize += kind === 'u32list' || kind === 'u32x3list' ? align8(4 * (count + 1)) + align8(totalLength(values[i])) : align8(count * memoryWidth[kind])
+  }
+  const arena = new Arena(arenaSize)
+  const columns: ColumnData[] = new Array(flowColumns.length)
+  for (const i of present) {
+    const spec = flowColumns[i]!
     reader.field = spec.name
     if (spec.kind === 'u32list' || spec.kind === 'u32x3list') {
-      columns[i] = decodeList(reader, spec.name, spec.kind === 'u32x3list' ? 3 : 1, count, valueSegments, countSegments)
-      return
+      columns[i] = decodeList(reader, arena, spec.name, spec.kind === 'u32x3list' ? 3 : 1, count, values[i], counts[i])
+      continue
     }
-    const { bytes, at } = joined(buf, valueSegments!)
+    const { bytes, at } = joined(buf, values[i]!)
     const width = wireWidth[spec.kind]
     if (bytes.length !== count * width) {
       reader.fail(`${bytes.length} bytes, expected ${count} flows × ${width} bytes = ${count * width}`, at)
     }
     switch (spec.kind) {
       case 'u8':
-      case 'ip':
-        columns[i] = bytes.slice()
-        return
+      case 'ip': {
+        const a = arena.u8(bytes.length)
+        a.set(bytes)
+        columns[i] = a
+        break
+      }
       case 'u16': {
-        const a = new Uint16Array(count)
-        if (HOST_LITTLE_ENDIAN) new Uint8Array(a.buffer).set(bytes)
+        const a = arena.u16(count)
+        if (HOST_LITTLE_ENDIAN) new Uint8Array(a.buffer, a.byteOffset, 2 * count).set(bytes)
         else for (let r = 0; r < count; r++) a[r] = bytes[2 * r]! | (bytes[2 * r + 1]! << 8)
         columns[i] = a
-        return
+        break
       }
       case 'u32':
       case 'string': {
-        const a = readU32s(bytes, count)
+        const a = arena.u32(count)
+        copyU32s(bytes, a)
         if (spec.kind === 'string') {
-          const limit = strings.length
-          for (let r = 0; r < count; r++) {
-            if (a[r]! >= limit) reader.fail(`flow ${r} refers to string ${a[r]}, the table has ${limit}`, at)
-          }
+          const bad = firstIndexAtLeast(a, strings.length)
+          if (bad >= 0) reader.fail(`flow ${bad} refers to string ${a[bad]}, the table has ${strings.length}`, at + 4 * bad)
         }
         columns[i] = a
-        return
+        break
       }
       case 'u64':
-      case 'mac': {
-        const words = readU32s(bytes, 2 * count)
-        const a = new Float64Array(count)
-        for (let r = 0; r < count; r++) a[r] = words[2 * r + 1]! * TWO_32 + words[2 * r]!
-        columns[i] = a
-        return
-      }
+      case 'mac':
+        columns[i] = readU64s(bytes, arena.f64(count))
+        break
     }
-  })
+  }
   return FlowBatch.fromColumns(count, strings, columns)
+}
+
+const align8 = (n: number): number => (n + 7) & ~7
+
+/** In-memory bytes per flow of a fixed-width kind (64-bit values live in Float64Array). */
+const memoryWidth: Record<FlowColumnKind, number> = { ...wireWidth }
+
+const totalLength = (segments: Segment[] | undefined): number =>
+  segments === undefined ? 0 : segments.reduce((sum, s) => sum + (s.end - s.start), 0)
+
+/** A fresh buffer whose every byte the caller overwrites: Node skips zero-filling it. */
+function uninitialized(size: number): Uint8Array {
+  if (typeof Buffer === 'function') {
+    const b = Buffer.allocUnsafeSlow(size)
+    return new Uint8Array(b.buffer, b.byteOffset, size)
+  }
+  return new Uint8Array(size)
+}
+
+/** One uninitialised allocation carved into 8-byte aligned column arrays; padding is zeroed. */
+class Arena {
+  readonly #bytes: Uint8Array
+  #offset = 0
+
+  constructor(size: number) {
+    this.#bytes = uninitialized(size)
+  }
+
+  #take(length: number): number {
+    const at = this.#offset
+    this.#offset += align8(length)
+    this.#bytes.fill(0, at + length, this.#offset)
+    return this.#bytes.byteOffset + at
+  }
+
+  u8(n: number): Uint8Array {
+    return new Uint8Array(this.#bytes.buffer, this.#take(n), n)
+  }
+  u16(n: number): Uint16Array {
+    return new Uint16Array(this.#bytes.buffer, this.#take(2 * n), n)
+  }
+  u32(n: number): Uint32Array {
+    return new Uint32Array(this.#bytes.buffer, this.#take(4 * n), n)
+  }
+  f64(n: number): Float64Array {
+    return new Float64Array(this.#bytes.buffer, this.#take(8 * n), n)
+  }
+}
+
+/** Index of the first value >= limit, or -1. An OR over all values settles the common case in one cheap pass. */
+function firstIndexAtLeast(a: Uint32Array, limit: number): number {
+  const n = a.length
+  // Int32 view: the OR loop stays in 32-bit integer registers.
+  const ints = new Int32Array(a.buffer, a.byteOffset, n)
+  let m0 = 0
+  let m1 = 0
+  let i = 0
+  for (; i + 1 < n; i += 2) {
+    m0 |= ints[i]!
+    m1 |= ints[i + 1]!
+  }
+  if (i < n) m0 |= ints[i]!
+  if ((m0 | m1) >>> 0 < limit) return -1
+  for (let r = 0; r < n; r++) if (a[r]! >= limit) return r
+  return -1
 }
 
 /** Wire type of one element of a column sent unpacked; `bytes` columns only come length-delimited. */
@@ -311,18 +408,28 @@ function joined(buf: Uint8Array, segments: Segment[]): { bytes: Uint8Array; at: 
 }
 
 /** Copies little-endian u32s into an aligned array (the source offset may be unaligned). */
-function readU32s(bytes: Uint8Array, n: number): Uint32Array {
-  const a = new Uint32Array(n)
-  if (HOST_LITTLE_ENDIAN) new Uint8Array(a.buffer).set(bytes.subarray(0, 4 * n))
+function copyU32s(bytes: Uint8Array, into: Uint32Array): Uint32Array {
+  const n = into.length
+  if (HOST_LITTLE_ENDIAN) new Uint8Array(into.buffer, into.byteOffset, 4 * n).set(bytes.subarray(0, 4 * n))
   else {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    for (let r = 0; r < n; r++) a[r] = view.getUint32(4 * r, true)
+    for (let r = 0; r < n; r++) into[r] = view.getUint32(4 * r, true)
   }
-  return a
+  return into
+}
+
+/** fixed64 values into float64 (exact to 2^53), through an aligned scratch copy of the words. */
+function readU64s(bytes: Uint8Array, into: Float64Array): Float64Array {
+  const n = into.length
+  if (scratch.length < 2 * n) scratch = new Uint32Array(2 * n)
+  const words = copyU32s(bytes, scratch.subarray(0, 2 * n))
+  for (let r = 0; r < n; r++) into[r] = words[2 * r + 1]! * TWO_32 + words[2 * r]!
+  return into
 }
 
 function decodeList(
   reader: WireReader,
+  arena: Arena,
   name: string,
   divisor: number,
   count: number,
@@ -333,7 +440,8 @@ function decodeList(
   const valueBytes = valueSegments === undefined ? { bytes: new Uint8Array(0), at: 0 } : joined(buf, valueSegments)
   if (valueBytes.bytes.length % 4 !== 0) reader.fail(`${valueBytes.bytes.length} bytes is not a whole number of fixed32 values`, valueBytes.at)
   const total = valueBytes.bytes.length / 4
-  const offsets = new Uint32Array(count + 1)
+  const offsets = arena.u32(count + 1)
+  offsets[0] = 0
   if (countSegments === undefined) {
     if (total > 0) reader.fail(`${total} values but no ${name}Counts field`, valueBytes.at)
   } else {
@@ -353,7 +461,8 @@ function decodeList(
     if (r !== count) reader.fail(`${r} counts, expected one per flow (${count})`, at)
     if (sum !== total) reader.fail(`counts add up to ${sum} values, the values field has ${total}`, at)
   }
-  return { offsets, values: readU32s(valueBytes.bytes, total), rows: count, length: total }
+  if (countSegments === undefined) offsets.fill(0)
+  return { offsets, values: copyU32s(valueBytes.bytes, arena.u32(total)), rows: count, length: total }
 }
 
 /** The FlowBatch codec of the subject catalogue. */

@@ -34,7 +34,7 @@ export interface ListData {
 }
 
 type FixedArray = Uint8Array | Uint16Array | Uint32Array | Float64Array
-type ColumnData = FixedArray | ListData
+export type ColumnData = FixedArray | ListData
 
 /** The in-memory array type of a column kind. */
 export type StorageOf<K extends FlowColumnKind> = K extends 'u8' | 'ip'

@@ -1,0 +1,66 @@
+// Benchmark of the FlowBatch codec on realistic 2000-flow batches, against protobufjs with one
+// message per flow. Run: npx tsx --conditions=source bus-schemas/bench/bus.flowbatch.ts
+
+import protobuf from 'protobufjs'
+import { decodeFlowBatch, encodeFlowBatch } from '../src/flow-batch-codec.js'
+import type { FlowBatch } from '../src/flow-batch.js'
+import { flowColumns } from '../src/flow-columns.js'
+import { flowBatchToRows } from '../src/flow-rows.js'
+import { sampleFlowBatch } from '../test/fixtures/sample-flows.js'
+
+const FLOWS = 2000
+const BUDGET_MS = 700
+
+/** Runs fn repeatedly for about BUDGET_MS after a warm-up; returns flows per second. */
+function measure(flowsPerCall: number, fn: () => void): number {
+  for (let i = 0; i < 50; i++) fn()
+  let calls = 0
+  const start = process.hrtime.bigint()
+  const deadline = start + BigInt(BUDGET_MS) * 1_000_000n
+  let now = start
+  while (now < deadline) {
+    for (let i = 0; i < 20; i++) fn()
+    calls += 20
+    now = process.hrtime.bigint()
+  }
+  return (calls * flowsPerCall) / (Number(now - start) / 1e9)
+}
+
+const print = (name: string, value: number, unit: string): void =>
+  console.log(`bench ${name} ${value >= 100 ? Math.round(value) : value.toFixed(1)} ${unit}`)
+
+const batches: FlowBatch[] = [1, 2, 3, 4].map((seed) => sampleFlowBatch(FLOWS, seed))
+const encoded = batches.map(encodeFlowBatch)
+let k = 0
+let sink = 0
+
+print('bus.flowbatch_encode', measure(FLOWS, () => (sink += encodeFlowBatch(batches[k++ & 3]!).length)), 'flows/s')
+print('bus.flowbatch_decode', measure(FLOWS, () => (sink += decodeFlowBatch(encoded[k++ & 3]!).count)), 'flows/s')
+print('bus.flowbatch_roundtrip', measure(FLOWS, () => (sink += decodeFlowBatch(encodeFlowBatch(batches[k++ & 3]!)).count)), 'flows/s')
+print('bus.flowbatch_bytes_per_flow', encoded.reduce((s, e) => s + e.length, 0) / (4 * FLOWS), 'B')
+
+// Baseline: the same flows as one protobufjs message per flow (strings inline, IPs as bytes).
+const flow = new protobuf.Type('Flow')
+for (const c of flowColumns) {
+  const type = { u8: 'uint32', u16: 'uint32', u32: 'uint32', u64: 'uint64', mac: 'uint64', ip: 'bytes', string: 'string' }
+  if (c.kind === 'u32list' || c.kind === 'u32x3list') flow.add(new protobuf.Field(c.name, c.field, 'uint32', 'repeated'))
+  else flow.add(new protobuf.Field(c.name, c.field, type[c.kind]))
+}
+const list = new protobuf.Type('FlowList').add(new protobuf.Field('flows', 1, 'Flow', 'repeated'))
+new protobuf.Root().define('bench').add(flow).add(list)
+const rows = flowBatchToRows(batches[0]!).map((row, r) => {
+  const o: Record<string, unknown> = { ...row }
+  for (const c of flowColumns) {
+    if (c.kind === 'ip' && row[c.name] !== undefined) o[c.name] = batches[0]!.getIP(c.name as never, r)
+    if (c.kind === 'u32x3list' && row[c.name] !== undefined) o[c.name] = (row[c.name] as number[][]).flat()
+    if (c.kind === 'mac' && row[c.name] !== undefined) o[c.name] = batches[0]!.getNumber(c.name as never, r)
+  }
+  return o
+})
+const message = list.fromObject({ flows: rows })
+print(
+  'bus.protobufjs_per_record_roundtrip',
+  measure(FLOWS, () => (sink += (list.decode(list.encode(message).finish()) as unknown as { flows: unknown[] }).flows.length)),
+  'flows/s',
+)
+if (sink === 42) console.log('')
