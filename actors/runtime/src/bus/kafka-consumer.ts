@@ -113,6 +113,8 @@ class GroupConsumer implements Subscription {
   private inFlightBytes = 0
   private backpressure = false
   private closing = false
+  /** Acks arriving after this are too late to commit: the next owner redelivers. */
+  private disconnected = false
   private closed: Promise<void> | undefined
   private paused = new Set<number>()
   private committing: Promise<void> | undefined
@@ -172,6 +174,7 @@ class GroupConsumer implements Subscription {
     }
     await this.commit()
     await this.consumer.disconnect()
+    this.disconnected = true
     this.assigned = []
   }
 
@@ -261,7 +264,7 @@ class GroupConsumer implements Subscription {
     const last = Number(batch.lastOffset())
     if (last > shard.announced) {
       shard.announced = last
-      await this.commit()
+      await this.commitWithin(this.settings.heartbeatIntervalMs)
     }
     for (const message of batch.messages) {
       if (!payload.isRunning() || payload.isStale() || this.closing) return
@@ -281,7 +284,7 @@ class GroupConsumer implements Subscription {
       const delivery = this.admit(shard, offset, size, message)
       payload.resolveOffset(message.offset)
       // A redelivery of the head changes its attempt count in the mark: record it first.
-      if (delivery.delivery.deliveryCount > 1 && shard.head() === offset) await this.commit()
+      if (delivery.delivery.deliveryCount > 1 && shard.head() === offset) await this.commitWithin(this.settings.heartbeatIntervalMs)
       const keepAlive = setInterval(() => void payload.heartbeat().catch(() => undefined), this.settings.heartbeatIntervalMs)
       const running = this.run(delivery.delivery, delivery.entry)
       this.handlers.add(running)
@@ -454,6 +457,7 @@ class GroupConsumer implements Subscription {
    * commit is in flight at a time; changes made meanwhile go into one more commit after it.
    */
   private commit(): Promise<void> {
+    if (this.disconnected) return Promise.resolve()
     if (this.committing) {
       this.commitAgain = true
       return this.committing
@@ -480,13 +484,24 @@ class GroupConsumer implements Subscription {
     return this.committing
   }
 
+  /**
+   * Waits for a commit of the delivery marks, but not for long: kafkajs retries a commit
+   * refused during a rebalance for seconds, and the rebalance needs this batch to end first.
+   */
+  private async commitWithin(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.commit(), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))])
+    clearTimeout(timer)
+  }
+
   private changedOffsets(): Array<{ topic: string; partition: number; offset: string; metadata: string; write: string }> {
     const out: Array<{ topic: string; partition: number; offset: string; metadata: string; write: string }> = []
     for (const partition of this.assigned) {
       const shard = this.shards.get(partition)
       const head = shard?.head()
       if (!shard || head === undefined) continue
-      const delivered = Math.max(shard.delivered, shard.announced)
+      // Keep what the previous owner recorded too, in case this member dies before passing it on.
+      const delivered = Math.max(shard.delivered, shard.announced, shard.mark?.delivered ?? -1)
       const metadata = encodeMark({ head, attempts: shard.attempts.get(head) ?? 0, delivered })
       const write = `${head} ${metadata}`
       if (write === shard.written) continue
