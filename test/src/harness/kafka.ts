@@ -6,7 +6,7 @@
 
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
@@ -99,7 +99,9 @@ export async function startKafka(options: KafkaBrokerOptions = {}): Promise<Kafk
     } catch (error) {
       server.kill()
       await server.exited
-      throw error
+      // The broker writes its story to the log file, not to the output waitForPort quotes.
+      const log = await readFile(logFile, 'utf8').catch(() => '')
+      throw new Error(`${errorText(error)}\n--- last lines of ${logFile} ---\n${log.slice(-6000)}`)
     }
     return {
       brokers,
