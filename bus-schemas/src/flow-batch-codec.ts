@@ -38,6 +38,8 @@ const wireWidth: Record<FlowColumnKind, number> = {
 }
 
 const TWO_32 = 4294967296
+/** Exact (a power of two): multiplying beats dividing in the hot loop. */
+const INV_TWO_32 = 1 / TWO_32
 let scratch = new Uint32Array(8192)
 
 const bytesOf = (a: Uint16Array | Uint32Array, n: number): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, n)
@@ -50,8 +52,11 @@ function listCounts(list: ListData, n: number, divisor: number, counts: Uint32Ar
   const rows = Math.min(list.rows, n)
   const offsets = list.offsets
   let bytes = n - rows
+  let previous = offsets[0]!
   for (let r = 0; r < rows; r++) {
-    const c = divisor === 1 ? offsets[r + 1]! - offsets[r]! : ((offsets[r + 1]! - offsets[r]!) / divisor) | 0
+    const next = offsets[r + 1]!
+    const c = divisor === 1 ? next - previous : ((next - previous) / divisor) | 0
+    previous = next
     counts[r] = c
     bytes += c < 0x80 ? 1 : varintSize(c)
   }
@@ -168,7 +173,7 @@ function writeU64s(out: Uint8Array, pos: number, values: Float64Array, n: number
     for (let r = 0; r < n; r++) {
       const v = values[r]!
       view.setUint32(pos + 8 * r, v >>> 0, true)
-      view.setUint32(pos + 8 * r + 4, (v / TWO_32) >>> 0, true)
+      view.setUint32(pos + 8 * r + 4, (v * INV_TWO_32) >>> 0, true)
     }
     return pos + n * 8
   }
@@ -178,7 +183,7 @@ function writeU64s(out: Uint8Array, pos: number, values: Float64Array, n: number
   for (let r = 0; r < n; r++) {
     const v = values[r]!
     s[2 * r] = v >>> 0
-    s[2 * r + 1] = (v / TWO_32) >>> 0
+    s[2 * r + 1] = (v * INV_TWO_32) >>> 0
   }
   out.set(bytesOf(s, 8 * n), pos)
   return pos + n * 8
@@ -367,20 +372,20 @@ class Arena {
   }
 }
 
-/** Index of the first value >= limit, or -1. An OR over all values settles the common case in one cheap pass. */
+/** Index of the first value >= limit, or -1. One max pass (two accumulators) settles valid input. */
 function firstIndexAtLeast(a: Uint32Array, limit: number): number {
   const n = a.length
-  // Int32 view: the OR loop stays in 32-bit integer registers.
-  const ints = new Int32Array(a.buffer, a.byteOffset, n)
   let m0 = 0
   let m1 = 0
   let i = 0
   for (; i + 1 < n; i += 2) {
-    m0 |= ints[i]!
-    m1 |= ints[i + 1]!
+    const v = a[i]!
+    const w = a[i + 1]!
+    if (v > m0) m0 = v
+    if (w > m1) m1 = w
   }
-  if (i < n) m0 |= ints[i]!
-  if ((m0 | m1) >>> 0 < limit) return -1
+  if (i < n && a[i]! > m0) m0 = a[i]!
+  if (m0 < limit && m1 < limit) return -1
   for (let r = 0; r < n; r++) if (a[r]! >= limit) return r
   return -1
 }
@@ -453,9 +458,17 @@ function decodeList(
     counts.field = reader.field
     let sum = 0
     let r = 0
-    while (!counts.done) {
+    const data = counts.buf
+    while (counts.pos < counts.end) {
       if (r === count) reader.fail(`more than ${count} counts`, counts.pos)
-      sum += counts.uint32() * divisor
+      // Counts are almost always below 128: one byte, no call.
+      const b = data[counts.pos]!
+      let c: number
+      if (b < 0x80) {
+        counts.pos++
+        c = b
+      } else c = counts.uint32()
+      sum += c * divisor
       offsets[++r] = sum
     }
     if (r !== count) reader.fail(`${r} counts, expected one per flow (${count})`, at)

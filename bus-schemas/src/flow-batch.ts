@@ -108,7 +108,9 @@ export class FlowBatch {
 
   /** Wraps decoded columns without copying; used by the codec. */
   static fromColumns(count: number, strings: string[], columns: (ColumnData | undefined)[]): FlowBatch {
-    const batch = new FlowBatch(Math.max(1, count))
+    const batch = new FlowBatch(count)
+    // Decoded arrays are exactly `count` long: the capacity must say so, even for 0.
+    batch.#capacity = count
     batch.#count = count
     batch.#strings = strings
     columns.forEach((c, i) => (batch.#columns[i] = c))

@@ -117,6 +117,15 @@ describe('FlowBatch builder', () => {
     expect(() => target.appendRowFrom(source, 50)).toThrow(/outside the source batch/)
   })
 
+  it('a decoded empty batch with present columns grows on append', () => {
+    // protobufjs never writes empty packed fields, but another writer may send them.
+    const d = decodeFlowBatch(Uint8Array.of(0xf2, 0x01, 0x00)) // SrcAS present, zero values, count 0
+    expect(d.has('SrcAS')).toBe(true)
+    const r = d.appendRow()
+    d.u32('SrcAS')[r] = 5
+    expect(d.getNumber('SrcAS', 0)).toBe(5)
+  })
+
   it('view returns present columns limited to count, never allocating', () => {
     const b = new FlowBatch(64)
     b.appendRows(3)
