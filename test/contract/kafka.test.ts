@@ -153,6 +153,60 @@ describe.skipIf(unavailable !== undefined)('kafka transport specifics', () => {
     }
   })
 
+  it('keeps unacked deliveries of the shards a member still owns across a rebalance, and moves the rest', async () => {
+    const [producer, a, b] = [await client(), await client(), await client()]
+    const stream = contractStream('rebalance', 4)
+    const group = `rebalance-${randomBytes(4).toString('hex')}`
+    const consume = { group, maxInFlight: 64, maxInFlightBytes: 1 << 20, ackWaitMs: 120_000 }
+    await producer.provision([stream], [])
+    const heldByA: Delivery[] = []
+    const gotB: Delivery[] = []
+    const subA = await a.consume(stream, consume, async (d) => {
+      heldByA.push(d)
+    })
+    let subB: Awaited<ReturnType<Transport['consume']>> | undefined
+    try {
+      await waitFor(() => 'A to own all 4 shards', () => subA.assignedShards().length === 4)
+      const first = Array.from({ length: 40 }, (_, i) => `r${i}`)
+      for (const [i, m] of first.entries()) await producer.publish(stream, i % 4, m, bytes(m))
+      await waitFor(() => `A to hold 40 deliveries, has ${heldByA.length}`, () => heldByA.length === 40)
+
+      subB = await b.consume(stream, consume, async (d) => {
+        gotB.push(d)
+        await d.ack()
+      })
+      await waitFor(
+        () => `the shards to be split, A ${subA.assignedShards()} B ${subB?.assignedShards()}`,
+        () => subA.assignedShards().length > 0 && subB!.assignedShards().length > 0 && subA.assignedShards().length + subB!.assignedShards().length === 4,
+      )
+      const kept = new Set(subA.assignedShards())
+      for (const d of heldByA) await d.ack() // too late for the shards that moved: B redoes those
+      const moved = first.filter((_, i) => !kept.has(i % 4))
+      await waitFor(
+        () => `B to get the ${moved.length} messages of the shards that moved, has ${gotB.length}`,
+        () => moved.every((m) => gotB.some((d) => text.decode(d.data) === m)),
+      )
+      const second = Array.from({ length: 20 }, (_, i) => `s${i}`)
+      for (const [i, m] of second.entries()) await producer.publish(stream, i % 4, m, bytes(m))
+      const all = () => [...heldByA, ...gotB].map((d) => text.decode(d.data))
+      await waitFor(() => 'the 20 later messages', () => second.every((m) => all().includes(m)))
+      await sleep(300)
+
+      // A was never handed again what it still held on the shards it kept.
+      expect(heldByA.slice(0, 40).every((d) => d.deliveryCount === 1)).toBe(true)
+      expect(heldByA.length - 40).toBe(second.filter((_, i) => kept.has(i % 4)).length)
+      // B got the moved ones once more than A did, then the later ones once.
+      for (const d of gotB) {
+        const data = text.decode(d.data)
+        expect(d.deliveryCount, data).toBe(data.startsWith('r') ? 2 : 1)
+      }
+      expect(gotB.filter((d) => text.decode(d.data).startsWith('r')).length).toBe(moved.length)
+    } finally {
+      await subB?.close()
+      await subA.close()
+    }
+  })
+
   it('reports missing responders once the last responder left, and removes its reply topic on close', async () => {
     const [server, requester] = [await connect(), await connect()]
     const subject = `contract.lookup${randomBytes(4).toString('hex')}.v1`

@@ -285,7 +285,14 @@ class GroupConsumer implements Subscription {
       payload.resolveOffset(message.offset)
       // A redelivery of the head changes its attempt count in the mark: record it first.
       if (delivery.delivery.deliveryCount > 1 && shard.head() === offset) await this.commitWithin(this.settings.heartbeatIntervalMs)
-      const keepAlive = setInterval(() => void payload.heartbeat().catch(() => undefined), this.settings.heartbeatIntervalMs)
+      // Keep the membership alive through a slow handler; a rebalance it reveals is rethrown
+      // below so kafkajs rejoins now instead of after the next throttled heartbeat.
+      let heartbeatError: unknown
+      const keepAlive = setInterval(() => {
+        payload.heartbeat().catch((error: unknown) => {
+          heartbeatError ??= error
+        })
+      }, this.settings.heartbeatIntervalMs)
       const running = this.run(delivery.delivery, delivery.entry)
       this.handlers.add(running)
       try {
@@ -294,6 +301,7 @@ class GroupConsumer implements Subscription {
         clearInterval(keepAlive)
         this.handlers.delete(running)
       }
+      if (heartbeatError !== undefined) throw heartbeatError
       await payload.heartbeat()
     }
   }
