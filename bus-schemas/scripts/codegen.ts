@@ -72,7 +72,7 @@ function renderTypes(root: protobuf.Root, files: string[]): string {
     "import type { INamespace } from 'protobufjs'",
     '',
     `/** Descriptor of package flowbus.v1 (${files.map((f) => f.split('/').pop()).join(', ')}), protobufjs JSON form. */`,
-    `export const descriptor: INamespace = ${JSON.stringify(descriptor, null, 2)}`,
+    `export const flowbusDescriptor: INamespace = ${JSON.stringify(descriptor, null, 2)}`,
   ]
   const nested = [...pkg.nestedArray].sort((a, b) => a.name.localeCompare(b.name))
   for (const item of nested) {

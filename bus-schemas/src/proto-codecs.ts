@@ -3,7 +3,7 @@
 
 import protobuf from 'protobufjs'
 import {
-  descriptor,
+  flowbusDescriptor,
   type ExporterInfo,
   type InterfaceInfo,
   type RoutingLookupRequest,
@@ -13,7 +13,7 @@ import {
 import type { Codec } from './subject.js'
 
 /** protobufjs reflection root of package flowbus.v1 (also handy to decode any flowbus message in tools). */
-export const flowbusRoot: protobuf.Root = protobuf.Root.fromJSON(descriptor)
+export const flowbusRoot: protobuf.Root = protobuf.Root.fromJSON(flowbusDescriptor)
 
 // Plain objects with every field present: numbers for enums and 64-bit integers, arrays for
 // repeated fields, so decoded values match the generated interfaces exactly.

@@ -75,8 +75,11 @@ export function encodeRawPacketBatch(batch: RawPacketBatch): Uint8Array {
     if (p.exporterAddress.length !== 16 && p.exporterAddress.length !== 0) {
       throw new Error(`cannot encode ${RAW_PACKET_BATCH_TYPE}: packet ${i} exporter address has ${p.exporterAddress.length} bytes, expected 16`)
     }
-    if (!(p.exporterPort >= 0 && p.exporterPort <= 0xffff) || !(p.receivedNs >= 0n && p.receivedNs < 1n << 64n)) {
-      throw new Error(`cannot encode ${RAW_PACKET_BATCH_TYPE}: packet ${i} has port ${p.exporterPort} / time ${p.receivedNs} out of range`)
+    const inRange = (v: number, max: number): boolean => Number.isInteger(v) && v >= 0 && v <= max
+    if (!inRange(p.exporterPort, 0xffff) || !inRange(p.protocol, 0x7fffffff) || !(p.receivedNs >= 0n && p.receivedNs < 1n << 64n)) {
+      throw new Error(
+        `cannot encode ${RAW_PACKET_BATCH_TYPE}: packet ${i} has port ${p.exporterPort}, protocol ${p.protocol} or time ${p.receivedNs} out of range`,
+      )
     }
     return packetSize(p)
   })
@@ -190,6 +193,8 @@ function decodePacket(reader: WireReader, index: number): RawPacket {
         reader.skip(field, wireType)
     }
   }
+  // proto3 writers omit an all-zero address field: readers still get 16 bytes (`::`).
+  if (p.exporterAddress.length === 0) p.exporterAddress = new Uint8Array(16)
   return p
 }
 

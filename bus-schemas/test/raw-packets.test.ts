@@ -44,7 +44,7 @@ function referenceView(bytes: Uint8Array): unknown {
 const ourView = (b: RawPacketBatch): unknown => ({
   receiver: b.receiver,
   packets: b.packets.map((p) => ({
-    exporter_address: p.exporterAddress.length === 0 ? Array(16).fill(0) : Array.from(p.exporterAddress),
+    exporter_address: Array.from(p.exporterAddress),
     exporter_port: p.exporterPort,
     received_ns: p.receivedNs,
     protocol: p.protocol,
@@ -82,6 +82,9 @@ describe('RawPacketBatch codec', () => {
     const decoded = decodeRawPacketBatch(bytes)
     expect(decoded.packets[0]!.payload.buffer).toBe(bytes.buffer)
     expect(decodeRawPacketBatch(new Uint8Array(0))).toEqual({ receiver: '', packets: [] })
+    // An all-default packet (every field omitted on the wire) still has a 16-byte address.
+    const sparse = decodeRawPacketBatch(type.encode(type.fromObject({ packets: [{}] })).finish())
+    expect(sparse.packets[0]).toEqual({ exporterAddress: new Uint8Array(16), exporterPort: 0, receivedNs: 0n, protocol: 0, payload: new Uint8Array(0) })
   })
 
   it('refuses to encode a bad address or port, naming the packet', () => {
@@ -90,7 +93,7 @@ describe('RawPacketBatch codec', () => {
     expect(() => encodeRawPacketBatch(batch)).toThrow(/packet 1 exporter address has 4 bytes, expected 16/)
     batch.packets[1]!.exporterAddress = new Uint8Array(16)
     batch.packets[1]!.exporterPort = 70000
-    expect(() => encodeRawPacketBatch(batch)).toThrow(/packet 1 has port 70000/)
+    expect(() => encodeRawPacketBatch(batch)).toThrow(/packet 1 has port 70000, protocol 4 or time/)
   })
 
   it('throws WireFormatError on malformed input and survives mutation fuzzing', () => {

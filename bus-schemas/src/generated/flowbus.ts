@@ -4,7 +4,7 @@
 import type { INamespace } from 'protobufjs'
 
 /** Descriptor of package flowbus.v1 (common.proto, flow_batch.proto, metadata.proto, raw_packets.proto, routing.proto, templates.proto), protobufjs JSON form. */
-export const descriptor: INamespace = {
+export const flowbusDescriptor: INamespace = {
   "nested": {
     "flowbus": {
       "nested": {
