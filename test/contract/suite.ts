@@ -10,8 +10,8 @@
  * defineTransportContract('nats', {
  *   beforeAll: async () => { server = await startNats(); url = server.url },   // optional hooks
  *   afterAll: async () => { await server.stop() },
- *   create: () => createNatsTransport({ servers: url }),                        // a NEW client each call
- *   spawnConsumer: (args) => spawnFixtureConsumer({ transport: 'nats', options: { servers: url } }, args),
+ *   create: () => createNatsTransport({ servers: [url] }),                      // a NEW client each call
+ *   spawnConsumer: (args) => spawnFixtureConsumer({ transport: 'nats', options: { servers: [url] } }, args),
  *   features: { redeliveryCountAfterMemberLoss: true },
  *   skip: natsAvailable ? undefined : 'nats-server not installed',
  * })
@@ -27,6 +27,7 @@
  *   delivered to a member that died (Kafka keeps no per-message delivery count): the suite then
  *   still requires the redelivery, but not `deliveryCount > 1` on it.
  * - `skip` skips the whole block with the reason shown in its name (a server that cannot run here).
+ * - `contractStream(tag, partitions)` is exported for transport-specific tests: fresh names each call.
  *
  * Every test uses fresh stream/group/bucket/subject names, provisions streams with 4 partitions,
  * starts its consumers and waits for their shard assignment before publishing (so no test depends
@@ -371,7 +372,6 @@ export const defineTransportContract = (name: string, setup: ContractSetup): voi
       for (const key of keys) expect(got.get(key), key).toEqual(Array.from({ length: perKey }, (_, i) => i))
       expect(overlaps).toBe(0)
       expect(wrongShard).toBe(0)
-      // Deliveries carry the key and the data published, headers default to none.
     })
 
     it('carries headers and keys through to the consumer', TEST, async () => {
