@@ -31,8 +31,13 @@ export interface NatsServer {
   kill(): void
 }
 
+/** Makes sure nats-server is installed (installing the Debian package if needed); throws why not. */
+export async function ensureNatsServer(): Promise<string> {
+  return ensureExecutable('nats-server', 'nats-server')
+}
+
 export async function startNats(options: NatsServerOptions = {}): Promise<NatsServer> {
-  const binary = await ensureExecutable('nats-server', 'nats-server')
+  const binary = await ensureNatsServer()
   const dir = await tempDir('nats')
   try {
     const port = await freePort()

@@ -203,6 +203,23 @@ export function errorText(error: unknown): string {
   return String(error)
 }
 
+/**
+ * For test files that must decide at collection time (e.g. `describe.skipIf`): runs probe (which
+ * may install the server) and returns undefined when the service can run, else the reason to skip.
+ * With CI=true an unavailable service throws instead, failing the file: CI must not pass by skipping.
+ */
+export async function skipReason(name: string, probe: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await probe()
+    return undefined
+  } catch (error) {
+    const reason = `${name} unavailable: ${errorText(error)}`
+    if (process.env.CI === 'true') throw new Error(`${reason} (CI=true: real servers are required, not skipped)`)
+    console.warn(`skipping tests that need ${name}: ${reason}`)
+    return reason
+  }
+}
+
 /** Anything the harness starts: a server that can be stopped. */
 export interface StoppableService {
   stop(): Promise<void>

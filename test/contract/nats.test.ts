@@ -1,0 +1,205 @@
+// The transport contract against a real nats-server with JetStream on loopback, plus the
+// NATS-specific behaviour the shared suite does not reach: limits from the server, large
+// messages under a small byte budget, provisioning updates, escaped KV keys, responder errors.
+import { setTimeout as sleep } from 'node:timers/promises'
+import { connect } from '@nats-io/transport-node'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createNatsTransport, type NatsTransportOptions } from '../../actors/runtime/src/bus/nats.js'
+import {
+  TransportMessageTooLarge,
+  type Delivery,
+  type KvEntry,
+  type Transport,
+} from '../../actors/runtime/src/bus/transport.js'
+import { ensureNatsServer, startNats, type NatsServer } from '../src/harness/nats.js'
+import { skipReason } from '../src/harness/process.js'
+import { contractStream, defineTransportContract, spawnFixtureConsumer } from './suite.js'
+
+const skip = await skipReason('nats-server', ensureNatsServer)
+
+// Members of a group judge each other dead after 4 s without heartbeat (the default); the suite's
+// takeover tests wait for that.
+let contractServer: NatsServer | undefined
+const contractOptions = (): NatsTransportOptions => ({ servers: [contractServer!.url], name: 'contract' })
+
+defineTransportContract('nats', {
+  beforeAll: async () => {
+    contractServer = await startNats()
+  },
+  afterAll: async () => {
+    await contractServer?.stop()
+  },
+  create: () => createNatsTransport(contractOptions()),
+  spawnConsumer: (args) => spawnFixtureConsumer({ transport: 'nats', options: contractOptions() }, args),
+  features: { redeliveryCountAfterMemberLoss: true },
+  skip,
+})
+
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
+const str = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b))
+
+const waitFor = async (what: () => string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`)
+    await sleep(20)
+  }
+}
+
+describe.skipIf(skip !== undefined)('nats transport specifics', () => {
+  // A small max_payload makes the server's own limit visible and large messages cheap.
+  const MAX_PAYLOAD = 64 * 1024
+  let server: NatsServer
+  const clients: Transport[] = []
+  const client = async (extra: Partial<NatsTransportOptions> = {}): Promise<Transport> => {
+    const t = await createNatsTransport({ servers: [server.url], ...extra })
+    clients.push(t)
+    return t
+  }
+
+  beforeAll(async () => {
+    server = await startNats({ maxPayload: MAX_PAYLOAD })
+  })
+  afterAll(async () => {
+    for (const t of clients) await t.close().catch(() => {})
+    await server?.stop()
+  })
+
+  it('takes its message limit from the server, capped by the option', async () => {
+    const fromServer = await client()
+    expect(fromServer.maxMessageBytes).toBeLessThan(MAX_PAYLOAD)
+    expect(fromServer.maxMessageBytes).toBeGreaterThan(MAX_PAYLOAD - 4096)
+    const capped = await client({ maxMessageBytes: 10_000 })
+    expect(capped.maxMessageBytes).toBe(10_000)
+
+    const stream = contractStream('limit', 1)
+    await capped.provision([stream], [])
+    await capped.publish(stream, 0, 'k', new Uint8Array(10_000))
+    await expect(capped.publish(stream, 0, 'k', new Uint8Array(10_001))).rejects.toBeInstanceOf(TransportMessageTooLarge)
+    // Headers count against the server's max_payload: a message at the limit with huge headers is refused too.
+    const hugeHeader = { note: 'x'.repeat(4_000) }
+    const error = await fromServer
+      .publish(stream, 0, 'k', new Uint8Array(fromServer.maxMessageBytes), hugeHeader)
+      .catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(TransportMessageTooLarge)
+    expect((error as TransportMessageTooLarge).limit).toBe(MAX_PAYLOAD)
+  })
+
+  it('delivers messages larger than the byte budget one at a time, in order', async () => {
+    const t = await client()
+    const stream = contractStream('bigmsg', 2)
+    await t.provision([stream], [])
+    const got: string[] = []
+    let outstanding = 0
+    let maxOutstanding = 0
+    const sub = await t.consume(
+      stream,
+      { group: 'big', maxInFlight: 50, maxInFlightBytes: 10_000, ackWaitMs: 30_000 },
+      async (d: Delivery) => {
+        outstanding++
+        maxOutstanding = Math.max(maxOutstanding, outstanding)
+        got.push(str(d.data.subarray(0, 8))!.trim())
+        await sleep(1)
+        outstanding--
+        await d.ack()
+      },
+    )
+    const sent: string[] = []
+    for (let i = 0; i < 12; i++) {
+      const data = new Uint8Array(30_000).fill(0x20)
+      data.set(bytes(`big${i}`))
+      sent.push(`big${i}`)
+      await t.publish(stream, 0, 'exporter', data)
+    }
+    await waitFor(() => `12 large messages, got ${got.length}`, () => got.length >= sent.length)
+    expect(got).toEqual(sent)
+    expect(maxOutstanding).toBe(1)
+    await sub.close()
+  })
+
+  it('wakes an idle shard and keeps per-shard order across pulls', async () => {
+    const t = await client()
+    const stream = contractStream('idle', 3)
+    await t.provision([stream], [])
+    const got = new Map<number, number[]>()
+    const sub = await t.consume(
+      stream,
+      { group: 'idle.group with spaces', maxInFlight: 7, maxInFlightBytes: 1 << 20, ackWaitMs: 30_000 },
+      async (d) => {
+        got.set(d.shard, [...(got.get(d.shard) ?? []), Number(str(d.data))])
+        await d.ack()
+      },
+    )
+    expect([...sub.assignedShards()].sort()).toEqual([0, 1, 2])
+    await sleep(1_500) // every shard's first pull has come back empty: pulls are now idle ones
+    for (let i = 0; i < 60; i++) await t.publish(stream, i % 3, `k${i % 3}`, bytes(String(i)))
+    await waitFor(() => `60 deliveries, got ${JSON.stringify([...got])}`, () => [...got.values()].flat().length >= 60)
+    for (let shard = 0; shard < 3; shard++) {
+      expect(got.get(shard)).toEqual(Array.from({ length: 20 }, (_, i) => i * 3 + shard))
+    }
+    await sub.close()
+  })
+
+  it('provisions idempotently and applies changed retention to an existing stream', async () => {
+    const t = await client()
+    const stream = contractStream('provision', 2)
+    await t.provision([stream], [])
+    await Promise.all([t.provision([stream], []), (await client()).provision([stream], [])])
+    await t.provision([{ ...stream, maxAgeSeconds: 60, maxBytes: 1 << 20 }], [])
+    const nc = await connect({ servers: server.url })
+    try {
+      const info = await (await jetstreamManager(nc)).streams.info(stream.natsStream)
+      expect(info.config.subjects).toEqual([`${stream.base}.*`])
+      expect(info.config.max_age).toBe(60 * 1e9)
+      expect(info.config.max_bytes).toBe(1 << 20)
+      expect(info.config.storage).toBe('file')
+    } finally {
+      await nc.close()
+    }
+  })
+
+  it('refuses to publish to a stream nobody provisioned, naming it', async () => {
+    const t = await client()
+    const stream = contractStream('unprovisioned', 1)
+    await expect(t.publish(stream, 0, 'k', bytes('x'))).rejects.toThrow(stream.natsStream)
+    await expect(t.publish({ ...stream }, 5, 'k', bytes('x'))).rejects.toThrow(/shard 5/)
+  })
+
+  it('keeps KV keys that NATS would reject, unchanged', async () => {
+    const t = await client()
+    const bucket = { natsBucket: `flowbus_keys_${Date.now()}`, kafkaTopic: 'unused', replicas: 1 }
+    await t.provision([], [bucket])
+    const kv = await t.kv(bucket)
+    const keys = ['2001:db8::1', '192.0.2.1:17', 'a..b', '.lead', 'trail.', 'eq=sign', 'space key', 'ünïcode', 'x*>']
+    for (const [i, key] of keys.entries()) await kv.put(key, bytes(`v${i}`))
+    for (const [i, key] of keys.entries()) expect(str(await kv.get(key)), key).toBe(`v${i}`)
+    expect((await kv.keys()).sort()).toEqual([...keys].sort())
+    const seen = new Map<string, string | undefined>()
+    const watch = await kv.watch((e: KvEntry) => seen.set(e.key, str(e.value)))
+    // watch() resolves after the current entries were delivered
+    expect(new Set(seen.keys())).toEqual(new Set(keys))
+    await kv.delete('2001:db8::1')
+    await waitFor(() => 'the delete', () => seen.has('2001:db8::1') && seen.get('2001:db8::1') === undefined)
+    await watch.close()
+  })
+
+  it('fails a request at once when the responder throws, naming the subject', async () => {
+    const [server1, requester] = [await client(), await client()]
+    const subject = `contract.failing${Date.now()}.v1`
+    const responder = await server1.serve(subject, async () => {
+      throw new Error('lookup table not loaded')
+    })
+    await expect(requester.request(subject, bytes('q'), 20_000)).rejects.toThrow(
+      new RegExp(`${subject}.*lookup table not loaded`),
+    )
+    await responder.close()
+  })
+
+  it('names the servers it cannot reach', async () => {
+    const error = await createNatsTransport({ servers: ['nats://127.0.0.1:1'], connectTimeoutMs: 1_000 }).catch(
+      (e: unknown) => e,
+    )
+    expect(String(error)).toContain('127.0.0.1:1')
+  })
+})
