@@ -24,7 +24,7 @@ export const FLOW_BATCH_TYPE = 'flowbus.v1.FlowBatch'
 /** Decoding refuses larger counts: a tiny message claiming billions of all-zero flows is an attack, not a batch. */
 export const MAX_FLOWS_PER_BATCH = 1 << 20
 
-/** Wire bytes per flow of a fixed-width kind. */
+/** Bytes per flow of a fixed-width kind, on the wire and in memory (64-bit values as Float64Array). */
 const wireWidth: Record<FlowColumnKind, number> = {
   u8: 1,
   u16: 2,
@@ -274,7 +274,7 @@ export function decodeFlowBatch(buf: Uint8Array): FlowBatch {
     if (values[i] === undefined && counts[i] === undefined) continue
     present.push(i)
     const kind = flowColumns[i]!.kind
-    arenaSize += kind === 'u32list' || kind === 'u32x3list' ? align8(4 * (count + 1)) + align8(totalLength(values[i])) : align8(count * memoryWidth[kind])
+    arenaSize += kind === 'u32list' || kind === 'u32x3list' ? align8(4 * (count + 1)) + align8(totalLength(values[i])) : align8(count * wireWidth[kind])
   }
   const arena = new Arena(arenaSize)
   const columns: ColumnData[] = new Array(flowColumns.length)
@@ -326,9 +326,6 @@ export function decodeFlowBatch(buf: Uint8Array): FlowBatch {
 }
 
 const align8 = (n: number): number => (n + 7) & ~7
-
-/** In-memory bytes per flow of a fixed-width kind (64-bit values live in Float64Array). */
-const memoryWidth: Record<FlowColumnKind, number> = { ...wireWidth }
 
 const totalLength = (segments: Segment[] | undefined): number =>
   segments === undefined ? 0 : segments.reduce((sum, s) => sum + (s.end - s.start), 0)
