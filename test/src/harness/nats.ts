@@ -5,7 +5,8 @@
 // 2.9 has everything the NATS transport uses: JetStream pull consumers with max_bytes,
 // nak with delay, KV buckets with TTL (max_age), direct get and headers.
 
-import { writeFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ensureExecutable, freePort, removeDir, startProcess, tempDir, waitForPort } from './process.js'
 
@@ -31,8 +32,20 @@ export interface NatsServer {
   kill(): void
 }
 
-/** Makes sure nats-server is installed (installing the Debian package if needed); throws why not. */
+/**
+ * Path of the nats-server to run: $NATS_SERVER_BIN when set (e.g. to test against a newer server),
+ * else the one on PATH, installing the Debian package if needed. Throws saying why not.
+ */
 export async function ensureNatsServer(): Promise<string> {
+  const chosen = process.env.NATS_SERVER_BIN
+  if (chosen) {
+    try {
+      await access(chosen, constants.X_OK)
+      return chosen
+    } catch {
+      throw new Error(`NATS_SERVER_BIN=${chosen} is not an executable file`)
+    }
+  }
   return ensureExecutable('nats-server', 'nats-server')
 }
 

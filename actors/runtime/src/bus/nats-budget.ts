@@ -53,8 +53,8 @@ export class InFlightBudget {
 
   /**
    * Reserves up to wantMsgs messages and wantBytes bytes, waiting until at least one message
-   * and minBytes bytes are free. When the member holds no message at all, minBytes is granted
-   * even beyond the budget: a message larger than the whole budget must still make progress.
+   * and minBytes bytes are free. When minBytes exceeds the whole budget (a message larger than
+   * maxBytes) it is granted for one message once the member holds none: it must still progress.
    */
   acquire(wantMsgs: number, wantBytes: number, minBytes: number, signal?: AbortSignal): Promise<Grant> {
     if (signal?.aborted) return Promise.reject(new BudgetAcquireAborted())
@@ -116,12 +116,18 @@ export class InFlightBudget {
       if (!head) return
       const freeMsgs = this.maxMsgs - this.reservedMsgs - this.heldMsgs
       const freeBytes = this.maxBytes - this.reservedBytes - this.heldBytes
-      const holdsNothing = this.heldMsgs === 0
-      if (freeMsgs < 1 && !(holdsNothing && this.reservedMsgs === 0)) return
-      if (freeBytes < head.minBytes && !holdsNothing) return
+      if (freeMsgs < 1) return
+      let msgs: number
+      let bytes: number
+      if (freeBytes >= head.minBytes) {
+        msgs = Math.min(head.wantMsgs, freeMsgs)
+        bytes = Math.max(head.minBytes, Math.min(head.wantBytes, freeBytes))
+      } else if (head.minBytes > this.maxBytes && this.heldMsgs === 0) {
+        // A message larger than the whole budget: let it through alone, once nothing is held.
+        msgs = 1
+        bytes = head.minBytes
+      } else return
       this.waiters.shift()
-      const msgs = Math.max(1, Math.min(head.wantMsgs, freeMsgs))
-      const bytes = Math.max(head.minBytes, Math.min(head.wantBytes, freeBytes))
       this.reservedMsgs += msgs
       this.reservedBytes += bytes
       head.resolve({ msgs, bytes })
