@@ -107,11 +107,21 @@ describe.skipIf(unavailable !== undefined)('kafka transport specifics', () => {
         },
       ],
     })
+    // The broker answers from its copy of the cluster metadata, which follows the controller
+    // a moment later: wait until it shows each change before acting on or asserting it.
+    await waitFor(
+      () => 'the operator setting to show',
+      async () => (await topicConfig(small.kafkaTopic)).get('compression.type') === 'zstd',
+    )
     const grown: StreamSpec = { ...small, partitions: 4, maxAgeSeconds: 7_200, maxBytes: 0 }
     await t.provision([grown], [])
-    expect(await partitionCount(small.kafkaTopic)).toBe(4)
+    await waitFor(
+      () => 'the new partitions and retention to show',
+      async () =>
+        (await partitionCount(small.kafkaTopic)) === 4 &&
+        (await topicConfig(small.kafkaTopic)).get('retention.ms') === '7200000',
+    )
     config = await topicConfig(small.kafkaTopic)
-    expect(config.get('retention.ms')).toBe('7200000')
     expect(config.get('retention.bytes')).toBe('-1')
     expect(config.get('compression.type')).toBe('zstd')
 
