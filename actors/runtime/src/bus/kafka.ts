@@ -14,11 +14,13 @@
 //   backpressure.
 // - Request/reply: Kafka is a log, not an RPC system, so this is the classic pattern built on
 //   it. Requests go to the topic `<topic of subject>-requests`, read by the consumer group
-//   `flowbus-serve-<that topic>` so responders share the load (one partition per responder
-//   at most, `requestPartitions` of them). Each transport instance that sends requests owns
-//   a reply topic `flowbus-replies-<instance id>` (created on first request, deleted on
-//   close) and matches replies by a correlation id header. Requests carry their deadline;
-//   responders skip the ones already expired (e.g. queued while no responder ran).
+//   `flowbus-serve-<that topic>` so responders share the load (the topic has
+//   `requestPartitions` partitions, default 4: that many responders can be busy at once).
+//   Each transport instance that sends requests owns a reply topic
+//   `flowbus-replies-<instance id>` (created on first request, deleted on close; a crashed
+//   process leaves it behind, small and expiring) and matches replies by a correlation id
+//   header. Requests carry their deadline (wall clock: keep hosts in NTP sync); responders
+//   skip the ones already expired, e.g. queued while no responder ran.
 //   No responders: Kafka cannot tell whether anybody will read a message, but the responder
 //   group can be asked for its members. A request to a group without members fails with
 //   TransportNoResponders; a responder that crashed stays a member until its session times
