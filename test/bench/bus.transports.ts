@@ -1,0 +1,119 @@
+// Benchmark: FlowBatches published, consumed and acknowledged through the typed Bus on each
+// transport (memory, NATS JetStream, Kafka on loopback), timed from first publish to last ack.
+// Run: npm run bench -- bus   (prints "bench bus.<transport>_<case> <value> <unit>")
+import { type FlowBatch, encodeFlowBatch, flowsDecoded } from '@flowbus/bus-schemas'
+import { Bus, BusLive, BusSection, MetricsLive, type Transport } from '@flowbus/runtime'
+import { Effect, Layer, ManagedRuntime, Schema, Scope, Exit } from 'effect'
+import { sampleFlowBatch } from '../../bus-schemas/test/fixtures/sample-flows.js'
+import { createMemoryTransport } from '../../actors/runtime/src/bus/memory.js'
+import { createNatsTransport } from '../../actors/runtime/src/bus/nats.js'
+import { createKafkaTransport } from '../../actors/runtime/src/bus/kafka.js'
+import { startKafka, startNats } from '../src/harness/index.js'
+
+const FLOWS_PER_BATCH = 2000
+const EXPORTERS = 16
+/** Bounded load: this many batches per transport, or this many seconds, whichever comes first. */
+const MAX_BATCHES = Number(process.env.BENCH_BATCHES ?? 1000)
+const MAX_SECONDS = 30
+const PUBLISH_CONCURRENCY = 8
+
+const print = (name: string, value: number, unit: string): void =>
+  console.log(`bench ${name} ${value >= 100 ? Math.round(value) : value.toFixed(1)} ${unit}`)
+
+const batches: FlowBatch[] = Array.from({ length: 8 }, (_, i) => sampleFlowBatch(FLOWS_PER_BATCH, i + 1))
+const bytesPerBatch = batches.reduce((sum, b) => sum + encodeFlowBatch(b).length, 0) / batches.length
+
+const config = Schema.decodeUnknownSync(BusSection)({
+  partitions: 8,
+  maxMessageBytes: '1MiB',
+  consumer: { maxInFlight: 64, maxInFlightBytes: '64MiB' },
+})
+
+/** Publishes MAX_BATCHES batches over EXPORTERS keys and waits until a group acked them all. */
+const run = async (name: string, producer: Transport, consumer: Transport): Promise<void> => {
+  const layer = (t: Transport) => BusLive(config, t).pipe(Layer.provide(MetricsLive))
+  const publishing = ManagedRuntime.make(layer(producer))
+  const consuming = ManagedRuntime.make(layer(consumer))
+  let acked = 0
+  let ackedFlows = 0
+  let done: () => void = () => {}
+  const finished = new Promise<void>((resolve) => (done = resolve))
+  const scope = await consuming.runPromise(Scope.make())
+  // Make sure the stream exists before the group joins, then join (the group starts from the oldest message).
+  await publishing.runPromise(Effect.flatMap(Bus, (bus) => bus.publish(flowsDecoded, 'warm-up', batches[0]!)))
+  let expected = Infinity
+  await consuming.runPromise(
+    Effect.flatMap(Bus, (bus) =>
+      bus.subscribe(flowsDecoded, { group: `bench-${name}-${Date.now()}` }, (message) =>
+        Effect.sync(() => {
+          acked++
+          ackedFlows += message.value.count
+          if (acked >= expected) done()
+        }),
+      ),
+    ).pipe(Scope.extend(scope)),
+  )
+  const start = performance.now()
+  let published = 0
+  await publishing.runPromise(
+    Effect.forEach(
+      Array.from({ length: MAX_BATCHES }, (_, i) => i),
+      (i) =>
+        performance.now() - start > MAX_SECONDS * 1000
+          ? Effect.void
+          : Effect.flatMap(Bus, (bus) => bus.publish(flowsDecoded, `exporter-${i % EXPORTERS}`, batches[i % batches.length]!)).pipe(
+              Effect.tap(() => Effect.sync(() => published++)),
+            ),
+      { concurrency: PUBLISH_CONCURRENCY, discard: true },
+    ),
+  )
+  const publishSeconds = (performance.now() - start) / 1000
+  expected = published + 1
+  if (acked >= expected) done()
+  await Promise.race([finished, new Promise((r) => setTimeout(r, 120_000))])
+  const seconds = (performance.now() - start) / 1000
+  if (acked < expected) console.error(`# ${name}: only ${acked} of ${expected} batches acked within the time limit`)
+  print(`bus.${name}_publish`, (published * FLOWS_PER_BATCH) / publishSeconds, 'flows/s')
+  print(`bus.${name}_end_to_end`, ackedFlows / seconds, 'flows/s')
+  print(`bus.${name}_end_to_end_bytes`, (acked * bytesPerBatch) / seconds / 1e6, 'MB/s')
+  await consuming.runPromise(Scope.close(scope, Exit.void))
+  await publishing.dispose()
+  await consuming.dispose()
+}
+
+console.error(`# ${FLOWS_PER_BATCH} flows per batch, ${Math.round(bytesPerBatch)} bytes per batch, up to ${MAX_BATCHES} batches`)
+print('bus.batch_bytes', bytesPerBatch, 'B')
+
+const wanted = (process.env.BENCH_TRANSPORTS ?? 'memory,nats,kafka').split(',')
+
+if (wanted.includes('memory')) {
+  const transport = createMemoryTransport({ maxMessageBytes: config.maxMessageBytes })
+  await run('memory', transport, transport)
+  await transport.close()
+}
+
+if (wanted.includes('nats')) {
+  const server = await startNats()
+  try {
+    const producer = await createNatsTransport({ servers: [server.url], maxMessageBytes: config.maxMessageBytes })
+    const consumer = await createNatsTransport({ servers: [server.url], maxMessageBytes: config.maxMessageBytes })
+    await run('nats', producer, consumer)
+    await producer.close()
+    await consumer.close()
+  } finally {
+    await server.stop()
+  }
+}
+
+if (wanted.includes('kafka')) {
+  const broker = await startKafka()
+  try {
+    const producer = await createKafkaTransport({ brokers: broker.brokers, maxMessageBytes: config.maxMessageBytes })
+    const consumer = await createKafkaTransport({ brokers: broker.brokers, maxMessageBytes: config.maxMessageBytes })
+    await run('kafka', producer, consumer)
+    await producer.close()
+    await consumer.close()
+  } finally {
+    await broker.stop()
+  }
+}
