@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: type-checks and builds every package, runs the whole vitest suite (arguments
+// `npm test`: builds every package, type-checks tests and benchmarks, runs the whole vitest suite (arguments
 // are passed through, e.g. `npm test -- test/contract`), then prints one closing line
 // "N passed, N failed, N skipped" that CI reads. The exit code is vitest's.
 import { spawnSync } from 'node:child_process'
@@ -13,10 +13,12 @@ const results = join(root, '.cache', 'test-results.json')
 mkdirSync(dirname(results), { recursive: true })
 rmSync(results, { force: true })
 
+// Build the packages, then type-check tests and benchmarks (vitest runs them unchecked).
 const build = spawnSync(bin('tsc'), ['-b'], { cwd: root, stdio: 'inherit' })
-if (build.status !== 0) {
+const check = build.status === 0 ? spawnSync(bin('tsc'), ['-p', 'tsconfig.tests.json'], { cwd: root, stdio: 'inherit' }) : build
+if (check.status !== 0) {
   console.log('0 passed, 1 failed, 0 skipped')
-  console.error('npm test: the TypeScript build failed (see above); no test was run')
+  console.error('npm test: the TypeScript build or type check failed (see above); no test was run')
   process.exit(1)
 }
 

@@ -104,7 +104,7 @@ describe('flowbus CLI', () => {
     expect((await fetch(`${url}/healthz`)).status).toBe(200)
     const ready = await fetch(`${url}/readyz`)
     expect(ready.status).toBe(200)
-    expect((await ready.json()).ready).toBe(true)
+    expect(((await ready.json()) as { ready: boolean }).ready).toBe(true)
     const metrics = await (await fetch(`${url}/metrics`)).text()
     expect(metrics).toContain('flowbus_process_')
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
