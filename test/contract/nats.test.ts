@@ -196,6 +196,117 @@ describe.skipIf(skip !== undefined)('nats transport specifics', () => {
     await responder.close()
   })
 
+  it('loses nothing and keeps each key in order while members join and leave under load', { timeout: 120_000 }, async () => {
+    const producer = await client()
+    const stream = contractStream('churn', 8)
+    await producer.provision([stream], [])
+    const group = `churn-${Date.now()}`
+    // Arrival order across all members (one process, one array): per key, first deliveries must
+    // come in publish order; a message may come twice around a handover, never zero times.
+    const arrivals: { member: string; key: string; seq: number }[] = []
+    const member = async (name: string) => {
+      const t = await client()
+      return t.consume(stream, { group, maxInFlight: 32, maxInFlightBytes: 1 << 20, ackWaitMs: 5_000 }, async (d) => {
+        const [key, seq] = str(d.data)!.split('#') as [string, string]
+        arrivals.push({ member: name, key, seq: Number(seq) })
+        await sleep(Math.random() < 0.1 ? 5 : 0)
+        await d.ack()
+      })
+    }
+    const keys = Array.from({ length: 16 }, (_, i) => `exporter-${i}`)
+    const shardOfKey = (key: string) => keys.indexOf(key) % stream.partitions
+    let published = 0
+    const publishing = (async () => {
+      for (let seq = 0; seq < 60; seq++) {
+        for (const key of keys) await producer.publish(stream, shardOfKey(key), key, bytes(`${key}#${seq}`))
+        published += keys.length
+        await sleep(10)
+      }
+    })()
+    const a = await member('a')
+    await waitFor(() => 'a few deliveries', () => arrivals.length > 50)
+    const b = await member('b')
+    const c = await member('c')
+    await waitFor(() => 'more deliveries', () => arrivals.length > published / 2)
+    await a.close()
+    await b.close()
+    await publishing
+    const total = keys.length * 60
+    const seen = () => new Set(arrivals.map((x) => `${x.key}#${x.seq}`)).size
+    await waitFor(() => `all ${total} messages, have ${seen()}`, () => seen() === total, 60_000)
+    expect(c.assignedShards()).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
+    for (const key of keys) {
+      const firsts: number[] = []
+      const done = new Set<number>()
+      for (const x of arrivals) {
+        if (x.key !== key || done.has(x.seq)) continue
+        done.add(x.seq)
+        firsts.push(x.seq)
+      }
+      expect(firsts, key).toEqual(Array.from({ length: 60 }, (_, i) => i))
+    }
+    expect(new Set(arrivals.map((x) => x.member))).toEqual(new Set(['a', 'b', 'c']))
+    await c.close()
+  })
+
+  it('carries on after the server restarts: consumers, responders and KV watches reconnect', { timeout: 120_000 }, async () => {
+    const restarting = await startNats()
+    const local: Transport[] = []
+    try {
+      const open = async () => {
+        const t = await createNatsTransport({ servers: [restarting.url] })
+        local.push(t)
+        return t
+      }
+      const [producer, consumer, responder, watcher] = [await open(), await open(), await open(), await open()]
+      const stream = contractStream('restart', 2)
+      const bucket = { natsBucket: `flowbus_restart_${Date.now()}`, kafkaTopic: 'unused', replicas: 1 }
+      await producer.provision([stream], [bucket])
+      const got = new Set<string>()
+      const sub = await consumer.consume(
+        stream,
+        { group: 'restart', maxInFlight: 16, maxInFlightBytes: 1 << 20, ackWaitMs: 5_000 },
+        async (d) => {
+          got.add(str(d.data)!)
+          await d.ack()
+        },
+      )
+      const subject = `contract.restart${Date.now()}.v1`
+      await responder.serve(subject, async (req) => bytes(`re:${str(req)}`))
+      const seen = new Map<string, string | undefined>()
+      await (await watcher.kv(bucket)).watch((e) => seen.set(e.key, str(e.value)))
+      const kv = await producer.kv(bucket)
+
+      for (let i = 0; i < 10; i++) await producer.publish(stream, i % 2, 'k', bytes(`before${i}`))
+      await kv.put('state', bytes('before'))
+      await waitFor(() => `10 deliveries before the restart, got ${got.size}`, () => got.size === 10)
+
+      await restarting.restart()
+
+      // A publisher retries what failed while the connection was down (at-least-once producer).
+      const retrying = async (work: () => Promise<unknown>) => {
+        for (const deadline = Date.now() + 30_000; ; ) {
+          try {
+            return await work()
+          } catch (error) {
+            if (Date.now() > deadline) throw error
+            await sleep(200)
+          }
+        }
+      }
+      for (let i = 0; i < 10; i++) await retrying(() => producer.publish(stream, i % 2, 'k', bytes(`after${i}`)))
+      await waitFor(() => `20 deliveries after the restart, got ${got.size}`, () => got.size === 20, 60_000)
+      expect(str((await retrying(() => producer.request(subject, bytes('ping'), 5_000))) as Uint8Array)).toBe('re:ping')
+      await retrying(() => kv.put('state', bytes('after')))
+      await waitFor(() => `the watch to see the new state, saw ${seen.get('state')}`, () => seen.get('state') === 'after', 60_000)
+      expect(sub.assignedShards()).toEqual([0, 1])
+      await sub.close()
+    } finally {
+      for (const t of local) await t.close().catch(() => {})
+      await restarting.stop()
+    }
+  })
+
   it('names the servers it cannot reach', async () => {
     const error = await createNatsTransport({ servers: ['nats://127.0.0.1:1'], connectTimeoutMs: 1_000 }).catch(
       (e: unknown) => e,

@@ -8,7 +8,7 @@
 import { constants } from 'node:fs'
 import { access, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ensureExecutable, freePort, removeDir, startProcess, tempDir, waitForPort } from './process.js'
+import { ensureExecutable, freePort, removeDir, startProcess, tempDir, waitForPort, type ServerProcess } from './process.js'
 
 export interface NatsServerOptions {
   /** Server max_payload in bytes (server default: 1 MiB). */
@@ -30,6 +30,8 @@ export interface NatsServer {
   stop(): Promise<void>
   /** SIGKILL without cleanup, to simulate a crash; stop() still removes the dir afterwards. */
   kill(): void
+  /** Stop the server (SIGTERM) and start it again on the same port with the same JetStream data. */
+  restart(): Promise<void>
 }
 
 /**
@@ -57,19 +59,23 @@ export async function startNats(options: NatsServerOptions = {}): Promise<NatsSe
     const storeDir = join(dir, 'jetstream')
     const configFile = join(dir, 'nats.conf')
     await writeFile(configFile, serverConfig(options))
-    const server = startProcess({
-      name: 'nats-server',
-      command: binary,
-      args: ['-c', configFile, '-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port)],
-      cwd: dir,
-    })
-    try {
-      await waitForPort(port, { process: server, timeoutMs: 30_000 })
-    } catch (error) {
-      server.kill()
-      await server.exited
-      throw error
+    const launch = async (): Promise<ServerProcess> => {
+      const server = startProcess({
+        name: 'nats-server',
+        command: binary,
+        args: ['-c', configFile, '-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port)],
+        cwd: dir,
+      })
+      try {
+        await waitForPort(port, { process: server, timeoutMs: 30_000 })
+      } catch (error) {
+        server.kill()
+        await server.exited
+        throw error
+      }
+      return server
     }
+    let server = await launch()
     return {
       url: `nats://127.0.0.1:${port}`,
       port,
@@ -81,6 +87,10 @@ export async function startNats(options: NatsServerOptions = {}): Promise<NatsSe
       kill() {
         server.kill()
       },
+      async restart() {
+        await server.stop()
+        server = await launch()
+      },
     }
   } catch (error) {
     await removeDir(dir)
@@ -90,8 +100,9 @@ export async function startNats(options: NatsServerOptions = {}): Promise<NatsSe
 
 function serverConfig(options: NatsServerOptions): string {
   const lines: string[] = []
-  // Keep JetStream memory/disk small: a test server never needs the defaults (75% of RAM/disk).
-  lines.push('jetstream { max_memory_store: 256MB, max_file_store: 2GB }')
+  // Memory streams are not used: cap them well below the default (75% of RAM). File storage keeps
+  // the server default, since streams with max_bytes (flows: 10 GiB) reserve that much up front.
+  lines.push('jetstream { max_memory_store: 256MB }')
   if (options.maxPayload !== undefined) lines.push(`max_payload: ${options.maxPayload}`)
   if (options.user !== undefined) {
     lines.push(`authorization { user: ${JSON.stringify(options.user)}, password: ${JSON.stringify(options.pass ?? '')} }`)

@@ -59,26 +59,27 @@ export class InFlightBudget {
   acquire(wantMsgs: number, wantBytes: number, minBytes: number, signal?: AbortSignal): Promise<Grant> {
     if (signal?.aborted) return Promise.reject(new BudgetAcquireAborted())
     return new Promise<Grant>((resolve, reject) => {
+      const onAbort = (): void => {
+        const index = this.waiters.indexOf(waiter)
+        if (index >= 0) {
+          this.waiters.splice(index, 1)
+          reject(new BudgetAcquireAborted())
+          this.serve()
+        }
+      }
       const waiter: Waiter = {
         wantMsgs: Math.max(1, wantMsgs),
         wantBytes: Math.max(minBytes, wantBytes),
         minBytes,
-        resolve,
+        resolve: (grant) => {
+          // One puller acquires thousands of times over its life: do not pile listeners on its signal.
+          signal?.removeEventListener('abort', onAbort)
+          resolve(grant)
+        },
         reject,
       }
       this.waiters.push(waiter)
-      signal?.addEventListener(
-        'abort',
-        () => {
-          const index = this.waiters.indexOf(waiter)
-          if (index >= 0) {
-            this.waiters.splice(index, 1)
-            reject(new BudgetAcquireAborted())
-            this.serve()
-          }
-        },
-        { once: true },
-      )
+      signal?.addEventListener('abort', onAbort, { once: true })
       this.serve()
     })
   }
