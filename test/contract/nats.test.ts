@@ -159,11 +159,13 @@ describe.skipIf(skip !== undefined)('nats transport specifics', () => {
     }
   })
 
-  it('refuses to publish to a stream nobody provisioned, naming it', async () => {
+  it('refuses to publish to or consume from a stream nobody provisioned, naming it', async () => {
     const t = await client()
     const stream = contractStream('unprovisioned', 1)
     await expect(t.publish(stream, 0, 'k', bytes('x'))).rejects.toThrow(stream.natsStream)
     await expect(t.publish({ ...stream }, 5, 'k', bytes('x'))).rejects.toThrow(/shard 5/)
+    const options = { group: 'g', maxInFlight: 1, maxInFlightBytes: 1024, ackWaitMs: 1_000 }
+    await expect(t.consume(stream, options, async () => {})).rejects.toThrow(/not provisioned/)
   })
 
   it('keeps KV keys that NATS would reject, unchanged', async () => {

@@ -20,6 +20,8 @@ import { BudgetAcquireAborted, type Grant, type InFlightBudget } from './nats-bu
 const PULL_EXPIRES_MS = 1_000
 /** Margin after which we stop waiting for the server to end a pull request by itself. */
 const PULL_GRACE_MS = 2_000
+/** After its expiry a pull request may still have messages on the wire: listen this much longer. */
+const LINGER_MARGIN_MS = 250
 /** Pause before pulling again after the server refused a pull (consumer missing, no JetStream). */
 const RETRY_DELAY_MS = 500
 /** Bytes an idle shard reserves for its waiting pull: enough for typical batches, small next to the budget. */
@@ -189,7 +191,7 @@ export class ShardPuller {
         this.wakeHandler?.()
         return request.end()
       }
-      this.pullDeadline = Date.now() + PULL_EXPIRES_MS + PULL_GRACE_MS
+      this.pullDeadline = Date.now() + PULL_EXPIRES_MS + LINGER_MARGIN_MS
       timer = setTimeout(() => request.end(), PULL_EXPIRES_MS + PULL_GRACE_MS)
       timer.unref()
     })

@@ -238,6 +238,11 @@ class NatsTransport implements Transport {
 
   async consume(stream: StreamSpec, options: ConsumeOptions, handler: DeliveryHandler): Promise<Subscription> {
     validateConsume(stream, options)
+    if (!(await this.streamExists(stream.natsStream))) {
+      throw new Error(
+        `stream ${stream.base} (JetStream ${stream.natsStream}) is not provisioned on NATS: call provision() first`,
+      )
+    }
     const groupToken = keyToken(options.group)
     const groups = await this.bucket({
       natsBucket: this.options.groupsBucket ?? 'flowbus_groups',
