@@ -34,7 +34,7 @@ export class RequestTimeout extends Data.TaggedError('RequestTimeout')<{
   }
 }
 
-/** No responder serves the subject (detectable on NATS and memory; Kafka reports a timeout). */
+/** No responder serves the subject (on Kafka: the responder group has no member; a crashed responder shows as a timeout until its session expires). */
 export class NoResponders extends Data.TaggedError('NoResponders')<{ readonly subject: string }> {
   override get message(): string {
     return `no responder is serving ${this.subject}`
