@@ -1,7 +1,21 @@
 // The `flowbus` command line: start actors together or one alone, print the resolved
 // configuration or its JSON Schema. Exit codes: 0 ok, 1 runtime failure, 2 usage/config error.
 import { readFileSync } from 'node:fs'
-import { ConfigError, type ActorDefinition, type ResolvedConfig, configSchema, formatConfig, loadConfig, runUntilSignal } from '@flowbus/runtime'
+import { catalogue } from '@flowbus/bus-schemas'
+import {
+  ConfigError,
+  type ActorDefinition,
+  type ResolvedConfig,
+  configSchema,
+  connectTransport,
+  formatByteSize,
+  formatConfig,
+  formatDuration,
+  loadConfig,
+  provisionAll,
+  provisioningPlan,
+  runUntilSignal,
+} from '@flowbus/runtime'
 import { JSONSchema } from 'effect'
 import { knownActors } from './registry.js'
 
@@ -119,6 +133,38 @@ ${configFlagHelp}
       return 0
     },
   },
+  provision: {
+    summary: 'create or update the bus streams, topics and buckets',
+    usage: 'flowbus provision [--config FILE]',
+    help: `Creates or updates, on the configured bus, every stream of the subject catalogue (with its
+dead-letter stream) and every state bucket: partitions, replicas and retention from the bus
+section. Idempotent. Actors also do this on first use unless bus.provision is false; run this
+once instead when actors must not hold administrative rights on the broker.
+
+Options:
+${configFlagHelp}`,
+    run: async (args, context) => {
+      const config = resolveConfig(args, context)
+      if (config.bus.transport === 'memory') {
+        context.stdout('the memory bus lives inside each process: nothing to provision\n')
+        return 0
+      }
+      const plan = provisioningPlan(catalogue, config.bus)
+      const transport = await connectTransport(config.bus)
+      try {
+        await provisionAll(transport, plan)
+      } finally {
+        await transport.close()
+      }
+      const kafka = config.bus.transport === 'kafka'
+      for (const s of plan.streams) {
+        const retention = `${s.maxAgeSeconds > 0 ? formatDuration(s.maxAgeSeconds * 1000) : 'forever'}, ${s.maxBytes > 0 ? formatByteSize(s.maxBytes) : 'unlimited'}`
+        context.stdout(`stream ${kafka ? s.kafkaTopic : `${s.natsStream} (${s.base}.*)`}: ${s.partitions} shards, ${s.replicas} replicas, keeps ${retention}\n`)
+      }
+      for (const b of plan.buckets) context.stdout(`bucket ${kafka ? b.kafkaTopic : b.natsBucket}\n`)
+      return 0
+    },
+  },
 }
 
 /** JSON Schema of the configuration file, titled, with the shared and actor sections. */
@@ -188,7 +234,11 @@ export const runCli = async (argv: readonly string[], context: CliContext): Prom
       context.stderr(`flowbus: ${error.message}\n`)
       return 2
     }
-    throw error
+    // Operational failures (broker unreachable…) are reported as one line; the stack only
+    // helps developers, who can ask for it.
+    const detail = context.env.FLOWBUS_DEBUG && error instanceof Error ? `\n${error.stack}` : ''
+    context.stderr(`flowbus: ${error instanceof Error ? error.message : String(error)}${detail}\n`)
+    return 1
   }
 }
 

@@ -2,6 +2,7 @@
 export * from './actor.js'
 export * from './bus/bus.js'
 export * from './bus/errors.js'
+export * from './bus/provisioning.js'
 export * from './bus/sharding.js'
 export * from './bus/transport.js'
 export * from './config/load.js'

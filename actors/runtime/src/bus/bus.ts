@@ -2,22 +2,18 @@
 // It encodes and decodes messages, picks shards from partition keys, provisions streams on
 // first use, dead-letters what cannot be processed, and counts everything.
 import {
-  type AnySubject,
   type BroadcastSubject,
   type Codec,
   type RequestSubject,
   type StateBucket,
   type StreamSubject,
-  deadLetterName,
-  kafkaTopic,
-  natsBucketName,
   natsPlainSubject,
-  natsStreamName,
 } from '@flowbus/bus-schemas'
 import { Context, Effect, Exit, Layer, Runtime, type Scope } from 'effect'
 import type { BusConfig } from '../config/sections.js'
 import { Metrics, type MetricsService } from '../metrics.js'
 import { BusError, MalformedMessage, MessageTooLarge, NoResponders, RequestTimeout } from './errors.js'
+import { bucketSpecFor, deadLetterSpecFor, streamSpecFor } from './provisioning.js'
 import { shardOf } from './sharding.js'
 import {
   type BucketSpec,
@@ -119,33 +115,16 @@ export const makeBus = (transport: Transport, config: BusConfig, metrics: Metric
   const streamSpecs = new Map<string, StreamSpec>()
   const provisioned = new Map<string, Promise<void>>()
 
-  const streamSpec = (subject: StreamSubject<unknown> | { name: string; version: number; retention: 'deadletter' }): StreamSpec => {
-    const key = `${subject.name}.v${subject.version}`
+  const memoised = (key: string, make: () => StreamSpec): StreamSpec => {
     let spec = streamSpecs.get(key)
-    if (!spec) {
-      const retention = config.retention[subject.retention]
-      spec = {
-        base: natsPlainSubject(subject as AnySubject),
-        natsStream: natsStreamName(subject as AnySubject),
-        kafkaTopic: kafkaTopic(subject as AnySubject),
-        partitions: subject.retention === 'deadletter' ? 1 : config.partitions,
-        replicas: config.replicas,
-        maxAgeSeconds: Math.round(retention.maxAge / 1000),
-        maxBytes: retention.maxBytes,
-      }
-      streamSpecs.set(key, spec)
-    }
+    if (!spec) streamSpecs.set(key, (spec = make()))
     return spec
   }
-
+  const streamSpec = (subject: StreamSubject<unknown>): StreamSpec =>
+    memoised(`${subject.name}.v${subject.version}`, () => streamSpecFor(subject, config))
   const deadLetterSpec = (subject: StreamSubject<unknown>): StreamSpec =>
-    streamSpec({ name: deadLetterName(subject), version: subject.version, retention: 'deadletter' })
-
-  const bucketSpec = (bucket: StateBucket<unknown>): BucketSpec => ({
-    natsBucket: natsBucketName(bucket),
-    kafkaTopic: kafkaTopic(bucket),
-    replicas: config.replicas,
-  })
+    memoised(`deadletter:${subject.name}.v${subject.version}`, () => deadLetterSpecFor(subject, config))
+  const bucketSpec = (bucket: StateBucket<unknown>): BucketSpec => bucketSpecFor(bucket, config)
 
   // Streams are provisioned once per process on first use; provisioning is idempotent, so
   // every process doing it is harmless and nobody has to run a setup step first.

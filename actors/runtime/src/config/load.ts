@@ -24,8 +24,8 @@ export class ConfigError extends Error {
 
 export const ENV_PREFIX = 'FLOWBUS_'
 
-/** FLOWBUS_* variables that are not configuration keys: the config file's path. */
-const reservedEnv = new Set(['FLOWBUS_CONFIG'])
+/** FLOWBUS_* variables that are not configuration keys: the config file's path, stack traces on errors. */
+const reservedEnv = new Set(['FLOWBUS_CONFIG', 'FLOWBUS_DEBUG'])
 
 interface RawConfig {
   readonly value: Record<string, unknown>
