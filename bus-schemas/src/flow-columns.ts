@@ -2,16 +2,21 @@
 // The FlowBatch .proto, the in-memory FlowBatch, JSON rows and (later) the ClickHouse schema derive from it.
 
 /**
- * How a column is stored in memory and on the wire:
- * - `u8`, `u16`: `bytes` holding a little-endian array of that width, one value per flow;
- * - `u32`: `repeated fixed32`; `u64`: `repeated fixed64` (held as Float64Array, exact to 2^53);
- * - `ip`: `bytes`, 16 bytes per flow (IPv4 as IPv4-mapped IPv6 `::ffff:a.b.c.d`);
- * - `mac`: `repeated fixed64`, the 48-bit MAC in the low bits (held as Float64Array);
- * - `string`: `repeated fixed32` indexes into the batch's string table (0 = empty string);
- * - `u32list`: `repeated fixed32` values of every flow concatenated, plus a `repeated uint32`
- *   counts field giving how many values each flow has;
+ * How a column is stored in memory and on the wire (every column is a `bytes` field; the exact
+ * rules are in flow_batch.proto and docs/bus-schemas.md):
+ * - `u8`, `u16`, `u32`, `u64`: unsigned integers, in memory Uint8/Uint16/Uint32Array and
+ *   Float64Array for u64 (exact to 2^53); on the wire a little-endian array at the narrowest
+ *   width (1, 2, 4 or 8 bytes) that holds the batch's values;
+ * - `ip`: 16 bytes per flow in memory (IPv4 as IPv4-mapped IPv6 `::ffff:a.b.c.d`); on the wire
+ *   16 bytes, or 4 for IPv4 addresses, with a bitmap companion field when a batch mixes both;
+ * - `mac`: the 48-bit MAC as a number in memory (Float64Array); 6 bytes in network order on the wire;
+ * - `string`: indexes into the batch's string table (0 = empty string), in memory a Uint32Array;
+ *   on the wire like an integer column;
+ * - `u32list`: every flow's u32 values concatenated, plus a counts field giving how many values
+ *   each flow has (both at the narrowest width);
  * - `u32x3list`: like `u32list` with each element a triple of u32 (BGP large communities);
  *   counts are in triples.
+ * A fixed-width column whose flows all hold the same value travels as that one value.
  */
 export type FlowColumnKind = 'u8' | 'u16' | 'u32' | 'u64' | 'ip' | 'mac' | 'string' | 'u32list' | 'u32x3list'
 
@@ -23,6 +28,8 @@ export interface FlowColumnSpec {
   readonly kind: FlowColumnKind
   /** Protobuf field number of the per-flow counts, list kinds only. */
   readonly countsField?: number
+  /** Protobuf field number of the bitmap of flows whose address travels as 4 IPv4 bytes, ip kind only. */
+  readonly ipv4FlowsField?: number
   /** One line: what the value means, with its unit. */
   readonly doc: string
 }
@@ -31,22 +38,23 @@ export interface FlowColumnSpec {
 export const FLOW_BATCH_COUNT_FIELD = 1
 export const FLOW_BATCH_STRINGS_FIELD = 2
 
-// Field numbers are part of the wire contract: add new columns at the end with new numbers.
+// Field numbers are part of the wire contract: add new columns at the end with new numbers
+// (above every number in use, companion fields included: the next free one is 102).
 const columnTable = [
   { name: 'TimeReceived', field: 16, kind: 'u32', doc: 'when the collector received the flow, seconds since the Unix epoch' },
   { name: 'SamplingRate', field: 17, kind: 'u32', doc: 'one packet in SamplingRate was sampled (0 or 1 = unsampled)' },
-  { name: 'ExporterAddress', field: 18, kind: 'ip', doc: 'address the flow export datagram came from' },
+  { name: 'ExporterAddress', field: 18, kind: 'ip', ipv4FlowsField: 96, doc: 'address the flow export datagram came from' },
   { name: 'ExporterName', field: 19, kind: 'string', doc: 'exporter name (SNMP sysName or configured)' },
   { name: 'ExporterGroup', field: 20, kind: 'string', doc: 'exporter group, from classification' },
   { name: 'ExporterRole', field: 21, kind: 'string', doc: 'exporter role, from classification' },
   { name: 'ExporterSite', field: 22, kind: 'string', doc: 'exporter site, from classification' },
   { name: 'ExporterRegion', field: 23, kind: 'string', doc: 'exporter region, from classification' },
   { name: 'ExporterTenant', field: 24, kind: 'string', doc: 'exporter tenant, from classification' },
-  { name: 'SrcAddr', field: 25, kind: 'ip', doc: 'source IP address' },
-  { name: 'DstAddr', field: 26, kind: 'ip', doc: 'destination IP address' },
+  { name: 'SrcAddr', field: 25, kind: 'ip', ipv4FlowsField: 97, doc: 'source IP address' },
+  { name: 'DstAddr', field: 26, kind: 'ip', ipv4FlowsField: 98, doc: 'destination IP address' },
   { name: 'SrcNetMask', field: 27, kind: 'u8', doc: 'source prefix length (0-32 for IPv4, 0-128 for IPv6)' },
   { name: 'DstNetMask', field: 28, kind: 'u8', doc: 'destination prefix length (0-32 for IPv4, 0-128 for IPv6)' },
-  { name: 'NextHop', field: 29, kind: 'ip', doc: 'IP next hop (or BGP next hop after routing enrichment)' },
+  { name: 'NextHop', field: 29, kind: 'ip', ipv4FlowsField: 99, doc: 'IP next hop (or BGP next hop after routing enrichment)' },
   { name: 'SrcAS', field: 30, kind: 'u32', doc: 'source AS number' },
   { name: 'DstAS', field: 31, kind: 'u32', doc: 'destination AS number' },
   { name: 'SrcNetName', field: 32, kind: 'string', doc: 'name of the source network, from network attributes' },
@@ -105,8 +113,8 @@ const columnTable = [
   { name: 'ICMPv6Type', field: 88, kind: 'u8', doc: 'ICMPv6 type' },
   { name: 'ICMPv6Code', field: 89, kind: 'u8', doc: 'ICMPv6 code' },
   { name: 'MPLSLabels', field: 90, kind: 'u32list', countsField: 91, doc: 'MPLS label stack, top first (20-bit labels)' },
-  { name: 'SrcAddrNAT', field: 92, kind: 'ip', doc: 'source address after NAT' },
-  { name: 'DstAddrNAT', field: 93, kind: 'ip', doc: 'destination address after NAT' },
+  { name: 'SrcAddrNAT', field: 92, kind: 'ip', ipv4FlowsField: 100, doc: 'source address after NAT' },
+  { name: 'DstAddrNAT', field: 93, kind: 'ip', ipv4FlowsField: 101, doc: 'destination address after NAT' },
   { name: 'SrcPortNAT', field: 94, kind: 'u16', doc: 'source port after NAT' },
   { name: 'DstPortNAT', field: 95, kind: 'u16', doc: 'destination port after NAT' },
 ] as const satisfies readonly FlowColumnSpec[]

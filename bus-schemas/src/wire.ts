@@ -47,6 +47,25 @@ export function writeVarint(out: Uint8Array, pos: number, v: number): number {
   return pos
 }
 
+/** Writes v (an integer below 2^53) as `width` little-endian bytes; returns the new offset. */
+export function writeLittleEndian(out: Uint8Array, pos: number, v: number, width: number): number {
+  let lo = v >>> 0
+  let hi = width > 4 ? Math.floor(v / 0x100000000) >>> 0 : 0
+  for (let i = 0; i < width; i++) {
+    out[pos++] = i < 4 ? lo & 0xff : hi & 0xff
+    if (i < 4) lo >>>= 8
+    else hi >>>= 8
+  }
+  return pos
+}
+
+/** Reads `width` (1 to 8) little-endian bytes at pos as a number (exact up to 2^53). */
+export function readLittleEndian(buf: Uint8Array, pos: number, width: number): number {
+  let v = 0
+  for (let i = width - 1; i >= 0; i--) v = v * 256 + buf[pos + i]!
+  return v
+}
+
 export const tagOf = (field: number, wireType: number): number => field * 8 + wireType
 
 /**

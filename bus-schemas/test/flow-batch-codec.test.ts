@@ -1,5 +1,6 @@
-// Conformance of the hand-written FlowBatch codec with protobufjs reading the .proto, both ways,
-// plus forward compatibility, malformed input and a mutation fuzz loop.
+// Conformance of the hand-written FlowBatch codec with protobufjs reading the .proto and the layout
+// rules written out plainly (fixtures/reference.ts), both ways, for every column form (single value,
+// narrow widths, IPv4 and mixed addresses, wide string indexes); plus malformed input and fuzzing.
 
 import { describe, expect, it } from 'vitest'
 import { decodeFlowBatch, encodeFlowBatch, MAX_FLOWS_PER_BATCH } from '../src/flow-batch-codec.js'
@@ -8,8 +9,8 @@ import { flowColumns } from '../src/flow-columns.js'
 import { flowBatchToRows } from '../src/flow-rows.js'
 import { parseIP } from '../src/ip.js'
 import { WireFormatError } from '../src/wire.js'
-import { loadReferenceRoot, referenceDecode, referenceEncode, wireObject } from './fixtures/reference.js'
-import { prng, randomBytes, sampleFlowBatch } from './fixtures/sample-flows.js'
+import { loadReferenceRoot, referenceDecode, referenceEncode, referenceRows, wireObject } from './fixtures/reference.js'
+import { batchFromRows, prng, randomBytes, sampleFlowBatch, sampleFlowRows } from './fixtures/sample-flows.js'
 
 const root = loadReferenceRoot()
 
@@ -38,42 +39,189 @@ function edgeBatch(): FlowBatch {
   return b
 }
 
-describe('FlowBatch codec conformance with protobufjs', () => {
+/** n flows whose every column holds the same value: each travels as one value (n >= 9). */
+function constantBatch(n: number): FlowBatch {
+  const b = new FlowBatch(4)
+  for (let i = 0; i < n; i++) {
+    const r = b.appendRow()
+    b.u32('SamplingRate')[r] = 1024
+    b.u32('InIfSpeed')[r] = 100_000
+    b.u8('ForwardingStatus')[r] = 64
+    b.u16('EType')[r] = 0x86dd
+    b.u64('Bytes')[r] = 2 ** 40 + 3
+    b.mac('DstMAC')[r] = 0x0a0b0c0d0e0f
+    b.setIP('ExporterAddress', r, parseIP('192.0.2.10'))
+    b.setIP('NextHop', r, parseIP('2001:db8::1'))
+    b.setString('ExporterName', r, 'edge1.par')
+    b.setString('ExporterTenant', r, '')
+    b.setList('DstCommunities', r, [65000 * 65536 + 100, 65000 * 65536 + 200])
+  }
+  return b
+}
+
+/** Addresses in the three shapes: all IPv4, mixed, all IPv6 (including ones that only look mapped). */
+function addressBatch(n: number): FlowBatch {
+  const b = new FlowBatch()
+  for (let i = 0; i < n; i++) {
+    const r = b.appendRow()
+    b.setIPv4('SrcAddr', r, 0x0a000000 + i)
+    b.setIP('DstAddr', r, parseIP(i % 3 === 0 ? `2001:db8::${i.toString(16)}` : `198.51.100.${i & 0xff}`))
+    // Not IPv4-mapped: ::fffe:…, ::1:ffff:…, and the IPv4-compatible ::a.b.c.d.
+    b.setIP('NextHop', r, parseIP([`::fffe:c000:${i.toString(16)}`, `::1:ffff:c000:201`, `::c000:201`][i % 3]!))
+  }
+  return b
+}
+
+/** n flows with n distinct InIfNames (a table of n + 1 strings) and the same OutIfName. */
+function manyStringsBatch(n: number): FlowBatch {
+  const b = new FlowBatch()
+  b.appendRows(n)
+  for (let r = 0; r < n; r++) b.setString('InIfName', r, `if${r}`)
+  for (let r = 0; r < n; r++) b.setString('OutIfName', r, 'if0')
+  return b
+}
+
+describe('FlowBatch codec conformance with protobufjs and the layout rules', () => {
   const cases: [string, () => FlowBatch][] = [
     ['edge values', edgeBatch],
     ['realistic 500-flow batch (IPv4 and IPv6)', () => sampleFlowBatch(500, 3)],
-    ['realistic batch from another seed', () => sampleFlowBatch(257, 8)],
+    ['realistic batch from another seed (IPv6 exporter)', () => sampleFlowBatch(257, 8)],
     ['empty batch', () => new FlowBatch()],
+    ['one flow', () => sampleFlowBatch(1, 5)],
     ['rows with no column', () => {
       const b = new FlowBatch()
       b.appendRows(5)
       return b
     }],
+    ['constant columns (single values)', () => constantBatch(40)],
+    ['constant columns in 8 flows (too few for a single value)', () => constantBatch(8)],
+    ['constant columns in 9 flows', () => constantBatch(9)],
+    ['IPv4, mixed and IPv6 address columns', () => addressBatch(100)],
+    ['300 strings: 2-byte indexes', () => manyStringsBatch(300)],
   ]
 
   for (const [name, make] of cases) {
-    it(`fast encode → protobufjs decode: ${name}`, () => {
+    it(`fast encode → protobufjs decode gives the canonical layout: ${name}`, () => {
       const batch = make()
-      const decoded = referenceDecode(root, encodeFlowBatch(batch))
-      expect(decoded).toEqual(wireObject(batch))
+      expect(referenceDecode(root, encodeFlowBatch(batch))).toEqual(wireObject(batch))
     })
 
-    it(`protobufjs encode → fast decode: ${name}`, () => {
+    it(`fast encode → another reader (protobufjs + the documented rules): ${name}`, () => {
       const batch = make()
-      const expected = wireObject(batch)
-      const decoded = decodeFlowBatch(referenceEncode(root, expected))
-      expect(decoded.count).toBe(batch.count)
-      expect(wireObject(decoded)).toEqual(expected)
-      expect(flowBatchToRows(decoded)).toEqual(flowBatchToRows(batch))
+      expect(referenceRows(root, encodeFlowBatch(batch))).toEqual(flowBatchToRows(batch, { allColumns: true }))
     })
 
-    it(`fast roundtrip keeps every value: ${name}`, () => {
+    for (const style of ['canonical', 'widest'] as const) {
+      it(`protobufjs encode (${style} layout) → fast decode: ${name}`, () => {
+        const batch = make()
+        const decoded = decodeFlowBatch(referenceEncode(root, wireObject(batch, style)))
+        expect(decoded.count).toBe(batch.count)
+        expect(flowBatchToRows(decoded, { allColumns: true })).toEqual(flowBatchToRows(batch, { allColumns: true }))
+      })
+    }
+
+    it(`fast roundtrip keeps every value and column: ${name}`, () => {
       const batch = make()
       const decoded = decodeFlowBatch(encodeFlowBatch(batch))
       expect(decoded.presentColumns()).toEqual(batch.presentColumns().filter((c) => wireObject(batch)[c] !== undefined))
       expect(flowBatchToRows(decoded, { allColumns: true })).toEqual(flowBatchToRows(batch, { allColumns: true }))
     })
   }
+
+  it('decodes to the rows the flows were generated from (no codec involved in the expectation)', () => {
+    for (const [flows, seed] of [[2000, 1], [2000, 2], [300, 7], [9, 3], [1, 4]] as const) {
+      const rows = sampleFlowRows(flows, seed)
+      expect(flowBatchToRows(decodeFlowBatch(encodeFlowBatch(batchFromRows(rows)))), `${flows} flows, seed ${seed}`).toEqual(rows)
+    }
+  })
+
+  it('writes a constant column as one value, broadcast to every flow on decode', () => {
+    const bytes = encodeFlowBatch(constantBatch(40))
+    const wire = referenceDecode(root, bytes)
+    expect(wire['SamplingRate']).toEqual([0x00, 0x04]) // 1024: one 2-byte value
+    expect(wire['InIfSpeed']).toEqual([0xa0, 0x86, 0x01, 0x00]) // 100000 needs 4 bytes
+    expect(wire['ForwardingStatus']).toEqual([64])
+    expect(wire['Bytes']).toEqual([3, 0, 0, 0, 0, 1, 0, 0]) // 2^40 + 3: 8 bytes
+    expect(wire['DstMAC']).toEqual([0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f]) // network order
+    expect(wire['ExporterAddress']).toEqual([192, 0, 2, 10]) // one IPv4 address
+    expect(wire['NextHop']).toHaveLength(16) // one IPv6 address
+    expect(wire['ExporterName']).toEqual([1])
+    expect(wire['ExporterTenant']).toEqual([0])
+    expect(wire['DstCommunitiesCounts']).toEqual([2])
+    expect(wire['DstCommunities']).toHaveLength(40 * 2 * 4)
+    const d = decodeFlowBatch(bytes)
+    expect(Array.from(d.view('SamplingRate')!)).toEqual(new Array(40).fill(1024))
+    expect(d.getString('ExporterName', 39)).toBe('edge1.par')
+    expect(flowBatchToRows(d)[39]).toMatchObject({ ExporterAddress: '192.0.2.10', NextHop: '2001:db8::1', DstMAC: '0a:0b:0c:0d:0e:0f', Bytes: 2 ** 40 + 3 })
+    // A single value in a one-flow batch is just that value.
+    expect(referenceDecode(root, encodeFlowBatch(constantBatch(1)))['InIfSpeed']).toEqual([0xa0, 0x86, 0x01, 0x00])
+  })
+
+  it('compacts an all-IPv4 column to 4 bytes per flow, mixes IPv4 and IPv6 with a bitmap, keeps IPv6 at 16', () => {
+    const wire = referenceDecode(root, encodeFlowBatch(addressBatch(100)))
+    expect(wire['SrcAddr']).toHaveLength(400)
+    expect((wire['SrcAddr'] as number[]).slice(0, 8)).toEqual([10, 0, 0, 0, 10, 0, 0, 1])
+    expect(wire['SrcAddrIPv4Flows']).toBeUndefined()
+    // Flows 0, 3, 6… are IPv6: 34 × 16 + 66 × 4 bytes; bit r of the bitmap marks IPv4 flow r.
+    expect(wire['DstAddr']).toHaveLength(34 * 16 + 66 * 4)
+    expect((wire['DstAddrIPv4Flows'] as number[]).slice(0, 2)).toEqual([0b10110110, 0b01101101])
+    expect(wire['DstAddrIPv4Flows']).toHaveLength(13)
+    expect(wire['NextHop']).toHaveLength(1600)
+    expect(wire['NextHopIPv4Flows']).toBeUndefined()
+    const rows = flowBatchToRows(decodeFlowBatch(encodeFlowBatch(addressBatch(100))))
+    expect(rows.slice(0, 3).map((r) => [r.SrcAddr, r.DstAddr, r.NextHop])).toEqual([
+      ['10.0.0.0', '2001:db8::', '::fffe:c000:0'],
+      ['10.0.0.1', '198.51.100.1', '::1:ffff:c000:201'],
+      ['10.0.0.2', '198.51.100.2', '::c000:201'],
+    ])
+  })
+
+  it('a mixed column with one IPv4 flow in many stays at 16 bytes (the bitmap would cost more)', () => {
+    const b = new FlowBatch()
+    b.appendRows(200)
+    for (let r = 0; r < 200; r++) b.setIP('SrcAddr', r, parseIP(`2001:db8::${r.toString(16)}`))
+    b.setIPv4('SrcAddr', 7, 0xc0000201)
+    const wire = referenceDecode(root, encodeFlowBatch(b))
+    expect(wire['SrcAddr']).toHaveLength(3200)
+    expect(wire['SrcAddrIPv4Flows']).toBeUndefined()
+  })
+
+  it('narrows string indexes to the table: 1 byte up to 256 strings, 2 up to 65536, 4 beyond', () => {
+    for (const [strings, width] of [[256, 1], [257, 2], [300, 2], [65536, 2], [65537, 4]] as const) {
+      const batch = manyStringsBatch(strings - 1) // plus ''
+      const bytes = encodeFlowBatch(batch)
+      const wire = referenceDecode(root, bytes)
+      expect(batch.strings.length, `${strings} strings`).toBe(strings)
+      expect(wire['InIfName'], `${strings} strings`).toHaveLength((strings - 1) * width)
+      expect(wire['OutIfName'], `${strings} strings: a single index`).toEqual([1, 0, 0, 0].slice(0, width))
+      const d = decodeFlowBatch(bytes)
+      expect(d.getString('InIfName', strings - 2)).toBe(`if${strings - 2}`)
+      expect(d.getString('OutIfName', strings - 2)).toBe('if0')
+    }
+  })
+
+  it('narrows integers and list values to the widest value in the batch', () => {
+    const b = new FlowBatch()
+    b.appendRows(3)
+    b.u32('SrcAS').set([1, 2, 255])
+    b.u32('DstAS').set([1, 2, 256])
+    b.u32('InIf').set([1, 2, 65536])
+    b.u64('Packets').set([1, 2, 2 ** 32 - 1])
+    b.u16('SrcPort').set([1, 2, 3])
+    b.setList('DstASPath', 1, [1, 65535])
+    b.setList('MPLSLabels', 2, Array.from({ length: 300 }, (_, i) => i))
+    const wire = referenceDecode(root, encodeFlowBatch(b))
+    expect([wire['SrcAS'], wire['DstAS'], wire['InIf'], wire['Packets'], wire['SrcPort']].map((v) => (v as number[]).length)).toEqual([3, 6, 12, 12, 3])
+    expect(wire['DstASPath']).toHaveLength(4)
+    expect(wire['DstASPathCounts']).toEqual([0, 2, 0])
+    expect(wire['MPLSLabelsCounts']).toEqual([0, 0, 0, 0, 44, 1]) // 300 needs 2 bytes per count
+    expect(wire['MPLSLabels']).toHaveLength(600)
+  })
+
+  it('keeps the realistic sample under 100 bytes per flow', () => {
+    const bytes = [1, 2, 3, 4].reduce((sum, seed) => sum + encodeFlowBatch(sampleFlowBatch(2000, seed)).length, 0)
+    expect(bytes / 8000).toBeLessThan(100)
+  })
 
   it('decodes the edge batch to the exact values, field by field', () => {
     const d = decodeFlowBatch(encodeFlowBatch(edgeBatch()))
@@ -141,14 +289,25 @@ describe('FlowBatch codec conformance with protobufjs', () => {
   })
 
   it('decoded columns are aligned copies, independent of the input buffer', () => {
-    const batch = sampleFlowBatch(100, 5)
+    for (const batch of [sampleFlowBatch(100, 5), addressBatch(50), manyStringsBatch(300)]) {
+      const bytes = encodeFlowBatch(batch)
+      // Shift by one byte so every payload starts unaligned.
+      const shifted = new Uint8Array(bytes.length + 1)
+      shifted.set(bytes, 1)
+      const d = decodeFlowBatch(shifted.subarray(1))
+      shifted.fill(0)
+      expect(flowBatchToRows(d)).toEqual(flowBatchToRows(batch))
+    }
+  })
+
+  it('encodes decoded (arena-backed) batches and sub-batches the same way', () => {
+    const batch = sampleFlowBatch(300, 6)
     const bytes = encodeFlowBatch(batch)
-    // Shift by one byte so every packed array starts unaligned.
-    const shifted = new Uint8Array(bytes.length + 1)
-    shifted.set(bytes, 1)
-    const d = decodeFlowBatch(shifted.subarray(1))
-    shifted.fill(0)
-    expect(flowBatchToRows(d)).toEqual(flowBatchToRows(batch))
+    expect(encodeFlowBatch(decodeFlowBatch(bytes))).toEqual(bytes)
+    // Capacity past count must not leak into the encoding.
+    const big = new FlowBatch(4096)
+    for (let r = 0; r < 300; r++) big.appendRowFrom(batch, r)
+    expect(flowBatchToRows(decodeFlowBatch(encodeFlowBatch(big)))).toEqual(flowBatchToRows(batch))
   })
 
   it('a decoded batch can be extended and re-encoded (the enricher adds columns)', () => {
@@ -183,6 +342,8 @@ const concat = (...parts: (Uint8Array | number[])[]): Uint8Array => {
 
 /** Two-byte tag of a field numbered 16..2047. */
 const tag2 = (field: number, wire: number): number[] => [(((field << 3) | wire) & 0x7f) | 0x80, (field << 3) >> 7]
+/** A `bytes` field numbered 16..2047 with a short payload. */
+const bytesField = (field: number, payload: number[]): number[] => [...tag2(field, 2), payload.length, ...payload]
 
 describe('FlowBatch decoding of other valid encodings', () => {
   it('skips unknown fields of every wire type (forward compatibility)', () => {
@@ -198,16 +359,15 @@ describe('FlowBatch decoding of other valid encodings', () => {
     expect(flowBatchToRows(decodeFlowBatch(bytes))).toEqual(flowBatchToRows(batch))
   })
 
-  it('accepts fields in any order, packed arrays in pieces and unpacked elements', () => {
-    // count last; SrcAS packed in two pieces; DstAS unpacked (one fixed32 tag per value);
-    // Bytes unpacked fixed64; DstASPathCounts unpacked varints.
+  it('accepts fields in any order and every allowed width, wider than needed included', () => {
     const bytes = concat(
-      [...tag2(30, 2), 4, 1, 0, 0, 0], // SrcAS piece 1: [1]
-      [...tag2(31, 5), 10, 0, 0, 0, ...tag2(31, 5), 20, 0, 0, 0], // DstAS unpacked: [10, 20]
-      [...tag2(30, 2), 4, 2, 0, 0, 0], // SrcAS piece 2: [2]
-      [...tag2(72, 1), 5, 0, 0, 0, 1, 0, 0, 0, ...tag2(72, 1), 6, 0, 0, 0, 0, 0, 0, 0], // Bytes unpacked
-      [...tag2(48, 2), 8, 100, 0, 0, 0, 200, 0, 0, 0], // DstASPath values [100, 200]
-      [...tag2(49, 0), 2, ...tag2(49, 0), 0], // DstASPathCounts unpacked [2, 0]
+      bytesField(30, [1, 0, 0, 0, 2, 0, 0, 0]), // SrcAS: 2 flows × 4 bytes
+      bytesField(31, [10, 0, 20, 0]), // DstAS: 2 × 2 bytes
+      bytesField(72, [5, 0, 0, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0]), // Bytes: 2 × 8 bytes
+      bytesField(73, [7, 0, 0, 0]), // Packets: 2 × 2 bytes (not one 4-byte value)
+      bytesField(48, [100, 0, 0, 0, 200, 0, 0, 0]), // DstASPath values: 4 bytes each
+      bytesField(49, [2, 0, 0, 0]), // DstASPathCounts: 2 × 2 bytes
+      bytesField(26, [198, 51, 100, 1, 198, 51, 100, 2]), // DstAddr: 2 IPv4 addresses
       [0x08, 2], // count = 2, last
     )
     const d = decodeFlowBatch(bytes)
@@ -215,13 +375,24 @@ describe('FlowBatch decoding of other valid encodings', () => {
     expect(Array.from(d.view('SrcAS')!)).toEqual([1, 2])
     expect(Array.from(d.view('DstAS')!)).toEqual([10, 20])
     expect(Array.from(d.view('Bytes')!)).toEqual([4294967301, 6])
+    expect(Array.from(d.view('Packets')!)).toEqual([7, 0])
     expect(Array.from(d.getList('DstASPath', 0))).toEqual([100, 200])
     expect(Array.from(d.getList('DstASPath', 1))).toEqual([])
-    // protobufjs agrees on the same bytes.
-    expect(referenceDecode(root, bytes)).toMatchObject({ count: 2, SrcAS: [1, 2], DstAS: [10, 20], Bytes: ['4294967301', '6'] })
+    expect(flowBatchToRows(d).map((r) => r.DstAddr)).toEqual(['198.51.100.1', '198.51.100.2'])
+    expect(referenceRows(root, bytes).map((r) => [r.SrcAS, r.DstAS, r.Bytes, r.Packets])).toEqual([
+      [1, 10, 4294967301, 7],
+      [2, 20, 6, 0],
+    ])
   })
 
-  it('keeps the last value of a bytes column sent twice, as protobuf does', () => {
+  it('reads a single value in a small batch when no per-flow reading fits the length', () => {
+    // 3 flows: 4 bytes cannot be 3 values, so it is one u32 for all; 16 bytes one address.
+    const bytes = concat([0x08, 3], bytesField(17, [0, 4, 0, 0]), bytesField(25, Array.from(parseIP('2001:db8::7'))))
+    const rows = flowBatchToRows(decodeFlowBatch(bytes))
+    expect(rows.map((r) => [r.SamplingRate, r.SrcAddr])).toEqual(new Array(3).fill([1024, '2001:db8::7']))
+  })
+
+  it('keeps the last value of a column sent twice, as protobuf does for bytes', () => {
     const bytes = concat([0x08, 1], [...tag2(69, 2), 1, 6], [...tag2(69, 2), 1, 17]) // Proto twice
     expect(decodeFlowBatch(bytes).getNumber('Proto', 0)).toBe(17)
     expect(referenceDecode(root, bytes)['Proto']).toEqual([17])
@@ -247,31 +418,42 @@ describe('FlowBatch malformed input', () => {
     return e
   }
 
-  it('names the column whose length does not match count', () => {
+  it('names the column whose length fits no form for count', () => {
     const b = new FlowBatch()
     b.appendRows(3)
-    b.u32('SrcAS')[0] = 1
+    b.u32('SrcAS').set([1, 2, 300])
     const bytes = encodeFlowBatch(b)
-    bytes[1] = 4 // count 3 → 4
-    expectWireError(bytes, 'SrcAS', /12 bytes, expected 4 flows × 4 bytes = 16/)
+    bytes[1] = 4 // count 3 → 4: 6 bytes are neither 4 values nor one
+    expectWireError(bytes, 'SrcAS', /6 bytes for 4 flows: expected 4 × one of \{1, 2, 4\} bytes, or one value/)
+    expectWireError(concat([0x08, 2], bytesField(78, [1, 2, 3, 4, 5, 6, 7])), 'SrcMAC', /7 bytes for 2 flows/)
   })
 
-  it('rejects a string index outside the table', () => {
+  it('rejects a string index outside the table, at every index width', () => {
     const b = new FlowBatch()
     b.appendRows(2)
     b.setString('InIfName', 1, 'x')
     const bytes = encodeFlowBatch(b)
-    bytes[bytes.length - 4] = 9 // index of flow 1
+    bytes[bytes.length - 1] = 9 // index of flow 1 (1-byte indexes)
     expectWireError(bytes, 'InIfName', /flow 1 refers to string 9, the table has 2/)
+    expectWireError(concat([0x08, 2], bytesField(56, [0, 0, 2, 1])), 'InIfName', /flow 1 refers to string 258, the table has 1/)
+    expectWireError(concat([0x08, 20], bytesField(56, [5])), 'InIfName', /flow 0 refers to string 5/) // single value
   })
 
-  it('rejects list counts that do not add up', () => {
+  it('rejects list counts that do not match the values', () => {
     const b = new FlowBatch()
     b.appendRows(2)
     b.setList('DstASPath', 0, [1, 2])
     const bytes = encodeFlowBatch(b)
     bytes[bytes.length - 2] = 3 // counts [2, 0] → [3, 0]
-    expectWireError(bytes, 'DstASPathCounts', /counts add up to 3 values, the values field has 2/)
+    expectWireError(bytes, 'DstASPathCounts', /counts add up to 3 values, the values field has 2 bytes/)
+    expectWireError(concat([0x08, 1], bytesField(48, [1])), 'DstASPath', /1 bytes of values but no DstASPathCounts/)
+    expectWireError(concat([0x08, 1], bytesField(48, [1]), bytesField(49, [0])), 'DstASPath', /Counts are all zero/)
+  })
+
+  it('rejects a bitmap or a mixed column of the wrong size', () => {
+    expectWireError(concat([0x08, 9], bytesField(97, [0xff])), 'SrcAddrIPv4Flows', /1 bytes, expected one bit per flow: 2 bytes for 9 flows/)
+    // Two flows, flow 0 IPv4: 4 + 16 bytes expected, 8 sent.
+    expectWireError(concat([0x08, 2], bytesField(25, [1, 2, 3, 4, 5, 6, 7, 8]), bytesField(97, [1])), 'SrcAddr', /expected 1 IPv4 flows × 4 \+ 1 others × 16 = 20/)
   })
 
   it('rejects a huge count', () => {
@@ -282,29 +464,31 @@ describe('FlowBatch malformed input', () => {
   it('rejects a wrong wire type for a known field, and a bad string table', () => {
     expectWireError(concat([0x0d, 1, 0, 0, 0]), 'count', /wire type 5, expected varint/)
     expectWireError(concat([0x12, 1, 0x61]), 'strings', /strings\[0\] must be the empty string/)
+    expectWireError(concat([...tag2(30, 5), 1, 0, 0, 0]), 'SrcAS', /wire type 5, expected length-delimited/)
   })
 
   it('every truncation throws a WireFormatError or, cut between fields, decodes the leading fields', () => {
-    const columns = decodeFlowBatch(good).presentColumns()
-    let thrown = 0
-    for (let cut = 1; cut < good.length; cut++) {
-      try {
-        const d = decodeFlowBatch(good.subarray(0, cut))
-        expect(columns.slice(0, d.presentColumns().length), `cut at ${cut}`).toEqual(d.presentColumns())
-      } catch (e) {
-        expect(e, `cut at ${cut}`).toBeInstanceOf(WireFormatError)
-        thrown++
+    for (const message of [good, encodeFlowBatch(constantBatch(30)), encodeFlowBatch(addressBatch(40))]) {
+      let thrown = 0
+      for (let cut = 1; cut < message.length; cut++) {
+        try {
+          decodeFlowBatch(message.subarray(0, cut))
+        } catch (e) {
+          expect(e, `cut at ${cut}`).toBeInstanceOf(WireFormatError)
+          thrown++
+        }
       }
+      expect(thrown).toBeGreaterThan(message.length * 0.9)
     }
-    expect(thrown).toBeGreaterThan(good.length * 0.9)
   })
 
   it('fuzz: random mutations either decode or throw an Error, never hang or crash otherwise', () => {
     const rand = prng(42)
     let decoded = 0
     let rejected = 0
-    for (let i = 0; i < 3000; i++) {
-      const bytes = good.slice()
+    const messages = [good, encodeFlowBatch(constantBatch(30)), encodeFlowBatch(addressBatch(40)), encodeFlowBatch(manyStringsBatch(300))]
+    for (let i = 0; i < 4000; i++) {
+      const bytes = messages[i % messages.length]!.slice()
       const mutations = 1 + Math.floor(rand() * 4)
       for (let m = 0; m < mutations; m++) {
         const kind = rand()
@@ -316,21 +500,24 @@ describe('FlowBatch malformed input', () => {
       const input = rand() < 0.2 ? bytes.subarray(0, Math.floor(rand() * bytes.length)) : bytes
       try {
         const batch = decodeFlowBatch(input)
-        flowBatchToRows(batch) // whatever decoded must be readable
+        // Whatever decoded must be readable, and re-encode to something that decodes the same.
+        const rows = flowBatchToRows(batch)
+        expect(flowBatchToRows(decodeFlowBatch(encodeFlowBatch(batch)))).toEqual(rows)
         decoded++
       } catch (e) {
-        expect(e).toBeInstanceOf(Error)
+        expect(e).toBeInstanceOf(WireFormatError)
         rejected++
       }
     }
-    expect(decoded + rejected).toBe(3000)
+    expect(decoded + rejected).toBe(4000)
     expect(rejected).toBeGreaterThan(0)
+    expect(decoded).toBeGreaterThan(0)
     // Random whole buffers too.
     for (let i = 0; i < 500; i++) {
       try {
         decodeFlowBatch(randomBytes(rand, Math.floor(rand() * 300)))
       } catch (e) {
-        expect(e).toBeInstanceOf(Error)
+        expect(e).toBeInstanceOf(WireFormatError)
       }
     }
   })
@@ -370,6 +557,7 @@ describe('every column survives a roundtrip', () => {
     })
     const bytes = encodeFlowBatch(b)
     expect(referenceDecode(root, bytes)).toEqual(wireObject(b))
+    expect(referenceRows(root, bytes)).toEqual(flowBatchToRows(b, { allColumns: true }))
     const d = decodeFlowBatch(bytes)
     expect(d.presentColumns()).toEqual(flowColumns.map((c) => c.name))
     expect(flowBatchToRows(d, { allColumns: true })).toEqual(flowBatchToRows(b, { allColumns: true }))

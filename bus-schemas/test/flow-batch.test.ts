@@ -9,14 +9,19 @@ import { formatIP, parseIP } from '../src/ip.js'
 import { sampleFlowBatch } from './fixtures/sample-flows.js'
 
 describe('column list', () => {
-  it('has unique names and field numbers, in field order, counts only for lists', () => {
+  it('has unique names and field numbers, in field order, counts only for lists, IPv4 bitmaps only for IPs', () => {
     const fields = flowColumns.flatMap((c) => (c.countsField === undefined ? [c.field] : [c.field, c.countsField]))
-    expect(new Set(fields).size).toBe(fields.length)
+    const bitmaps = flowColumns.flatMap((c) => (c.ipv4FlowsField === undefined ? [] : [c.ipv4FlowsField]))
+    const all = [...fields, ...bitmaps]
+    expect(new Set(all).size).toBe(all.length)
     expect(new Set(flowColumns.map((c) => c.name)).size).toBe(flowColumns.length)
+    // Columns (with their counts) in field order, and so are the bitmaps.
     expect([...fields].sort((a, b) => a - b)).toEqual(fields)
-    expect(Math.min(...fields)).toBeGreaterThanOrEqual(16)
+    expect([...bitmaps].sort((a, b) => a - b)).toEqual(bitmaps)
+    expect(Math.min(...all)).toBeGreaterThanOrEqual(16)
     for (const c of flowColumns) {
       expect(c.countsField !== undefined, c.name).toBe(c.kind === 'u32list' || c.kind === 'u32x3list')
+      expect(c.ipv4FlowsField !== undefined, c.name).toBe(c.kind === 'ip')
       expect(c.doc.length, c.name).toBeGreaterThan(5)
     }
     expect(flowColumn('SrcAS')?.kind).toBe('u32')
@@ -118,7 +123,7 @@ describe('FlowBatch builder', () => {
   })
 
   it('a decoded empty batch with present columns grows on append', () => {
-    // protobufjs never writes empty packed fields, but another writer may send them.
+    // Our encoder never writes a column for 0 flows, but another writer may send an empty one.
     const d = decodeFlowBatch(Uint8Array.of(0xf2, 0x01, 0x00)) // SrcAS present, zero values, count 0
     expect(d.has('SrcAS')).toBe(true)
     const r = d.appendRow()

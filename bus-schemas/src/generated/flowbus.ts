@@ -38,13 +38,11 @@ export const flowbusDescriptor: INamespace = {
                   "id": 2
                 },
                 "TimeReceived": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 16
                 },
                 "SamplingRate": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 17
                 },
                 "ExporterAddress": {
@@ -52,33 +50,27 @@ export const flowbusDescriptor: INamespace = {
                   "id": 18
                 },
                 "ExporterName": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 19
                 },
                 "ExporterGroup": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 20
                 },
                 "ExporterRole": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 21
                 },
                 "ExporterSite": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 22
                 },
                 "ExporterRegion": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 23
                 },
                 "ExporterTenant": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 24
                 },
                 "SrcAddr": {
@@ -102,183 +94,147 @@ export const flowbusDescriptor: INamespace = {
                   "id": 29
                 },
                 "SrcAS": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 30
                 },
                 "DstAS": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 31
                 },
                 "SrcNetName": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 32
                 },
                 "DstNetName": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 33
                 },
                 "SrcNetRole": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 34
                 },
                 "DstNetRole": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 35
                 },
                 "SrcNetSite": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 36
                 },
                 "DstNetSite": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 37
                 },
                 "SrcNetRegion": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 38
                 },
                 "DstNetRegion": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 39
                 },
                 "SrcNetTenant": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 40
                 },
                 "DstNetTenant": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 41
                 },
                 "SrcCountry": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 42
                 },
                 "DstCountry": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 43
                 },
                 "SrcGeoCity": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 44
                 },
                 "DstGeoCity": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 45
                 },
                 "SrcGeoState": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 46
                 },
                 "DstGeoState": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 47
                 },
                 "DstASPath": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 48
                 },
                 "DstASPathCounts": {
-                  "rule": "repeated",
-                  "type": "uint32",
+                  "type": "bytes",
                   "id": 49
                 },
                 "DstCommunities": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 50
                 },
                 "DstCommunitiesCounts": {
-                  "rule": "repeated",
-                  "type": "uint32",
+                  "type": "bytes",
                   "id": 51
                 },
                 "DstLargeCommunities": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 52
                 },
                 "DstLargeCommunitiesCounts": {
-                  "rule": "repeated",
-                  "type": "uint32",
+                  "type": "bytes",
                   "id": 53
                 },
                 "InIf": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 54
                 },
                 "OutIf": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 55
                 },
                 "InIfName": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 56
                 },
                 "OutIfName": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 57
                 },
                 "InIfDescription": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 58
                 },
                 "OutIfDescription": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 59
                 },
                 "InIfSpeed": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 60
                 },
                 "OutIfSpeed": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 61
                 },
                 "InIfConnectivity": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 62
                 },
                 "OutIfConnectivity": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 63
                 },
                 "InIfProvider": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 64
                 },
                 "OutIfProvider": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 65
                 },
                 "InIfBoundary": {
@@ -306,13 +262,11 @@ export const flowbusDescriptor: INamespace = {
                   "id": 71
                 },
                 "Bytes": {
-                  "rule": "repeated",
-                  "type": "fixed64",
+                  "type": "bytes",
                   "id": 72
                 },
                 "Packets": {
-                  "rule": "repeated",
-                  "type": "fixed64",
+                  "type": "bytes",
                   "id": 73
                 },
                 "ForwardingStatus": {
@@ -332,13 +286,11 @@ export const flowbusDescriptor: INamespace = {
                   "id": 77
                 },
                 "SrcMAC": {
-                  "rule": "repeated",
-                  "type": "fixed64",
+                  "type": "bytes",
                   "id": 78
                 },
                 "DstMAC": {
-                  "rule": "repeated",
-                  "type": "fixed64",
+                  "type": "bytes",
                   "id": 79
                 },
                 "IPTTL": {
@@ -350,8 +302,7 @@ export const flowbusDescriptor: INamespace = {
                   "id": 81
                 },
                 "IPFragmentID": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 82
                 },
                 "IPFragmentOffset": {
@@ -359,8 +310,7 @@ export const flowbusDescriptor: INamespace = {
                   "id": 83
                 },
                 "IPv6FlowLabel": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 84
                 },
                 "TCPFlags": {
@@ -384,13 +334,11 @@ export const flowbusDescriptor: INamespace = {
                   "id": 89
                 },
                 "MPLSLabels": {
-                  "rule": "repeated",
-                  "type": "fixed32",
+                  "type": "bytes",
                   "id": 90
                 },
                 "MPLSLabelsCounts": {
-                  "rule": "repeated",
-                  "type": "uint32",
+                  "type": "bytes",
                   "id": 91
                 },
                 "SrcAddrNAT": {
@@ -408,6 +356,30 @@ export const flowbusDescriptor: INamespace = {
                 "DstPortNAT": {
                   "type": "bytes",
                   "id": 95
+                },
+                "ExporterAddressIPv4Flows": {
+                  "type": "bytes",
+                  "id": 96
+                },
+                "SrcAddrIPv4Flows": {
+                  "type": "bytes",
+                  "id": 97
+                },
+                "DstAddrIPv4Flows": {
+                  "type": "bytes",
+                  "id": 98
+                },
+                "NextHopIPv4Flows": {
+                  "type": "bytes",
+                  "id": 99
+                },
+                "SrcAddrNATIPv4Flows": {
+                  "type": "bytes",
+                  "id": 100
+                },
+                "DstAddrNATIPv4Flows": {
+                  "type": "bytes",
+                  "id": 101
                 }
               }
             },
