@@ -1,8 +1,10 @@
 // Pure parts of the Kafka transport: topic names, retention configs, and how the record sender
 // coalesces sends and numbers offsets (against a stand-in producer that answers like a broker).
-import type { Producer, ProducerBatch, RecordMetadata } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
+import { createRequire } from 'node:module'
+import { crc32c, crc32cFinish, crc32cUpdate, CRC32C_START } from '../src/bus/kafka-crc32c.js'
 import { RecordSender } from '../src/bus/kafka-producer.js'
+import { encodeRecordBatch, type BatchWriter, type OutgoingRecord, type PartitionOutcome } from '../src/bus/kafka-wire-producer.js'
 import { kafkaTopicForSubject, retentionConfigs } from '../src/bus/kafka-topics.js'
 
 describe('kafka topic names', () => {
@@ -22,33 +24,35 @@ describe('kafka retention configs', () => {
   })
 })
 
-/** Answers sendBatch like a broker: appends per topic-partition and reports base offsets. */
+/** Answers write() like a broker: appends per topic-partition and reports base offsets. */
 const brokerLikeProducer = (options: { fail?: boolean } = {}) => {
   const logs = new Map<string, string[]>()
   const requests: number[] = []
   let release: (() => void) | undefined
   let gate: Promise<void> = Promise.resolve()
-  const producer = {
-    async sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]> {
+  const producer: BatchWriter = {
+    async write(records: readonly OutgoingRecord[]): Promise<PartitionOutcome[]> {
       await gate
-      requests.push(batch.topicMessages!.reduce((n, t) => n + t.messages.length, 0))
+      requests.push(records.length)
       if (options.fail) throw new Error('broker said no')
-      const answers: RecordMetadata[] = []
-      for (const { topic, messages } of batch.topicMessages!) {
-        const byPartition = new Map<number, string[]>()
-        for (const m of messages) byPartition.set(m.partition!, [...(byPartition.get(m.partition!) ?? []), String(m.value)])
-        for (const [partition, values] of byPartition) {
-          const log = logs.get(`${topic}/${partition}`) ?? []
-          answers.push({ topicName: topic, partition, errorCode: 0, baseOffset: String(log.length) })
-          log.push(...values)
-          logs.set(`${topic}/${partition}`, log)
-        }
+      const byPartition = new Map<string, { topic: string; partition: number; values: string[] }>()
+      for (const r of records) {
+        const key = `${r.topic}/${r.partition}`
+        const entry = byPartition.get(key) ?? { topic: r.topic, partition: r.partition, values: [] }
+        entry.values.push(String(r.value))
+        byPartition.set(key, entry)
       }
-      return answers
+      return [...byPartition].map(([key, { topic, partition, values }]) => {
+        const log = logs.get(key) ?? []
+        const baseOffset = log.length
+        log.push(...values)
+        logs.set(key, log)
+        return { topic, partition, baseOffset }
+      })
     },
   }
   return {
-    producer: producer as unknown as Producer,
+    producer,
     logs,
     requests,
     hold: () => {
@@ -61,33 +65,123 @@ const brokerLikeProducer = (options: { fail?: boolean } = {}) => {
 const record = (partition: number, value: string) => ({ topic: 't', partition, key: null, value: Buffer.from(value) })
 
 describe('RecordSender', () => {
-  it('sends what queued during a request as the next request, resolving each record with its offset', async () => {
+  it('sends a burst as one request, then what queued during it as the next, resolving each record with its offset', async () => {
     const broker = brokerLikeProducer()
-    const sender = new RecordSender(broker.producer, 1 << 20)
+    const sender = new RecordSender(broker.producer, { maxPartitionBytes: 1 << 20 })
     broker.hold()
-    const first = sender.send(record(0, 'a'))
-    const rest = [sender.send(record(1, 'b')), sender.send(record(0, 'c')), sender.send(record(0, 'd'))]
+    const burst = [sender.send(record(0, 'a')), sender.send(record(1, 'b'))]
+    await new Promise((resolve) => setImmediate(resolve))
+    const later = [sender.send(record(0, 'c')), sender.send(record(0, 'd'))]
     broker.release()
-    expect(await first).toBe(0)
-    expect(await Promise.all(rest)).toEqual([0, 1, 2])
-    expect(broker.requests).toEqual([1, 3])
+    expect(await Promise.all(burst)).toEqual([0, 0])
+    expect(await Promise.all(later)).toEqual([1, 2])
+    expect(broker.requests).toEqual([2, 2])
     expect(broker.logs.get('t/0')).toEqual(['a', 'c', 'd'])
   })
 
-  it('splits a queue larger than the request cap, keeping order', async () => {
+  it('caps bytes per partition, not per request, keeping each partition in order', async () => {
     const broker = brokerLikeProducer()
-    const sender = new RecordSender(broker.producer, 10)
-    broker.hold()
-    const sends = ['aaaa', 'bbbb', 'cccc', 'dddd', 'eeee'].map((v) => sender.send(record(0, v)))
-    broker.release()
-    expect(await Promise.all(sends)).toEqual([0, 1, 2, 3, 4])
-    expect(broker.requests).toEqual([1, 2, 2])
+    // Room for one 4-byte record (plus framing) per partition in a request.
+    const sender = new RecordSender(broker.producer, { maxPartitionBytes: 40 })
+    const sends = [record(0, 'aaaa'), record(1, 'bbbb'), record(2, 'cccc'), record(0, 'dddd'), record(1, 'eeee')].map((r) => sender.send(r))
+    expect(await Promise.all(sends)).toEqual([0, 0, 0, 1, 1])
+    // The second record of partition 0 ends the first request, though partition 1 had room left.
+    expect(broker.requests).toEqual([3, 2])
     await sender.drained()
+  })
+
+  it('caps bytes per request across partitions', async () => {
+    const broker = brokerLikeProducer()
+    const sender = new RecordSender(broker.producer, { maxPartitionBytes: 1 << 20, maxRequestBytes: 80 })
+    const sends = [0, 1, 2, 3, 4].map((p) => sender.send(record(p, 'xxxx')))
+    expect(await Promise.all(sends)).toEqual([0, 0, 0, 0, 0])
+    expect(broker.requests).toEqual([2, 2, 1])
+  })
+
+  it('gives each partition to one lane, so lanes send side by side and each partition stays in order', async () => {
+    const lanes = [brokerLikeProducer(), brokerLikeProducer()]
+    const sender = new RecordSender(
+      lanes.map((lane) => lane.producer),
+      { maxPartitionBytes: 1 << 20 },
+    )
+    const sends = Array.from({ length: 40 }, (_, i) => sender.send(record(i % 4, `v${i}`)))
+    await Promise.all(sends)
+    await sender.drained()
+    // Every partition landed whole in exactly one lane, in send order.
+    for (let partition = 0; partition < 4; partition++) {
+      const owners = lanes.filter((lane) => lane.logs.has(`t/${partition}`))
+      expect(owners).toHaveLength(1)
+      expect(owners[0]!.logs.get(`t/${partition}`)).toEqual(Array.from({ length: 10 }, (_, k) => `v${partition + 4 * k}`))
+    }
+    expect(lanes.every((lane) => lane.requests.length > 0)).toBe(true)
   })
 
   it('rejects every record of a failed request', async () => {
     const broker = brokerLikeProducer({ fail: true })
-    const sender = new RecordSender(broker.producer, 1 << 20)
+    const sender = new RecordSender(broker.producer, { maxPartitionBytes: 1 << 20 })
     await expect(sender.send(record(0, 'x'))).rejects.toThrow('broker said no')
+  })
+})
+
+describe('crc32c', () => {
+  it('gives the standard check value of CRC-32C', () => {
+    expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283)
+    expect(crc32c(new Uint8Array(0))).toBe(0)
+  })
+
+  it('agrees with kafkajs\'s own checksum at every length and offset around its 16-byte stride', () => {
+    const original = createRequire(import.meta.url)('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js') as (b: Buffer) => number
+    const bytes = Buffer.alloc(300)
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 13
+    for (let start = 0; start < 17; start++) {
+      for (let end = start; end < bytes.length; end += 7) {
+        const slice = bytes.subarray(start, end)
+        expect(crc32c(slice)).toBe(original(slice) >>> 0)
+      }
+    }
+  })
+
+  it('gives the same checksum over chunks as over the whole', () => {
+    const bytes = Buffer.alloc(1000)
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 40503) >>> 7
+    let state = CRC32C_START
+    for (const [start, end] of [[0, 5], [5, 5], [5, 300], [300, 317], [317, 1000]] as const) state = crc32cUpdate(state, bytes.subarray(start, end))
+    expect(crc32cFinish(state)).toBe(crc32c(bytes))
+  })
+})
+
+describe('record batch encoding', () => {
+  const require = createRequire(import.meta.url)
+  const Decoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => unknown
+  const decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (decoder: unknown) => Promise<{
+    producerId: string
+    producerEpoch: number
+    firstSequence: number
+    records: Array<{ offset: string; key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer> }>
+  }>
+
+  it('encodes what kafkajs decodes: keys, nulls, headers, large values passed through, and a valid checksum', async () => {
+    const large = Buffer.alloc(10_000, 7)
+    const records: OutgoingRecord[] = [
+      { topic: 't', partition: 0, key: Buffer.from('k1'), value: Buffer.from('small'), headers: { h: 'v', empty: '' } },
+      { topic: 't', partition: 0, key: null, value: large },
+      { topic: 't', partition: 0, key: Buffer.from('gone'), value: null },
+    ]
+    const { chunks, size } = encodeRecordBatch(records, { id: 42n, epoch: 3 }, 1000, 1_700_000_000_000)
+    // The large value is handed over as it is, not copied.
+    expect(chunks).toContain(large)
+    const bytes = Buffer.concat(chunks)
+    expect(bytes.length).toBe(size)
+    const batch = await decodeBatch(new Decoder(bytes))
+    expect([batch.producerId, batch.producerEpoch, batch.firstSequence]).toEqual(['42', 3, 1000])
+    expect(batch.records.map((r) => r.offset)).toEqual(['0', '1', '2'])
+    expect(batch.records[0]!.key?.toString()).toBe('k1')
+    expect(batch.records[0]!.value?.toString()).toBe('small')
+    expect(Object.fromEntries(Object.entries(batch.records[0]!.headers).map(([k, v]) => [k, v.toString()]))).toEqual({ h: 'v', empty: '' })
+    expect(batch.records[1]!.key).toBeNull()
+    expect(batch.records[1]!.value?.equals(large)).toBe(true)
+    expect(batch.records[2]!.value).toBeNull()
+    // The stored checksum covers attributes to the end, as the broker checks it.
+    expect(bytes.readUInt32BE(17)).toBe(crc32c(bytes.subarray(21)))
   })
 })

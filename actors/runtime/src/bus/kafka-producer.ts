@@ -1,21 +1,22 @@
-// The Kafka transport's write path: one idempotent producer, fed by a queue that sends one
-// produce request at a time and puts every record that arrived meanwhile into the next one.
+// The Kafka transport's write path: idempotent producers ("lanes"), each owning a fixed subset
+// of the partitions and sending one produce request at a time with every record queued for it.
 //
-// Why one request at a time: kafkajs numbers idempotent batches when it sends them and rolls the
-// numbers back on failure, so concurrent requests to one partition can trip the broker's
-// sequence checks; a single request in flight keeps sequences, and thus per-partition order,
-// exact. Coalescing what queued up meanwhile keeps throughput (Kafka's own "linger").
+// Why one request at a time per lane: kafkajs numbers idempotent batches when it sends them and
+// rolls the numbers back on failure, so concurrent requests to one partition can trip the
+// broker's sequence checks; a single request in flight keeps sequences, and thus per-partition
+// order, exact. Throughput comes from elsewhere:
+// - coalescing: everything that queued during a request goes into the next one (Kafka's own
+//   "linger"), and a lane that was idle waits one event-loop turn before sending, so records
+//   published together leave together instead of as a lone record followed by the rest;
+// - request size: Kafka limits each partition's record batch (max.message.bytes), not the
+//   request, so a request carries up to that much per partition, across many partitions;
+// - lanes: several producers, each with its own connection, producer id and sequences, so
+//   requests for different partitions overlap on the wire and in the broker. A partition
+//   always maps to the same lane, so its records still go out one request at a time, in order.
 
-import type { Producer, RecordMetadata, TopicMessages } from 'kafkajs'
+import type { BatchWriter, OutgoingRecord, PartitionOutcome } from './kafka-wire-producer.js'
 
-export interface OutgoingRecord {
-  readonly topic: string
-  readonly partition: number
-  readonly key: Buffer | null
-  /** null is a tombstone (a deleted key on a compacted topic). */
-  readonly value: Buffer | null
-  readonly headers?: Readonly<Record<string, string>>
-}
+export type { OutgoingRecord } from './kafka-wire-producer.js'
 
 interface Queued {
   readonly record: OutgoingRecord
@@ -28,30 +29,65 @@ interface Queued {
 export const asBuffer = (data: Uint8Array): Buffer =>
   Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
 
+/** One request's worth of payload bytes across all partitions: bounds memory and latency per round trip. */
+const DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
+export interface RecordSenderLimits {
+  /**
+   * Payload bytes per partition in one request, so that no partition's record batch can
+   * exceed the topic's max.message.bytes (a single larger record still goes alone).
+   */
+  readonly maxPartitionBytes: number
+  /** Payload bytes per request over all partitions (default 16 MiB). */
+  readonly maxRequestBytes?: number
+}
+
 export class RecordSender {
+  private readonly lanes: Lane[]
+
+  /** @param producers connected producers; each becomes a lane owning part of the partitions. */
+  constructor(producers: BatchWriter | readonly BatchWriter[], limits: RecordSenderLimits) {
+    const list: readonly BatchWriter[] = Array.isArray(producers) ? producers : [producers as BatchWriter]
+    if (list.length === 0) throw new Error('RecordSender needs at least one producer')
+    this.lanes = list.map((producer) => new Lane(producer, limits.maxPartitionBytes, limits.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES))
+  }
+
+  /** Resolves with the record's offset once every in-sync replica has it (acks=all). */
+  send(record: OutgoingRecord): Promise<number> {
+    return this.laneOf(record).send(record)
+  }
+
+  /** Resolves once everything queued so far has been answered. */
+  async drained(): Promise<void> {
+    await Promise.all(this.lanes.map((lane) => lane.drained()))
+  }
+
+  private laneOf(record: OutgoingRecord): Lane {
+    if (this.lanes.length === 1) return this.lanes[0]!
+    // Spread the partitions of one topic over the lanes in turn; the topic's hash only
+    // staggers where different topics start.
+    return this.lanes[(topicHash(record.topic) + record.partition) % this.lanes.length]!
+  }
+}
+
+class Lane {
   private queue: Queued[] = []
   private sending = false
   private idle: Array<() => void> = []
 
-  /**
-   * @param maxRequestBytes records per request stop at this many payload bytes, so that no
-   *   partition's record batch in one request can exceed the topic's max.message.bytes.
-   */
   constructor(
-    private readonly producer: Producer,
+    private readonly producer: BatchWriter,
+    private readonly maxPartitionBytes: number,
     private readonly maxRequestBytes: number,
   ) {}
 
-  /** Resolves with the record's offset once every in-sync replica has it (acks=all). */
   send(record: OutgoingRecord): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      const size = (record.value?.length ?? 0) + (record.key?.length ?? 0)
-      this.queue.push({ record, size, resolve, reject })
+      this.queue.push({ record, size: recordSize(record), resolve, reject })
       if (!this.sending) void this.pump()
     })
   }
 
-  /** Resolves once everything queued so far has been answered. */
   drained(): Promise<void> {
     if (!this.sending && this.queue.length === 0) return Promise.resolve()
     return new Promise((resolve) => this.idle.push(resolve))
@@ -60,19 +96,12 @@ export class RecordSender {
   private async pump(): Promise<void> {
     this.sending = true
     try {
+      // Linger one turn of the event loop: sends issued in the same burst join this request.
+      await new Promise((resolve) => setImmediate(resolve))
       while (this.queue.length > 0) {
-        let bytes = 0
-        let count = 0
-        while (count < this.queue.length) {
-          const next = this.queue[count]!
-          if (count > 0 && bytes + next.size > this.maxRequestBytes) break
-          bytes += next.size
-          count++
-        }
-        const batch = this.queue.splice(0, count)
+        const batch = this.take()
         try {
-          const answers = await this.producer.sendBatch({ acks: -1, topicMessages: group(batch) })
-          settle(batch, answers)
+          settle(batch, await this.producer.write(batch.map((item) => item.record)))
         } catch (error) {
           for (const item of batch) item.reject(error)
         }
@@ -82,41 +111,64 @@ export class RecordSender {
       for (const resolve of this.idle.splice(0)) resolve()
     }
   }
+
+  /**
+   * The next request: queued records in order, until one would overflow its partition's
+   * batch or the request. Stopping at the first misfit (rather than skipping it) keeps the
+   * records of every partition in queue order.
+   */
+  private take(): Queued[] {
+    const perPartition = new Map<string, number>()
+    let total = 0
+    let count = 0
+    for (const next of this.queue) {
+      const key = partitionKey(next.record)
+      const bytes = perPartition.get(key) ?? 0
+      if (count > 0 && (bytes + next.size > this.maxPartitionBytes || total + next.size > this.maxRequestBytes)) break
+      perPartition.set(key, bytes + next.size)
+      total += next.size
+      count++
+    }
+    return this.queue.splice(0, count)
+  }
 }
 
-function group(batch: readonly Queued[]): TopicMessages[] {
-  const byTopic = new Map<string, TopicMessages>()
-  for (const { record } of batch) {
-    let entry = byTopic.get(record.topic)
-    if (!entry) {
-      entry = { topic: record.topic, messages: [] }
-      byTopic.set(record.topic, entry)
-    }
-    entry.messages.push({
-      partition: record.partition,
-      key: record.key,
-      value: record.value,
-      ...(record.headers ? { headers: { ...record.headers } } : {}),
-    })
-  }
-  return [...byTopic.values()]
+/** Bytes a record takes in a batch, framing included, so many small records respect the limit too. */
+const recordSize = (record: OutgoingRecord): number => {
+  let size = RECORD_FRAMING_BYTES + (record.value?.length ?? 0) + (record.key?.length ?? 0)
+  if (record.headers) for (const [name, value] of Object.entries(record.headers)) size += 10 + name.length + Buffer.byteLength(value)
+  return size
+}
+
+/** Upper bound of a record's framing in a v2 batch: length, attributes, deltas, varint lengths. */
+const RECORD_FRAMING_BYTES = 32
+
+const partitionKey = (record: OutgoingRecord): string => `${record.topic}\u0000${record.partition}`
+
+const topicHash = (topic: string): number => {
+  let hash = 0
+  for (let i = 0; i < topic.length; i++) hash = (Math.imul(hash, 31) + topic.charCodeAt(i)) >>> 0
+  return hash
 }
 
 /** Records of one topic-partition are appended in queue order from the batch's base offset. */
-function settle(batch: readonly Queued[], answers: readonly RecordMetadata[]): void {
-  const next = new Map<string, number>()
-  for (const answer of answers) {
-    const base = answer.baseOffset ?? answer.offset
-    if (base !== undefined) next.set(`${answer.topicName}\u0000${answer.partition}`, Number(base))
+function settle(batch: readonly Queued[], outcomes: readonly PartitionOutcome[]): void {
+  const next = new Map<string, { offset: number; error?: Error }>()
+  for (const outcome of outcomes) {
+    next.set(`${outcome.topic}\u0000${outcome.partition}`, { offset: outcome.baseOffset, ...(outcome.error ? { error: outcome.error } : {}) })
   }
   for (const item of batch) {
-    const key = `${item.record.topic}\u0000${item.record.partition}`
-    const offset = next.get(key)
-    if (offset === undefined) {
+    const key = partitionKey(item.record)
+    const state = next.get(key)
+    if (state?.error) {
+      item.reject(state.error)
+      continue
+    }
+    if (state === undefined || state.offset < 0) {
       item.resolve(-1)
       continue
     }
-    next.set(key, offset + 1)
-    item.resolve(offset)
+    item.resolve(state.offset)
+    state.offset++
   }
 }

@@ -5,9 +5,12 @@
 // - Streams: one topic per stream (`StreamSpec.kafkaTopic`), partitions = shards, retention.ms
 //   and retention.bytes (Kafka counts bytes per partition) from the spec. Provisioning only
 //   ever adds partitions and rewrites the configs it owns, keeping any an operator set.
-// - Publish: one idempotent producer per transport, acks=all, to the partition the typed layer
-//   chose. Sends go one request at a time, batching whatever queued up meanwhile (see
-//   kafka-producer.ts), which keeps order per partition exact.
+// - Publish: idempotent producers ("lanes", default 2, each owning a share of the partitions),
+//   acks=all, to the partition the typed layer chose. Each lane sends one request at a time,
+//   batching whatever queued up meanwhile, which keeps order per partition exact (see
+//   kafka-producer.ts). The write path speaks the Kafka protocol itself (kafka-wire-producer.ts):
+//   kafkajs copied every payload byte several times and checksummed it byte by byte, which
+//   capped publishing near 50 MB/s of CPU; consumers, groups and admin stay on kafkajs.
 // - Consume: a consumer group per (group, topic) — `<group>--<topic>` — because kafkajs's
 //   assignors hand out the leader's topics to every member, so a group shared by consumers of
 //   different topics would silently starve some. See kafka-consumer.ts for acks, naks and
@@ -32,10 +35,11 @@
 // - Key/value: a compacted topic per bucket, replayed into memory (see kafka-kv.ts).
 
 import { randomBytes, randomUUID } from 'node:crypto'
-import kafkajs, { type Admin, type Consumer, type Kafka, type LogEntry, type Producer } from 'kafkajs'
+import kafkajs, { type Admin, type Consumer, type Kafka, type LogEntry } from 'kafkajs'
 import { decodeHeaders, startGroupConsumer } from './kafka-consumer.js'
 import { openKvStore } from './kafka-kv.js'
 import { asBuffer, RecordSender } from './kafka-producer.js'
+import { WireProducer, type BrokerAddress } from './kafka-wire-producer.js'
 import {
   describeError,
   kafkaTopicForSubject,
@@ -75,6 +79,11 @@ export interface KafkaTransportOptions {
   readonly maxWaitMs?: number
   /** Partitions of request topics: how many responders of one subject can share the load (default 4). */
   readonly requestPartitions?: number
+  /**
+   * Producers sending in parallel, each owning a share of the partitions (default 2): more
+   * produce requests on the wire at once, while each partition still has one at a time.
+   */
+  readonly producerLanes?: number
   /** Retention of request, reply and broadcast topics (default 10 minutes). */
   readonly ephemeralRetentionMs?: number
   /** Longest a key/value read waits to catch up with the topic (default 10 s). */
@@ -90,6 +99,8 @@ export interface KafkaTransportOptions {
 const { Kafka: KafkaClient, logLevel } = kafkajs
 
 const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+/** Room left in a partition's record batch for the batch header (61 bytes) and more. */
+const BATCH_FRAMING_BYTES = 1024
 const CORRELATION_HEADER = 'flowbus-correlation-id'
 const REPLY_TO_HEADER = 'flowbus-reply-to'
 const DEADLINE_HEADER = 'flowbus-deadline'
@@ -124,7 +135,9 @@ class KafkaTransport implements Transport {
   readonly name = 'kafka' as const
   readonly maxMessageBytes: number
   private readonly kafka: Kafka
-  private readonly producer: Producer
+  private readonly producers: WireProducer[]
+  /** Partition leaders per topic, for the producers; refreshed after a leadership error. */
+  private readonly leaderCache = new Map<string, Promise<ReadonlyMap<number, BrokerAddress>>>()
   private readonly sender: RecordSender
   private readonly instanceId = randomBytes(6).toString('hex')
   private adminClient: Promise<Admin> | undefined
@@ -166,22 +179,35 @@ class KafkaTransport implements Transport {
         process.stderr.write(`kafkajs ${entry.namespace}: ${message} ${JSON.stringify(extra)}\n`)
       },
     })
-    // Retries are bounded (kafkajs's idempotent default retries forever, which would hang a
+    // Retries are bounded (an idempotent producer could retry forever, which would hang a
     // publish while the cluster is down); the broker still drops duplicates of a retried batch.
-    this.producer = this.kafka.producer({
-      idempotent: true,
-      allowAutoTopicCreation: false,
-      retry: { initialRetryTime: 100, maxRetryTime: 5_000, retries: 10 },
-    })
-    this.sender = new RecordSender(this.producer, this.maxMessageBytes)
+    const lanes = options.producerLanes ?? 2
+    if (!Number.isInteger(lanes) || lanes < 1) throw new RangeError(`kafka transport: producerLanes must be a positive integer, got ${lanes}`)
+    this.producers = Array.from(
+      { length: lanes },
+      () =>
+        new WireProducer({
+          clientId: options.clientId ?? 'flowbus',
+          leaders: (topic, refresh) => this.leaders(topic, refresh),
+          anyBroker: () => this.anyBroker(),
+          connectTimeoutMs: options.connectionTimeoutMs ?? 3_000,
+          ackTimeoutMs: 30_000,
+          retries: 10,
+          initialRetryMs: 100,
+          maxRetryMs: 5_000,
+        }),
+    )
+    this.sender = new RecordSender(this.producers, { maxPartitionBytes: this.maxMessageBytes + RECORD_OVERHEAD_BYTES - BATCH_FRAMING_BYTES })
   }
 
   async connect(): Promise<void> {
     try {
-      await this.producer.connect()
       await this.admin()
+      await Promise.all(this.producers.map((producer) => producer.connect()))
     } catch (error) {
-      await this.producer.disconnect().catch(() => undefined)
+      for (const producer of this.producers) producer.close()
+      const admin = await this.adminClient?.catch(() => undefined)
+      await admin?.disconnect().catch(() => undefined)
       throw new Error(`kafka transport: cannot connect to ${this.options.brokers.join(',')}: ${describeError(error)}`)
     }
   }
@@ -474,7 +500,7 @@ class KafkaTransport implements Transport {
       }
     }
     await this.sender.drained()
-    await this.producer.disconnect()
+    for (const producer of this.producers) producer.close()
     const admin = await this.adminClient?.catch(() => undefined)
     await admin?.disconnect()
   }
@@ -490,6 +516,37 @@ class KafkaTransport implements Transport {
       })
     }
     return this.adminClient
+  }
+
+  /** Leader of each partition of a topic, as the cluster metadata says. */
+  private leaders(topic: string, refresh: boolean): Promise<ReadonlyMap<number, BrokerAddress>> {
+    let leaders = refresh ? undefined : this.leaderCache.get(topic)
+    if (!leaders) {
+      leaders = (async () => {
+        const admin = await this.admin()
+        const [metadata, cluster] = await Promise.all([admin.fetchTopicMetadata({ topics: [topic] }), admin.describeCluster()])
+        const brokers = new Map(cluster.brokers.map((broker) => [broker.nodeId, broker]))
+        const found = new Map<number, BrokerAddress>()
+        for (const partition of metadata.topics[0]?.partitions ?? []) {
+          const broker = brokers.get(partition.leader)
+          if (broker) found.set(partition.partitionId, broker)
+        }
+        return found
+      })()
+      const cached = leaders
+      cached.catch(() => {
+        if (this.leaderCache.get(topic) === cached) this.leaderCache.delete(topic)
+      })
+      this.leaderCache.set(topic, cached)
+    }
+    return leaders
+  }
+
+  private async anyBroker(): Promise<BrokerAddress> {
+    const cluster = await (await this.admin()).describeCluster()
+    const broker = cluster.brokers[Math.floor(Math.random() * cluster.brokers.length)]
+    if (!broker) throw new Error('kafka cluster lists no brokers')
+    return broker
   }
 
   private track<C extends Closeable>(closeable: C): C {
