@@ -4,6 +4,9 @@
 // How the contract maps onto Kafka:
 // - ack marks the delivery done; the contiguous acked prefix of each partition is committed
 //   (autoCommit is off), so a member that dies leaves its unacked messages to the next owner.
+//   Acks are committed together every commitIntervalMs (default 100 ms), not one by one;
+//   close, rebalance and nak commit at once. A member that dies loses at most that much of
+//   acked-but-uncommitted progress, which is delivered again (at-least-once).
 // - nak(delay) pauses the partition, waits, then seeks back to the nak'ed offset: Kafka keeps
 //   order per partition, so that message and everything after it are delivered again.
 // - deliveryCount is counted per offset in memory, and each commit carries a small "delivery
@@ -29,6 +32,8 @@ export interface GroupConsumerSettings {
   readonly rebalanceTimeoutMs: number
   readonly maxWaitMs: number
   readonly maxBytesPerPartition: number
+  /** Longest an ack waits to be committed (acks arriving meanwhile share the commit). */
+  readonly commitIntervalMs: number
   readonly onError: (error: unknown, context: string) => void
 }
 
@@ -119,6 +124,8 @@ class GroupConsumer implements Subscription {
   private paused = new Set<number>()
   private committing: Promise<void> | undefined
   private commitAgain = false
+  /** A commit of acks is due: acks are committed together, at most every commitIntervalMs. */
+  private commitTimer: NodeJS.Timeout | undefined
 
   constructor(private readonly settings: GroupConsumerSettings) {
     this.consumer = settings.kafka.consumer({
@@ -360,7 +367,7 @@ class GroupConsumer implements Subscription {
     }
     if (advanced) {
       for (const offset of shard.attempts.keys()) if (offset < shard.floor!) shard.attempts.delete(offset)
-      void this.commit()
+      this.scheduleCommit()
     }
   }
 
@@ -461,10 +468,26 @@ class GroupConsumer implements Subscription {
   // --- commits ----------------------------------------------------------------------------
 
   /**
+   * Acks are committed in groups: a commit per ack would be a round trip (and a write to the
+   * offsets topic) per message. Waiting costs nothing in safety: work acked but not yet
+   * committed when a member dies is delivered again, which at-least-once allows, and closing,
+   * rebalancing and naks commit at once.
+   */
+  private scheduleCommit(): void {
+    if (this.commitTimer || this.disconnected) return
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = undefined
+      void this.commit()
+    }, this.settings.commitIntervalMs)
+  }
+
+  /**
    * Commits the acked prefix and delivery mark of every owned partition that changed. One
    * commit is in flight at a time; changes made meanwhile go into one more commit after it.
    */
   private commit(): Promise<void> {
+    clearTimeout(this.commitTimer)
+    this.commitTimer = undefined
     if (this.disconnected) return Promise.resolve()
     if (this.committing) {
       this.commitAgain = true

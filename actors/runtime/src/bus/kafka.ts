@@ -77,6 +77,8 @@ export interface KafkaTransportOptions {
   readonly rebalanceTimeoutMs?: number
   /** Longest a fetch waits for data (default 250 ms); also the resume delay after a pause. */
   readonly maxWaitMs?: number
+  /** Longest an ack waits before it is committed with the acks around it (default 100 ms). */
+  readonly commitIntervalMs?: number
   /** Partitions of request topics: how many responders of one subject can share the load (default 4). */
   readonly requestPartitions?: number
   /**
@@ -265,6 +267,7 @@ class KafkaTransport implements Transport {
       rebalanceTimeoutMs: this.rebalanceTimeoutMs,
       maxWaitMs: this.maxWaitMs,
       maxBytesPerPartition: this.maxBytesPerPartition,
+      commitIntervalMs: this.options.commitIntervalMs ?? 100,
       onError: this.onError,
     })
     return this.track(subscription)
