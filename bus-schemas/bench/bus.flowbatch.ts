@@ -2,10 +2,11 @@
 // message per flow. Run: npx tsx --conditions=source bus-schemas/bench/bus.flowbatch.ts
 
 import protobuf from 'protobufjs'
-import { decodeFlowBatch, encodeFlowBatch } from '../src/flow-batch-codec.js'
+import { decodeFlowBatch, encodeFlowBatch, FLOW_BATCH_TYPE } from '../src/flow-batch-codec.js'
 import type { FlowBatch } from '../src/flow-batch.js'
 import { flowColumns } from '../src/flow-columns.js'
 import { flowBatchToRows } from '../src/flow-rows.js'
+import { WireReader } from '../src/wire.js'
 import { sampleFlowBatch } from '../test/fixtures/sample-flows.js'
 
 const FLOWS = 2000
@@ -32,6 +33,33 @@ function measure(flowsPerCall: number, fn: () => void, rounds = 5, roundMs = 120
   return best
 }
 
+/** Where the bytes go: each field's share of the messages (tag and length included), biggest first. */
+function bytesByField(messages: Uint8Array[]): string {
+  const names = new Map<number, string>([[1, 'count'], [2, 'strings']])
+  for (const c of flowColumns) {
+    names.set(c.field, c.name)
+    if (c.countsField !== undefined) names.set(c.countsField, `${c.name}Counts`)
+    if (c.ipv4FlowsField !== undefined) names.set(c.ipv4FlowsField, `${c.name}IPv4Flows`)
+  }
+  const bytes = new Map<string, number>()
+  for (const message of messages) {
+    const reader = new WireReader(FLOW_BATCH_TYPE, message)
+    while (!reader.done) {
+      const start = reader.pos
+      const [field, wireType] = reader.tag()
+      reader.skip(field, wireType)
+      const name = names.get(field) ?? String(field)
+      bytes.set(name, (bytes.get(name) ?? 0) + reader.pos - start)
+    }
+  }
+  const flows = messages.length * FLOWS
+  return [...bytes]
+    .filter(([, b]) => b / flows >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, b]) => `${name} ${(b / flows).toFixed(1)}`)
+    .join(', ')
+}
+
 const print = (name: string, value: number, unit: string): void =>
   console.log(`bench ${name} ${value >= 100 ? Math.round(value) : value.toFixed(1)} ${unit}`)
 
@@ -44,6 +72,7 @@ print('bus.flowbatch_encode', measure(FLOWS, () => (sink += encodeFlowBatch(batc
 print('bus.flowbatch_decode', measure(FLOWS, () => (sink += decodeFlowBatch(encoded[k++ & 3]!).count)), 'flows/s')
 print('bus.flowbatch_roundtrip', measure(FLOWS, () => (sink += decodeFlowBatch(encodeFlowBatch(batches[k++ & 3]!)).count)), 'flows/s')
 print('bus.flowbatch_bytes_per_flow', encoded.reduce((s, e) => s + e.length, 0) / (4 * FLOWS), 'B')
+console.error(`# bytes per flow by field: ${bytesByField(encoded)}`)
 
 // Baseline: the same flows as one protobufjs message per flow (strings inline, IPs as bytes).
 const flow = new protobuf.Type('Flow')

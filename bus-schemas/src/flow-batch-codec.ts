@@ -383,9 +383,18 @@ function writeIntegers(out: Uint8Array, pos: number, values: NumberArray, n: num
     for (let r = 0; r < n; r++) pos = writeLittleEndian(out, pos, values[r]!, width)
     return pos
   }
+  if (values instanceof Float64Array) {
+    if (width === 8) writeU64s(out, pos, values, n)
+    else {
+      // Typed-array set converts float64 to integers several times slower than a JS loop does.
+      const narrow = width === 1 ? out.subarray(pos, pos + n) : width === 2 ? new Uint16Array(scratchBuffer(bytes), 0, n) : new Uint32Array(scratchBuffer(bytes), 0, n)
+      for (let r = 0; r < n; r++) narrow[r] = values[r]!
+      if (width > 1) out.set(bytesOf(narrow, bytes), pos)
+    }
+    return pos + bytes
+  }
   const source = values.subarray(0, n)
-  if (width === 1) out.set(source, pos) // typed-array set converts element types natively
-  else if (width === 8) writeU64s(out, pos, source as Float64Array)
+  if (width === 1) out.set(source, pos) // typed-array set converts integer types natively
   else if (source.BYTES_PER_ELEMENT === width) out.set(bytesOf(source, bytes), pos)
   else {
     const narrow = width === 2 ? new Uint16Array(scratchBuffer(bytes), 0, n) : new Uint32Array(scratchBuffer(bytes), 0, n)
@@ -396,8 +405,7 @@ function writeIntegers(out: Uint8Array, pos: number, values: NumberArray, n: num
 }
 
 /** float64 → fixed64 little-endian words, built in aligned scratch then copied once. */
-function writeU64s(out: Uint8Array, pos: number, values: Float64Array): void {
-  const n = values.length
+function writeU64s(out: Uint8Array, pos: number, values: Float64Array, n: number): void {
   const s = new Uint32Array(scratchBuffer(8 * n), 0, 2 * n)
   for (let r = 0; r < n; r++) {
     const v = values[r]!
