@@ -1,8 +1,11 @@
 // Benchmark: FlowBatches published, consumed and acknowledged through the typed Bus on each
 // transport (memory, NATS JetStream, Kafka on loopback), timed from first publish to last ack.
 // Run: npm run bench -- bus   (prints "bench bus.<transport>_<case> <value> <unit>")
+// For NATS it also times the same encoded batches straight through the Transport (no typed layer),
+// publish-only, consume-only and both at once, to tell transport cost from encode/decode cost;
+// "_cpu" figures are this process's CPU per batch, steadier than rates on a shared machine.
 import { type FlowBatch, encodeFlowBatch, flowsDecoded } from '@flowbus/bus-schemas'
-import { Bus, BusLive, BusSection, MetricsLive, type Transport } from '@flowbus/runtime'
+import { Bus, BusLive, BusSection, MetricsLive, type StreamSpec, type Transport } from '@flowbus/runtime'
 import { Effect, Layer, ManagedRuntime, Schema, Scope, Exit } from 'effect'
 import { sampleFlowBatch } from '../../bus-schemas/test/fixtures/sample-flows.js'
 import { createMemoryTransport } from '../../actors/runtime/src/bus/memory.js'
@@ -19,6 +22,16 @@ const PUBLISH_CONCURRENCY = 8
 
 const print = (name: string, value: number, unit: string): void =>
   console.log(`bench ${name} ${value >= 100 ? Math.round(value) : value.toFixed(1)} ${unit}`)
+
+/** CPU time this process used since `since` (a process.cpuUsage() reading), in milliseconds. */
+const cpuMsSince = (since: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(since)
+  return (used.user + used.system) / 1000
+}
+
+/** Resolves after ms without keeping the process alive once the race it is in is over. */
+const deadline = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms).unref())
 
 const batches: FlowBatch[] = Array.from({ length: 8 }, (_, i) => sampleFlowBatch(FLOWS_PER_BATCH, i + 1))
 const bytesPerBatch = batches.reduce((sum, b) => sum + encodeFlowBatch(b).length, 0) / batches.length
@@ -54,6 +67,7 @@ const run = async (name: string, producer: Transport, consumer: Transport): Prom
     ).pipe(Scope.extend(scope)),
   )
   const start = performance.now()
+  const cpuStart = process.cpuUsage()
   let published = 0
   await publishing.runPromise(
     Effect.forEach(
@@ -70,15 +84,101 @@ const run = async (name: string, producer: Transport, consumer: Transport): Prom
   const publishSeconds = (performance.now() - start) / 1000
   expected = published + 1
   if (acked >= expected) done()
-  await Promise.race([finished, new Promise((r) => setTimeout(r, 120_000))])
+  await Promise.race([finished, deadline(120_000)])
   const seconds = (performance.now() - start) / 1000
+  const cpuMs = cpuMsSince(cpuStart)
   if (acked < expected) console.error(`# ${name}: only ${acked} of ${expected} batches acked within the time limit`)
   print(`bus.${name}_publish`, (published * FLOWS_PER_BATCH) / publishSeconds, 'flows/s')
   print(`bus.${name}_end_to_end`, ackedFlows / seconds, 'flows/s')
   print(`bus.${name}_end_to_end_bytes`, (acked * bytesPerBatch) / seconds / 1e6, 'MB/s')
+  print(`bus.${name}_end_to_end_cpu`, cpuMs / Math.max(1, acked), 'ms/batch')
   await consuming.runPromise(Scope.close(scope, Exit.void))
   await publishing.dispose()
   await consuming.dispose()
+}
+
+const encodedBatches = batches.map((batch) => encodeFlowBatch(batch))
+
+/** A stream like flows.decoded (same shards and retention, so the same server-side layout) for raw bytes. */
+const rawStream = (label: string): StreamSpec => ({
+  base: `bench.transport.${label}`,
+  natsStream: `BENCH_TRANSPORT_${label.toUpperCase()}`,
+  kafkaTopic: `bench-transport-${label}`,
+  partitions: config.partitions,
+  replicas: config.replicas,
+  maxAgeSeconds: Math.round(config.retention.flows.maxAge / 1000),
+  maxBytes: config.retention.flows.maxBytes,
+})
+
+/** Publishes `count` encoded batches to `stream` straight through the transport, PUBLISH_CONCURRENCY at a time. */
+const publishRaw = async (transport: Transport, stream: StreamSpec, count: number): Promise<void> => {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++
+      await transport.publish(stream, i % stream.partitions, `exporter-${i % EXPORTERS}`, encodedBatches[i % encodedBatches.length]!)
+    }
+  }
+  await Promise.all(Array.from({ length: PUBLISH_CONCURRENCY }, worker))
+}
+
+/** Joins a new group on `stream` that acks every delivery; `acked(n)` resolves once n were acked. */
+const consumeRaw = async (transport: Transport, stream: StreamSpec) => {
+  let acked = 0
+  let target = Infinity
+  let reached: () => void = () => {}
+  const subscription = await transport.consume(
+    stream,
+    {
+      group: `bench-raw-${Date.now()}`,
+      maxInFlight: config.consumer.maxInFlight,
+      maxInFlightBytes: config.consumer.maxInFlightBytes,
+      ackWaitMs: config.consumer.ackWait,
+    },
+    async (delivery) => {
+      await delivery.ack()
+      if (++acked >= target) reached()
+    },
+  )
+  const acknowledged = (count: number): Promise<boolean> => {
+    target = count
+    const done = new Promise<void>((resolve) => (reached = resolve))
+    if (acked >= target) reached()
+    return Promise.race([done.then(() => true), deadline(120_000).then(() => false)])
+  }
+  return { subscription, acknowledged }
+}
+
+/** Times the encoded batches through the transport alone: publish-only, consume-only, then both at once. */
+const runRaw = async (name: string, producer: Transport, consumer: Transport): Promise<void> => {
+  const count = MAX_BATCHES
+  const report = (phase: string, seconds: number, cpuMs: number): void => {
+    print(`bus.${name}_transport_${phase}`, (count * FLOWS_PER_BATCH) / seconds, 'flows/s')
+    print(`bus.${name}_transport_${phase}_bytes`, (count * bytesPerBatch) / seconds / 1e6, 'MB/s')
+    print(`bus.${name}_transport_${phase}_cpu`, cpuMs / count, 'ms/batch')
+  }
+  const stored = rawStream(`${name}_stored`)
+  const live = rawStream(`${name}_live`)
+  await producer.provision([stored, live], [])
+  let start = performance.now()
+  let cpu = process.cpuUsage()
+  await publishRaw(producer, stored, count)
+  report('publish', (performance.now() - start) / 1000, cpuMsSince(cpu))
+
+  start = performance.now()
+  cpu = process.cpuUsage()
+  const backlog = await consumeRaw(consumer, stored)
+  if (!(await backlog.acknowledged(count))) console.error(`# ${name} transport consume: not all ${count} batches acked in time`)
+  report('consume', (performance.now() - start) / 1000, cpuMsSince(cpu))
+  await backlog.subscription.close()
+
+  const following = await consumeRaw(consumer, live)
+  start = performance.now()
+  cpu = process.cpuUsage()
+  await publishRaw(producer, live, count)
+  if (!(await following.acknowledged(count))) console.error(`# ${name} transport end to end: not all ${count} batches acked in time`)
+  report('end_to_end', (performance.now() - start) / 1000, cpuMsSince(cpu))
+  await following.subscription.close()
 }
 
 console.error(`# ${FLOWS_PER_BATCH} flows per batch, ${Math.round(bytesPerBatch)} bytes per batch, up to ${MAX_BATCHES} batches`)
@@ -98,6 +198,7 @@ if (wanted.includes('nats')) {
     const producer = await createNatsTransport({ servers: [server.url], maxMessageBytes: config.maxMessageBytes })
     const consumer = await createNatsTransport({ servers: [server.url], maxMessageBytes: config.maxMessageBytes })
     await run('nats', producer, consumer)
+    await runRaw('nats', producer, consumer)
     await producer.close()
     await consumer.close()
   } finally {
