@@ -180,7 +180,7 @@ const addressBuffers: ArrayBuffer[] = []
  * The mixed and IPv4 payloads are packed here, in one branch-free pass, so writing is a copy.
  */
 function planAddresses(column: Uint8Array, n: number, index: number): Plan {
-  const w = wordsOf(column, 4 * n)
+  const w = alignedU32(column, 4 * n)
   if (n >= SINGLE_VALUE_MIN_FLOWS && allEqual(column, n, 16)) {
     return (w[0]! | w[1]! | (w[2]! ^ MAPPED_WORD)) === 0
       ? { width: 4, single: true, bytes: 4, bitmapBytes: 0, payload: column.subarray(12, 16) }
@@ -221,7 +221,7 @@ function planAddresses(column: Uint8Array, n: number, index: number): Plan {
 }
 
 /** A Uint32Array over bytes (a view when aligned, else an aligned scratch copy). */
-function wordsOf(bytes: Uint8Array, words: number): Uint32Array {
+function alignedU32(bytes: Uint8Array, words: number): Uint32Array {
   if ((bytes.byteOffset & 3) === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, words)
   const copy = new Uint32Array(scratchBuffer(4 * words), 0, words)
   bytesOf(copy, 4 * words).set(bytes.subarray(0, 4 * words))
@@ -668,10 +668,6 @@ function alignedU16(bytes: Uint8Array, n: number): Uint16Array {
   return copy
 }
 
-function alignedU32(bytes: Uint8Array, n: number): Uint32Array {
-  return wordsOf(bytes, n)
-}
-
 /** fixed64 values into float64 (exact to 2^53), through an aligned copy of the words. */
 function readU64s(bytes: Uint8Array, into: Float64Array): void {
   const n = into.length
@@ -683,19 +679,22 @@ function readU64s(bytes: Uint8Array, into: Float64Array): void {
 function readAddresses(bytes: Uint8Array, form: Form, into: Uint8Array, n: number): Uint8Array {
   if (n === 0) return into
   if (form.bitmap !== undefined) return readMixedAddresses(bytes, form.bitmap, into, n)
-  const rows = form.single ? 1 : n
-  if (form.width === 16) into.set(bytes.subarray(0, 16 * rows))
-  else {
-    const out = new Uint32Array(into.buffer, into.byteOffset, 4 * rows)
-    const v4 = alignedU32(bytes, rows)
-    for (let r = 0; r < rows; r++) {
-      out[4 * r] = 0
-      out[4 * r + 1] = 0
-      out[4 * r + 2] = MAPPED_WORD
-      out[4 * r + 3] = v4[r]!
+  if (form.single) {
+    if (form.width === 16) into.set(bytes.subarray(0, 16))
+    else {
+      into.set(MAPPED_PREFIX)
+      into.set(bytes.subarray(0, 4), 12)
     }
+    repeatFirstAddress(into, n)
+  } else if (form.width === 16) into.set(bytes.subarray(0, 16 * n))
+  else {
+    // Every flow IPv4: the shared prefix by native copies, then one word per flow.
+    into.set(MAPPED_PREFIX)
+    repeatFirstAddress(into, n)
+    const out = new Uint32Array(into.buffer, into.byteOffset, 4 * n)
+    const v4 = alignedU32(bytes, n)
+    for (let r = 0; r < n; r++) out[4 * r + 3] = v4[r]!
   }
-  if (form.single) repeatFirstAddress(into, n)
   return into
 }
 
