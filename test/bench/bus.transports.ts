@@ -6,6 +6,7 @@
 // "_cpu" figures are this process's CPU per batch, steadier than rates on a shared machine.
 import { type FlowBatch, encodeFlowBatch, flowsDecoded } from '@flowbus/bus-schemas'
 import { Bus, BusLive, BusSection, MetricsLive, type StreamSpec, type Transport } from '@flowbus/runtime'
+import { readFileSync } from 'node:fs'
 import { Effect, Layer, ManagedRuntime, Schema, Scope, Exit } from 'effect'
 import { sampleFlowBatch } from '../../bus-schemas/test/fixtures/sample-flows.js'
 import { createMemoryTransport } from '../../actors/runtime/src/bus/memory.js'
@@ -27,6 +28,28 @@ const print = (name: string, value: number, unit: string): void =>
 const cpuMsSince = (since: NodeJS.CpuUsage): number => {
   const used = process.cpuUsage(since)
   return (used.user + used.system) / 1000
+}
+
+/** CPU seconds a process used so far, from /proc (Linux); undefined elsewhere or when it is gone. */
+const processCpuSeconds = (pid: number | undefined): number | undefined => {
+  if (pid === undefined) return undefined
+  try {
+    // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks (100/s).
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return undefined
+  }
+}
+
+/** Server process whose CPU the NATS figures also report (`_server_cpu`). */
+let serverPid: number | undefined
+
+/** Server CPU per batch since `since` (a processCpuSeconds() reading), printed when known. */
+const printServerCpu = (name: string, since: number | undefined, batches: number): void => {
+  const now = processCpuSeconds(serverPid)
+  if (since === undefined || now === undefined) return
+  print(name, ((now - since) * 1000) / Math.max(1, batches), 'ms/batch')
 }
 
 /** Resolves after ms without keeping the process alive once the race it is in is over. */
@@ -68,6 +91,7 @@ const run = async (name: string, producer: Transport, consumer: Transport): Prom
   )
   const start = performance.now()
   const cpuStart = process.cpuUsage()
+  const serverCpuStart = processCpuSeconds(serverPid)
   let published = 0
   await publishing.runPromise(
     Effect.forEach(
@@ -92,6 +116,7 @@ const run = async (name: string, producer: Transport, consumer: Transport): Prom
   print(`bus.${name}_end_to_end`, ackedFlows / seconds, 'flows/s')
   print(`bus.${name}_end_to_end_bytes`, (acked * bytesPerBatch) / seconds / 1e6, 'MB/s')
   print(`bus.${name}_end_to_end_cpu`, cpuMs / Math.max(1, acked), 'ms/batch')
+  printServerCpu(`bus.${name}_end_to_end_server_cpu`, serverCpuStart, acked)
   await consuming.runPromise(Scope.close(scope, Exit.void))
   await publishing.dispose()
   await consuming.dispose()
@@ -152,21 +177,25 @@ const consumeRaw = async (transport: Transport, stream: StreamSpec) => {
 /** Times the encoded batches through the transport alone: publish-only, consume-only, then both at once. */
 const runRaw = async (name: string, producer: Transport, consumer: Transport): Promise<void> => {
   const count = MAX_BATCHES
+  let serverCpu: number | undefined
   const report = (phase: string, seconds: number, cpuMs: number): void => {
     print(`bus.${name}_transport_${phase}`, (count * FLOWS_PER_BATCH) / seconds, 'flows/s')
     print(`bus.${name}_transport_${phase}_bytes`, (count * bytesPerBatch) / seconds / 1e6, 'MB/s')
     print(`bus.${name}_transport_${phase}_cpu`, cpuMs / count, 'ms/batch')
+    printServerCpu(`bus.${name}_transport_${phase}_server_cpu`, serverCpu, count)
   }
   const stored = rawStream(`${name}_stored`)
   const live = rawStream(`${name}_live`)
   await producer.provision([stored, live], [])
   let start = performance.now()
   let cpu = process.cpuUsage()
+  serverCpu = processCpuSeconds(serverPid)
   await publishRaw(producer, stored, count)
   report('publish', (performance.now() - start) / 1000, cpuMsSince(cpu))
 
   start = performance.now()
   cpu = process.cpuUsage()
+  serverCpu = processCpuSeconds(serverPid)
   const backlog = await consumeRaw(consumer, stored)
   if (!(await backlog.acknowledged(count))) console.error(`# ${name} transport consume: not all ${count} batches acked in time`)
   report('consume', (performance.now() - start) / 1000, cpuMsSince(cpu))
@@ -175,6 +204,7 @@ const runRaw = async (name: string, producer: Transport, consumer: Transport): P
   const following = await consumeRaw(consumer, live)
   start = performance.now()
   cpu = process.cpuUsage()
+  serverCpu = processCpuSeconds(serverPid)
   await publishRaw(producer, live, count)
   if (!(await following.acknowledged(count))) console.error(`# ${name} transport end to end: not all ${count} batches acked in time`)
   report('end_to_end', (performance.now() - start) / 1000, cpuMsSince(cpu))
@@ -194,6 +224,7 @@ if (wanted.includes('memory')) {
 
 if (wanted.includes('nats')) {
   const server = await startNats()
+  serverPid = server.pid
   try {
     const producer = await createNatsTransport({ servers: [server.url], maxMessageBytes: config.maxMessageBytes })
     const consumer = await createNatsTransport({ servers: [server.url], maxMessageBytes: config.maxMessageBytes })
@@ -202,6 +233,7 @@ if (wanted.includes('nats')) {
     await producer.close()
     await consumer.close()
   } finally {
+    serverPid = undefined
     await server.stop()
   }
 }

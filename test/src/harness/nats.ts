@@ -26,6 +26,8 @@ export interface NatsServer {
   readonly port: number
   /** JetStream store directory (inside the temp dir removed by stop). */
   readonly storeDir: string
+  /** Process id of the running server (changes on restart), e.g. to read its CPU time in benchmarks. */
+  readonly pid: number | undefined
   /** SIGTERM (then SIGKILL), and remove the temp dir. */
   stop(): Promise<void>
   /** SIGKILL without cleanup, to simulate a crash; stop() still removes the dir afterwards. */
@@ -80,6 +82,9 @@ export async function startNats(options: NatsServerOptions = {}): Promise<NatsSe
       url: `nats://127.0.0.1:${port}`,
       port,
       storeDir,
+      get pid() {
+        return server.child.pid
+      },
       async stop() {
         await server.stop()
         await removeDir(dir)
