@@ -2,7 +2,6 @@
 // coalesces sends and numbers offsets (against a stand-in producer that answers like a broker).
 import { describe, expect, it } from 'vitest'
 import { createRequire } from 'node:module'
-import { ChecksumWorker } from '../src/bus/kafka-checksum-worker.js'
 import { crc32c, crc32cFinish, crc32cUpdate, CRC32C_START } from '../src/bus/kafka-crc32c.js'
 import { RecordSender } from '../src/bus/kafka-producer.js'
 import { encodeRecordBatch, type BatchWriter, type OutgoingRecord, type PartitionOutcome } from '../src/bus/kafka-wire-producer.js'
@@ -148,37 +147,6 @@ describe('crc32c', () => {
     let state = CRC32C_START
     for (const [start, end] of [[0, 5], [5, 5], [5, 300], [300, 317], [317, 1000]] as const) state = crc32cUpdate(state, bytes.subarray(start, end))
     expect(crc32cFinish(state)).toBe(crc32c(bytes))
-  })
-})
-
-describe('ChecksumWorker', () => {
-  const chunksOf = (size: number, pieces: number): Buffer[] => {
-    const bytes = Buffer.alloc(size)
-    for (let i = 0; i < size; i++) bytes[i] = (i * 2654435761) >>> 11
-    const step = Math.ceil(size / pieces)
-    return Array.from({ length: pieces }, (_, i) => bytes.subarray(i * step, Math.min(size, (i + 1) * step)))
-  }
-
-  it('checksums large batches on its thread and small ones in place, agreeing with crc32c', async () => {
-    const checksums = new ChecksumWorker()
-    try {
-      for (const [size, pieces] of [[300_001, 7], [1_000, 3], [65_536, 1], [200_000, 50]] as const) {
-        const chunks = chunksOf(size, pieces)
-        expect(await checksums.checksum(chunks)).toBe(crc32c(Buffer.concat(chunks)))
-      }
-      // Concurrent requests are matched to their own answers.
-      const many = Array.from({ length: 8 }, (_, i) => chunksOf(100_000 + i * 1_001, 3))
-      expect(await Promise.all(many.map((c) => checksums.checksum(c)))).toEqual(many.map((c) => crc32c(Buffer.concat(c))))
-    } finally {
-      await checksums.close()
-    }
-  })
-
-  it('still answers after close, in place', async () => {
-    const checksums = new ChecksumWorker()
-    await checksums.close()
-    const chunks = chunksOf(150_000, 4)
-    expect(await checksums.checksum(chunks)).toBe(crc32c(Buffer.concat(chunks)))
   })
 })
 

@@ -10,7 +10,7 @@
 // and starts again from 0, which is what the broker expects of a new producer; at worst the
 // batch of unknown fate is written twice (at-least-once).
 
-import { checksumInPlace } from './kafka-checksum-worker.js'
+import { crc32cFinish, crc32cUpdate, CRC32C_START } from './kafka-crc32c.js'
 import { WireConnection, WireReader } from './kafka-wire.js'
 
 export interface OutgoingRecord {
@@ -55,8 +55,6 @@ export interface WireProducerSettings {
   readonly retries: number
   readonly initialRetryMs: number
   readonly maxRetryMs: number
-  /** CRC-32C of chunks taken as one run (default: in place; see kafka-checksum-worker.ts). */
-  readonly checksum?: (chunks: readonly Uint8Array[]) => Promise<number>
 }
 
 /** Kafka error codes the producer acts on; others fail the partition's records. */
@@ -245,14 +243,6 @@ export class WireProducer implements BatchWriter {
     }
     head.writeInt32BE(byTopic.size, 8)
     chunks.push(head)
-    // Frame every partition's batch, then checksum them all at once (possibly off-thread).
-    const framed = new Map<PartitionWork, FramedBatch>()
-    for (const entry of work) {
-      const sequence = this.sequences.get(`${entry.topic}\u0000${entry.partition}`) ?? 0
-      framed.set(entry, frameRecordBatch(entry.records, identity, sequence))
-    }
-    const checksum = this.settings.checksum ?? ((covered: readonly Uint8Array[]) => Promise.resolve(checksumInPlace(covered)))
-    await Promise.all([...framed.values()].map(async (batch) => batch.seal(await checksum(batch.covered))))
     for (const [topic, entries] of byTopic) {
       const name = Buffer.from(topic, 'utf8')
       const topicHead = Buffer.allocUnsafe(2 + name.length + 4)
@@ -261,7 +251,8 @@ export class WireProducer implements BatchWriter {
       topicHead.writeInt32BE(entries.length, 2 + name.length)
       chunks.push(topicHead)
       for (const entry of entries) {
-        const batch = framed.get(entry)!
+        const sequence = this.sequences.get(`${topic}\u0000${entry.partition}`) ?? 0
+        const batch = encodeRecordBatch(entry.records, identity, sequence)
         const partitionHead = Buffer.allocUnsafe(8)
         partitionHead.writeInt32BE(entry.partition, 0)
         partitionHead.writeInt32BE(batch.size, 4)
@@ -363,36 +354,16 @@ const CRC_START = 21
 /** Payloads at least this big go to the socket as they are; smaller ones are copied into the framing. */
 const ZERO_COPY_BYTES = 4096
 
-/** A record batch as chunks to write in order, complete once sealed with its checksum. */
-export interface FramedBatch {
-  /** Framing in a few small buffers, large values as the caller's own buffers (never copied). */
-  readonly chunks: Buffer[]
-  readonly size: number
-  /** The bytes the checksum covers (attributes to the end), as chunks. */
-  readonly covered: Buffer[]
-  /** Writes the CRC-32C of `covered` into the header. */
-  seal(crc: number): void
-}
-
-/** A record batch with its checksum computed in place. */
+/**
+ * A record batch as chunks to write in order: framing in a few small buffers, large values as
+ * the caller's own buffers (checksummed, never copied).
+ */
 export function encodeRecordBatch(
   records: readonly OutgoingRecord[],
   identity: { readonly id: bigint; readonly epoch: number },
   baseSequence: number,
   now = Date.now(),
-): FramedBatch {
-  const batch = frameRecordBatch(records, identity, baseSequence, now)
-  batch.seal(checksumInPlace(batch.covered))
-  return batch
-}
-
-/** A record batch without its checksum yet, so it can be computed elsewhere. */
-export function frameRecordBatch(
-  records: readonly OutgoingRecord[],
-  identity: { readonly id: bigint; readonly epoch: number },
-  baseSequence: number,
-  now = Date.now(),
-): FramedBatch {
+): { chunks: Buffer[]; size: number } {
   const chunks: Buffer[] = []
   const frame = new FrameWriter(chunks)
   const header = Buffer.alloc(BATCH_HEADER_BYTES)
@@ -444,14 +415,10 @@ export function frameRecordBatch(
   header.writeInt16BE(identity.epoch, 51)
   header.writeInt32BE(baseSequence, 53)
   header.writeInt32BE(records.length, 57)
-  return {
-    chunks,
-    size,
-    covered: [header.subarray(CRC_START), ...chunks.slice(1)],
-    seal: (crc) => {
-      header.writeUInt32BE(crc, 17)
-    },
-  }
+  let crc = crc32cUpdate(CRC32C_START, header.subarray(CRC_START))
+  for (let i = 1; i < chunks.length; i++) crc = crc32cUpdate(crc, chunks[i]!)
+  header.writeUInt32BE(crc32cFinish(crc), 17)
+  return { chunks, size }
 }
 
 /** Zig-zag varint length, as record fields use. */

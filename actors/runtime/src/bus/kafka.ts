@@ -11,7 +11,6 @@
 //   kafka-producer.ts). The write path speaks the Kafka protocol itself (kafka-wire-producer.ts):
 //   kafkajs copied every payload byte several times and checksummed it byte by byte, which
 //   capped publishing near 50 MB/s of CPU; consumers, groups and admin stay on kafkajs.
-//   Batches of 64 KiB and more are checksummed on a worker thread (kafka-checksum-worker.ts).
 // - Consume: a consumer group per (group, topic) — `<group>--<topic>` — because kafkajs's
 //   assignors hand out the leader's topics to every member, so a group shared by consumers of
 //   different topics would silently starve some. See kafka-consumer.ts for acks, naks and
@@ -39,7 +38,6 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import kafkajs, { type Admin, type Consumer, type Kafka, type LogEntry } from 'kafkajs'
 import { decodeHeaders, startGroupConsumer } from './kafka-consumer.js'
 import { openKvStore } from './kafka-kv.js'
-import { ChecksumWorker } from './kafka-checksum-worker.js'
 import { asBuffer, RecordSender } from './kafka-producer.js'
 import { WireProducer, type BrokerAddress } from './kafka-wire-producer.js'
 import {
@@ -140,7 +138,6 @@ class KafkaTransport implements Transport {
   readonly maxMessageBytes: number
   private readonly kafka: Kafka
   private readonly producers: WireProducer[]
-  private readonly checksums = new ChecksumWorker()
   /** Partition leaders per topic, for the producers; refreshed after a leadership error. */
   private readonly leaderCache = new Map<string, Promise<ReadonlyMap<number, BrokerAddress>>>()
   private readonly sender: RecordSender
@@ -200,7 +197,6 @@ class KafkaTransport implements Transport {
           retries: 10,
           initialRetryMs: 100,
           maxRetryMs: 5_000,
-          checksum: (chunks) => this.checksums.checksum(chunks),
         }),
     )
     this.sender = new RecordSender(this.producers, { maxPartitionBytes: this.maxMessageBytes + RECORD_OVERHEAD_BYTES - BATCH_FRAMING_BYTES })
@@ -212,7 +208,6 @@ class KafkaTransport implements Transport {
       await Promise.all(this.producers.map((producer) => producer.connect()))
     } catch (error) {
       for (const producer of this.producers) producer.close()
-      await this.checksums.close()
       const admin = await this.adminClient?.catch(() => undefined)
       await admin?.disconnect().catch(() => undefined)
       throw new Error(`kafka transport: cannot connect to ${this.options.brokers.join(',')}: ${describeError(error)}`)
@@ -509,7 +504,6 @@ class KafkaTransport implements Transport {
     }
     await this.sender.drained()
     for (const producer of this.producers) producer.close()
-    await this.checksums.close()
     const admin = await this.adminClient?.catch(() => undefined)
     await admin?.disconnect()
   }
