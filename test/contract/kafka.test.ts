@@ -129,6 +129,51 @@ describe.skipIf(unavailable !== undefined)('kafka transport specifics', () => {
     expect(await partitionCount(small.kafkaTopic)).toBe(4)
   })
 
+  it('fails only the records the broker refuses, naming topic and shard, and keeps publishing in order', async () => {
+    const [producer, consumer] = [await client(), await client()]
+    const stream = contractStream('refused', 2)
+    await producer.provision([stream], [])
+    // An operator caps record batches on this topic below what the transport allows.
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: stream.kafkaTopic, configEntries: [{ name: 'max.message.bytes', value: '2000' }] }],
+    })
+    await waitFor(
+      () => 'the lower limit to show',
+      async () => (await topicConfig(stream.kafkaTopic)).get('max.message.bytes') === '2000',
+    )
+    // Sent together: the broker refuses shard 0's batch and stores shard 1's.
+    const [big, small] = await Promise.allSettled([
+      producer.publish(stream, 0, 'big', new Uint8Array(5_000)),
+      producer.publish(stream, 1, 'x', bytes('x')),
+    ])
+    expect(big.status).toBe('rejected')
+    expect(String((big as PromiseRejectedResult).reason)).toMatch(new RegExp(`${stream.kafkaTopic} partition 0: MESSAGE_TOO_LARGE`))
+    expect(small.status).toBe('fulfilled')
+    // The refused batch used no sequence numbers: the shard goes on as if it never happened.
+    for (const m of ['a', 'b', 'c']) await producer.publish(stream, 0, m, bytes(m))
+
+    const got = new Map<number, string[]>()
+    let count = 0
+    const sub = await consumer.consume(
+      stream,
+      { group: `refused-${randomBytes(4).toString('hex')}`, maxInFlight: 16, maxInFlightBytes: 1 << 20, ackWaitMs: 60_000 },
+      async (d: Delivery) => {
+        got.set(d.shard, [...(got.get(d.shard) ?? []), text.decode(d.data)])
+        count++
+        await d.ack()
+      },
+    )
+    try {
+      await waitFor(() => `4 messages, got ${count}`, () => count >= 4)
+      await sleep(200)
+      expect(got.get(0)).toEqual(['a', 'b', 'c'])
+      expect(got.get(1)).toEqual(['x'])
+    } finally {
+      await sub.close()
+    }
+  })
+
   it('after a nak, redelivers the rest of the shard in order, counting each message separately', async () => {
     const [producer, consumer] = [await client(), await client()]
     const stream = contractStream('naksequence', 1)

@@ -71,9 +71,10 @@ export async function reconcileTopics(admin: Admin, wanted: readonly TopicSettin
         })),
       })
     } catch (error) {
-      // Another process may have created some of them meanwhile; what is still missing is a real error.
-      const now = new Set(await admin.listTopics())
-      const stillMissing = missing.filter((spec) => !now.has(spec.topic))
+      // Another process may have created some of them meanwhile, or the broker created them but
+      // its metadata lagged behind (waitForLeaders gives up with "does not host this
+      // topic-partition" on a busy broker): what is still missing after a while is a real error.
+      const stillMissing = await awaitTopics(admin, missing, isRequestError(error) ? 0 : TOPIC_APPEARANCE_MS)
       if (stillMissing.length > 0) {
         const names = stillMissing.map((s) => `${s.topic} (${s.partitions} partitions, ${s.replicas} replicas)`)
         throw new Error(`could not create Kafka topics ${names.join(', ')}: ${describeError(error)}`)
@@ -84,6 +85,38 @@ export async function reconcileTopics(admin: Admin, wanted: readonly TopicSettin
   if (present.length === 0) return
   await growPartitions(admin, present)
   await updateConfigs(admin, present)
+}
+
+/** How long topics whose creation answered oddly get to show up in the metadata. */
+const TOPIC_APPEARANCE_MS = 10_000
+
+/** Errors about the request itself: waiting will not make those topics appear. */
+const isRequestError = (error: unknown): boolean => {
+  // kafkajs reports per-topic failures of CreateTopics as an aggregate of typed errors.
+  const { type, errors } = (error ?? {}) as { type?: string; errors?: unknown[] }
+  if (Array.isArray(errors) && errors.some(isRequestError)) return true
+  return type !== undefined && REQUEST_ERRORS.has(type)
+}
+
+const REQUEST_ERRORS = new Set([
+  'INVALID_CONFIG',
+  'INVALID_REPLICATION_FACTOR',
+  'INVALID_PARTITIONS',
+  'POLICY_VIOLATION',
+  'INVALID_TOPIC_EXCEPTION',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+])
+
+/** The specs still absent from the cluster's topic list after up to waitMs. */
+async function awaitTopics(admin: Admin, specs: readonly TopicSettings[], waitMs: number): Promise<TopicSettings[]> {
+  const deadline = Date.now() + waitMs
+  for (;;) {
+    const now = new Set(await admin.listTopics())
+    const absent = specs.filter((spec) => !now.has(spec.topic))
+    if (absent.length === 0 || Date.now() >= deadline) return absent
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
 }
 
 async function growPartitions(admin: Admin, specs: readonly TopicSettings[]): Promise<void> {

@@ -180,10 +180,14 @@ export class WireProducer implements BatchWriter {
   ): Promise<Array<{ work: PartitionWork; retry: boolean; renumber: boolean; leadership: boolean; error: Error }>> {
     const failures: Array<{ work: PartitionWork; retry: boolean; renumber: boolean; leadership: boolean; error: Error }> = []
     const byLeader = new Map<string, { broker: BrokerAddress; work: PartitionWork[] }>()
+    // One metadata look-up per topic and round, however many of its partitions are open.
+    const lookups = new Map<string, Promise<ReadonlyMap<number, BrokerAddress>>>()
     for (const entry of open) {
       let broker: BrokerAddress | undefined
       try {
-        broker = (await this.settings.leaders(entry.topic, refresh)).get(entry.partition)
+        let lookup = lookups.get(entry.topic)
+        if (!lookup) lookups.set(entry.topic, (lookup = this.settings.leaders(entry.topic, refresh)))
+        broker = (await lookup).get(entry.partition)
       } catch (error) {
         failures.push({ work: entry, retry: true, renumber: false, leadership: true, error: asError(error) })
         continue
