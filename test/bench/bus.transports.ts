@@ -240,13 +240,16 @@ if (wanted.includes('nats')) {
 
 if (wanted.includes('kafka')) {
   const broker = await startKafka()
+  serverPid = broker.pid
   try {
     const producer = await createKafkaTransport({ brokers: broker.brokers, maxMessageBytes: config.maxMessageBytes })
     const consumer = await createKafkaTransport({ brokers: broker.brokers, maxMessageBytes: config.maxMessageBytes })
     await run('kafka', producer, consumer)
+    await runRaw('kafka', producer, consumer)
     await producer.close()
     await consumer.close()
   } finally {
+    serverPid = undefined
     await broker.stop()
   }
 }

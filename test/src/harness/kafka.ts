@@ -30,6 +30,8 @@ export interface KafkaBroker {
   /** Bootstrap servers, e.g. `['127.0.0.1:41234']`. */
   readonly brokers: string[]
   readonly port: number
+  /** The broker JVM's process id (for CPU figures); undefined once it exited. */
+  readonly pid: number | undefined
   /** The broker's own log (log4j), inside the temp dir removed by stop. */
   readonly logFile: string
   /** SIGTERM (then SIGKILL), and remove the temp dir. */
@@ -106,6 +108,9 @@ export async function startKafka(options: KafkaBrokerOptions = {}): Promise<Kafk
     return {
       brokers,
       port,
+      get pid() {
+        return server.child.exitCode === null && server.child.signalCode === null ? server.child.pid : undefined
+      },
       logFile,
       async stop() {
         await server.stop(10_000)
