@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
 import { installKafka, KAFKA_VERSION } from './kafka-install.js'
-import { ensureExecutable, errorText, freePort, removeDir, startProcess, tempDir, waitForPort } from './process.js'
+import { ensureExecutable, errorText, freePort, removeDir, startProcess, tempDir, waitForPort, type ServerProcess } from './process.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -38,6 +38,11 @@ export interface KafkaBroker {
   stop(): Promise<void>
   /** SIGKILL without cleanup, to simulate a crash; stop() still removes the dir afterwards. */
   kill(): void
+  /**
+   * Stops the broker cleanly (SIGTERM) and starts it again on the same ports and data, for
+   * tests of clients riding through a restart; resolves once it serves metadata again.
+   */
+  restart(): Promise<void>
 }
 
 /**
@@ -93,18 +98,22 @@ export async function startKafka(options: KafkaBrokerOptions = {}): Promise<Kafk
     } catch (error) {
       throw new Error(`kafka storage format failed in ${dir}: ${errorText(error)}`)
     }
-    const server = startProcess({ name: 'kafka', command: java, args: [...jvm, 'kafka.Kafka', propertiesFile], cwd: dir })
     const brokers = [`127.0.0.1:${port}`]
-    try {
-      await waitForPort(port, { process: server, timeoutMs: 60_000 })
-      await waitForMetadata(brokers, 60_000)
-    } catch (error) {
-      server.kill()
-      await server.exited
-      // The broker writes its story to the log file, not to the output waitForPort quotes.
-      const log = await readFile(logFile, 'utf8').catch(() => '')
-      throw new Error(`${errorText(error)}\n--- last lines of ${logFile} ---\n${log.slice(-6000)}`)
+    const launch = async (): Promise<ServerProcess> => {
+      const server = startProcess({ name: 'kafka', command: java, args: [...jvm, 'kafka.Kafka', propertiesFile], cwd: dir })
+      try {
+        await waitForPort(port, { process: server, timeoutMs: 60_000 })
+        await waitForMetadata(brokers, 60_000)
+        return server
+      } catch (error) {
+        server.kill()
+        await server.exited
+        // The broker writes its story to the log file, not to the output waitForPort quotes.
+        const log = await readFile(logFile, 'utf8').catch(() => '')
+        throw new Error(`${errorText(error)}\n--- last lines of ${logFile} ---\n${log.slice(-6000)}`)
+      }
     }
+    let server = await launch()
     return {
       brokers,
       port,
@@ -118,6 +127,10 @@ export async function startKafka(options: KafkaBrokerOptions = {}): Promise<Kafk
       },
       kill() {
         server.kill()
+      },
+      async restart() {
+        await server.stop(30_000)
+        server = await launch()
       },
     }
   } catch (error) {
