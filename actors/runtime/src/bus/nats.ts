@@ -17,6 +17,7 @@ import {
   TimeoutError,
   type Msg,
   type NatsConnection,
+  type Subscription as NatsSubscription,
 } from '@nats-io/transport-node'
 import {
   AckPolicy,
@@ -390,7 +391,7 @@ class NatsTransport implements Transport {
     const closeable: Closeable = {
       close: async () => {
         this.open.delete(closeable)
-        if (!sub.isClosed()) sub.unsubscribe()
+        await leaveSubject(sub)
         await Promise.allSettled([...inFlight])
       },
     }
@@ -417,7 +418,7 @@ class NatsTransport implements Transport {
     const closeable: Closeable = {
       close: async () => {
         this.open.delete(closeable)
-        if (!sub.isClosed()) sub.unsubscribe()
+        await leaveSubject(sub)
       },
     }
     this.open.add(closeable)
@@ -438,6 +439,25 @@ class NatsTransport implements Transport {
       await this.nc.drain()
     } catch {
       await this.nc.close()
+    }
+  }
+}
+
+/**
+ * Unsubscribes and waits until the server knows, handling what it routed to us meanwhile: a bare
+ * unsubscribe lets the server route a request sent right after close() to us, where nats.js drops
+ * it and the requester waits out its timeout although another responder serves the subject.
+ */
+async function leaveSubject(sub: NatsSubscription): Promise<void> {
+  if (sub.isClosed()) return
+  try {
+    await sub.drain()
+  } catch {
+    // Connection closed or draining: the server forgets the subscription with it.
+    try {
+      if (!sub.isClosed()) sub.unsubscribe()
+    } catch {
+      // Already gone with the connection.
     }
   }
 }
