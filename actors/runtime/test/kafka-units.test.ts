@@ -2,7 +2,7 @@
 // coalesces sends and numbers offsets (against a stand-in producer that answers like a broker).
 import { describe, expect, it } from 'vitest'
 import { createRequire } from 'node:module'
-import { crc32c, crc32cFinish, crc32cUpdate, CRC32C_START } from '../src/bus/kafka-crc32c.js'
+import { crc32c, crc32cFinish, crc32cImplementation, crc32cUpdate, crc32cUpdateJs, CRC32C_START } from '../src/bus/kafka-crc32c.js'
 import { RecordSender } from '../src/bus/kafka-producer.js'
 import { encodeRecordBatch, type BatchWriter, type OutgoingRecord, type PartitionOutcome } from '../src/bus/kafka-wire-producer.js'
 import { kafkaTopicForSubject, retentionConfigs } from '../src/bus/kafka-topics.js'
@@ -131,13 +131,24 @@ describe('crc32c', () => {
 
   it('agrees with kafkajs\'s own checksum at every length and offset around its 16-byte stride', () => {
     const original = createRequire(import.meta.url)('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js') as (b: Buffer) => number
-    const bytes = Buffer.alloc(300)
+    // Short chunks take the TypeScript loop, longer ones the WebAssembly one.
+    const bytes = Buffer.alloc(1500)
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 13
     for (let start = 0; start < 17; start++) {
-      for (let end = start; end < bytes.length; end += 7) {
+      for (let end = start; end < bytes.length; end += start < 3 ? 7 : 61) {
         const slice = bytes.subarray(start, end)
         expect(crc32c(slice)).toBe(original(slice) >>> 0)
       }
+    }
+  })
+
+  it('gives the same result in WebAssembly as in TypeScript, across its block size', () => {
+    expect(crc32cImplementation()).toBe('webassembly')
+    const bytes = Buffer.alloc(400_000)
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 40503) >>> 5
+    for (const [start, end] of [[0, 400_000], [1, 114_689], [5, 114_690], [3, 1000]] as const) {
+      const slice = bytes.subarray(start, end)
+      expect(crc32cUpdate(12345, slice)).toBe(crc32cUpdateJs(12345, slice))
     }
   })
 
