@@ -3,7 +3,7 @@
 // messages under a small byte budget, provisioning updates, escaped KV keys, responder errors.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect } from '@nats-io/transport-node'
-import { jetstreamManager } from '@nats-io/jetstream'
+import { DiscardPolicy, jetstreamManager } from '@nats-io/jetstream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createNatsTransport, type NatsTransportOptions } from '../../actors/runtime/src/bus/nats.js'
 import {
@@ -166,6 +166,49 @@ describe.skipIf(skip !== undefined)('nats transport specifics', () => {
     await expect(t.publish({ ...stream }, 5, 'k', bytes('x'))).rejects.toThrow(/shard 5/)
     const options = { group: 'g', maxInFlight: 1, maxInFlightBytes: 1024, ackWaitMs: 1_000 }
     await expect(t.consume(stream, options, async () => {})).rejects.toThrow(/not provisioned/)
+  })
+
+  it('fails a publish the stream refuses, with the server reason and the subject', async () => {
+    const t = await client()
+    const stream = contractStream('refusing', 1)
+    await t.provision([stream], [])
+    // A stream full under discard "new" refuses further messages (our own streams discard old ones).
+    const nc = await connect({ servers: server.url })
+    try {
+      await (await jetstreamManager(nc)).streams.update(stream.natsStream, { discard: DiscardPolicy.New, max_msgs: 1 })
+    } finally {
+      await nc.close()
+    }
+    await t.publish(stream, 0, 'k', bytes('first'))
+    const refused = t.publish(stream, 0, 'k', bytes('second'))
+    await expect(refused).rejects.toThrow(`${stream.base}.0`)
+    await expect(refused).rejects.toThrow(/maximum messages/)
+    // The connection is fine: the next stream takes messages again.
+    const other = contractStream('refusing-other', 1)
+    await t.provision([other], [])
+    await t.publish(other, 0, 'k', bytes('ok'))
+  })
+
+  it('gives up on a publish nobody acknowledges, naming the subject', async () => {
+    const t = await client()
+    const stream = contractStream('unacknowledged', 1)
+    // A plain subscriber instead of a stream: the server routes the message but nobody answers it.
+    const nc = await connect({ servers: server.url })
+    const swallowed: string[] = []
+    nc.subscribe(`${stream.base}.*`, {
+      callback: (_e, msg) => {
+        swallowed.push(msg.subject)
+      },
+    })
+    await nc.flush()
+    try {
+      await expect(t.publish(stream, 0, 'k', bytes('lost'))).rejects.toThrow(
+        new RegExp(`no JetStream acknowledgement .*${stream.base}\\.0`),
+      )
+      expect(swallowed).toEqual([`${stream.base}.0`])
+    } finally {
+      await nc.close()
+    }
   })
 
   it('keeps KV keys that NATS would reject, unchanged', async () => {

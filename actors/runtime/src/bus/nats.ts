@@ -16,6 +16,7 @@ import {
   RequestError,
   TimeoutError,
   type Msg,
+  type MsgHdrs,
   type NatsConnection,
   type Subscription as NatsSubscription,
 } from '@nats-io/transport-node'
@@ -37,6 +38,7 @@ import { Kvm, type KV } from '@nats-io/kv'
 import { InFlightBudget } from './nats-budget.js'
 import { GroupMembership } from './nats-group.js'
 import { NatsKvStore } from './nats-kv.js'
+import { StreamPublisher } from './nats-publish.js'
 import { ShardPuller } from './nats-pull.js'
 import {
   TransportMessageTooLarge,
@@ -82,6 +84,10 @@ export const ERROR_HEADER = 'Flowbus-Error'
 const HEADER_ROOM_BYTES = 1024
 /** Room for subject and ack reply subject when sizing a pull for the largest message. */
 const PULL_ENVELOPE_BYTES = 1024
+/** How long a publish waits for the stream's acknowledgement (nats.js JetStream default). */
+const PUBACK_TIMEOUT_MS = 5_000
+/** Partition keys whose encoded headers are kept for reuse (exporters: a few hundred at most). */
+const KEY_HEADERS_CACHED = 4096
 
 export async function createNatsTransport(options: NatsTransportOptions): Promise<Transport> {
   const servers = typeof options.servers === 'string' ? [options.servers] : [...options.servers]
@@ -122,6 +128,9 @@ class NatsTransport implements Transport {
   readonly name = 'nats' as const
   readonly maxMessageBytes: number
   private readonly js: JetStreamClient
+  private readonly publisher: StreamPublisher
+  /** Headers of plain publishes (key only) by key: building them is most of a publish's own work. */
+  private readonly keyHeaders = new Map<string, { readonly headers: MsgHdrs; readonly bytes: number }>()
   private readonly kvm: Kvm
   private readonly serverMaxPayload: number
   private readonly buckets = new Map<string, Promise<KV>>()
@@ -134,6 +143,7 @@ class NatsTransport implements Transport {
     private readonly options: NatsTransportOptions,
   ) {
     this.js = jetstream(nc)
+    this.publisher = new StreamPublisher(nc, PUBACK_TIMEOUT_MS)
     this.kvm = new Kvm(this.js)
     this.serverMaxPayload = nc.info?.max_payload ?? 1024 * 1024
     this.maxMessageBytes = Math.min(options.maxMessageBytes ?? Infinity, this.serverMaxPayload - HEADER_ROOM_BYTES)
@@ -217,20 +227,12 @@ class NatsTransport implements Transport {
     if (data.length > this.maxMessageBytes) {
       throw new TransportMessageTooLarge(subject, data.length, this.maxMessageBytes)
     }
-    const h = natsHeaders()
-    let headerBytes = 12 // `NATS/1.0\r\n` ... `\r\n`
-    const add = (name: string, value: string): void => {
-      if (/[\r\n]/.test(value)) throw new Error(`header ${name} on ${subject} must not contain line breaks: ${JSON.stringify(value)}`)
-      h.set(name, value)
-      headerBytes += name.length + Buffer.byteLength(value) + 4
-    }
-    add(KEY_HEADER, key)
-    for (const [name, value] of Object.entries(headers ?? {})) add(name, value)
+    const { headers: h, bytes: headerBytes } = this.headersFor(subject, key, headers)
     if (data.length + headerBytes > this.serverMaxPayload) {
       throw new TransportMessageTooLarge(subject, data.length + headerBytes, this.serverMaxPayload)
     }
     try {
-      await this.js.publish(subject, data, { headers: h })
+      await this.publisher.publish(subject, data, h)
     } catch (error) {
       if (isNoResponders(error)) {
         throw new Error(`no JetStream stream stores ${subject}: provision stream ${stream.natsStream} first`, {
@@ -239,6 +241,35 @@ class NatsTransport implements Transport {
       }
       throw error
     }
+  }
+
+  /** Headers carrying the key and the caller's headers, and their encoded size. */
+  private headersFor(
+    subject: string,
+    key: string,
+    extra: Readonly<Record<string, string>> | undefined,
+  ): { readonly headers: MsgHdrs; readonly bytes: number } {
+    const plain = extra === undefined || Object.keys(extra).length === 0
+    if (plain) {
+      const cached = this.keyHeaders.get(key)
+      if (cached) return cached
+    }
+    const h = natsHeaders()
+    let bytes = 12 // `NATS/1.0\r\n` ... `\r\n`
+    const add = (name: string, value: string): void => {
+      if (/[\r\n]/.test(value)) throw new Error(`header ${name} on ${subject} must not contain line breaks: ${JSON.stringify(value)}`)
+      h.set(name, value)
+      bytes += name.length + Buffer.byteLength(value) + 4
+    }
+    add(KEY_HEADER, key)
+    for (const [name, value] of Object.entries(extra ?? {})) add(name, value)
+    const built = { headers: h, bytes }
+    if (plain) {
+      // nats.js only reads headers when it encodes a publish, so one object serves every publish of a key.
+      if (this.keyHeaders.size >= KEY_HEADERS_CACHED) this.keyHeaders.clear()
+      this.keyHeaders.set(key, built)
+    }
+    return built
   }
 
   async consume(stream: StreamSpec, options: ConsumeOptions, handler: DeliveryHandler): Promise<Subscription> {
@@ -434,12 +465,14 @@ class NatsTransport implements Transport {
     this.closed = true
     // Group members leave properly (claims given back) even when the caller forgot to close them.
     await Promise.allSettled([...this.open].map((closeable) => closeable.close()))
-    if (this.nc.isClosed()) return
-    try {
-      await this.nc.drain()
-    } catch {
-      await this.nc.close()
+    if (!this.nc.isClosed()) {
+      try {
+        await this.nc.drain()
+      } catch {
+        await this.nc.close()
+      }
     }
+    this.publisher.close()
   }
 }
 
