@@ -1,11 +1,13 @@
 // The transport contract against a real nats-server with JetStream on loopback, plus the
 // NATS-specific behaviour the shared suite does not reach: limits from the server, large
-// messages under a small byte budget, provisioning updates, escaped KV keys, responder errors.
+// messages under a small byte budget, provisioning updates, escaped KV keys, responder errors,
+// and the transport's own data connection (frames split across reads, status messages, close).
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect } from '@nats-io/transport-node'
 import { DiscardPolicy, jetstreamManager } from '@nats-io/jetstream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createNatsTransport, type NatsTransportOptions } from '../../actors/runtime/src/bus/nats.js'
+import { NatsWire, WireClosedError, type WireMsg } from '../../actors/runtime/src/bus/nats-wire.js'
 import {
   TransportMessageTooLarge,
   type Delivery,
@@ -357,5 +359,87 @@ describe.skipIf(skip !== undefined)('nats transport specifics', () => {
       (e: unknown) => e,
     )
     expect(String(error)).toContain('127.0.0.1:1')
+  })
+})
+
+describe.skipIf(skip !== undefined)('nats data connection', () => {
+  let server: NatsServer
+  const wires: NatsWire[] = []
+  const wire = async (readBufferBytes?: number): Promise<NatsWire> => {
+    const w = await NatsWire.connect({ servers: [server.url], connectTimeoutMs: 5_000, reconnectWaitMs: 200, readBufferBytes })
+    wires.push(w)
+    return w
+  }
+  /** Deterministic bytes, different for every message, so a misplaced split shows. */
+  const payload = (size: number, seed: number): Uint8Array => {
+    const data = new Uint8Array(size)
+    for (let i = 0; i < size; i++) data[i] = (i * 31 + seed * 7) & 0xff
+    return data
+  }
+
+  beforeAll(async () => {
+    server = await startNats()
+  })
+  afterAll(async () => {
+    for (const w of wires) await w.close()
+    await server?.stop()
+  })
+
+  for (const readBufferBytes of [7, 4096, undefined]) {
+    it(`carries every size byte for byte, with headers and replies, reading ${readBufferBytes ?? 'the default'} bytes at a time`, async () => {
+      const [sender, receiver] = [await wire(), await wire(readBufferBytes)]
+      const subject = `wire.sizes.${readBufferBytes ?? 'default'}`
+      const got: WireMsg[] = []
+      receiver.subscribe(`${subject}.*`, (msg) => got.push(msg))
+      await receiver.flush()
+      const sizes = [0, 1, 2, 13, 1000, 65_535, 65_536, 65_537, 300_000, 900_000]
+      const header = 'NATS/1.0\r\nFlowbus-Key: exporter 192.0.2.1\r\nNote: ünïcode\r\n\r\n'
+      for (const [i, size] of sizes.entries()) {
+        if (i % 2 === 0) sender.publish(`${subject}.${i}`, payload(size, i))
+        else sender.publish(`${subject}.${i}`, payload(size, i), `reply.${i}`, header, Buffer.byteLength(header))
+        sender.publishText(`${subject}.text`, `+ACK ${i}`)
+      }
+      await waitFor(() => `${sizes.length * 2} messages, got ${got.length}`, () => got.length === sizes.length * 2)
+      const data = got.filter((msg) => !msg.subject.endsWith('.text'))
+      expect(data.map((msg) => msg.subject)).toEqual(sizes.map((_, i) => `${subject}.${i}`))
+      for (const [i, msg] of data.entries()) {
+        expect(Buffer.from(msg.data).equals(Buffer.from(payload(sizes[i]!, i))), `message ${i} of ${sizes[i]} bytes`).toBe(true)
+        if (i % 2 === 0) {
+          expect(msg.headers).toBeUndefined()
+          expect(msg.reply).toBe('')
+        } else {
+          expect(msg.headers).toEqual({ 'Flowbus-Key': 'exporter 192.0.2.1', Note: 'ünïcode' })
+          expect(msg.reply).toBe(`reply.${i}`)
+        }
+        expect(msg.status).toBe(0)
+      }
+      const texts = got.filter((msg) => msg.subject.endsWith('.text')).map((msg) => str(msg.data))
+      expect(texts).toEqual(sizes.map((_, i) => `+ACK ${i}`))
+    })
+  }
+
+  it('reports status messages: no responders for a request nobody serves', async () => {
+    const w = await wire()
+    const replies: WireMsg[] = []
+    w.subscribe('wire.status.reply', (msg) => replies.push(msg))
+    w.publish('wire.status.nobody', bytes('anyone?'), 'wire.status.reply')
+    await waitFor(() => 'the no responders status', () => replies.length === 1)
+    expect(replies[0]!.status).toBe(503)
+    expect(replies[0]!.data.length).toBe(0)
+  })
+
+  it('stops delivering to a closed subscription and refuses publishes once closed', async () => {
+    const w = await wire()
+    const got: string[] = []
+    const sid = w.subscribe('wire.closing', (msg) => got.push(str(msg.data)!))
+    w.publishText('wire.closing', 'one')
+    await waitFor(() => 'the first message', () => got.length === 1)
+    w.unsubscribe(sid)
+    w.publishText('wire.closing', 'two')
+    await w.flush()
+    await w.close()
+    await w.closed()
+    expect(got).toEqual(['one'])
+    expect(() => w.publish('wire.closing', bytes('three'))).toThrow(WireClosedError)
   })
 })

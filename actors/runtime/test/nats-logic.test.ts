@@ -1,10 +1,11 @@
 // Pure pieces of the NATS transport, without a server: shard assignment, the in-flight budget,
-// KV key escaping, names made safe for NATS, and delivery counts read from ack subjects.
+// KV key escaping, names made safe for NATS, delivery counts read from ack subjects, server URLs.
 import { describe, expect, it } from 'vitest'
 import { BudgetAcquireAborted, InFlightBudget } from '../src/bus/nats-budget.js'
 import { assignShards } from '../src/bus/nats-group.js'
 import { decodeKvKey, encodeKvKey } from '../src/bus/nats-kv.js'
 import { deliveryCountOf } from '../src/bus/nats-pull.js'
+import { parseServer } from '../src/bus/nats-wire.js'
 import { keyToken } from '../src/bus/nats.js'
 
 describe('assignShards', () => {
@@ -121,5 +122,24 @@ describe('names and ack subjects', () => {
     expect(deliveryCountOf('$JS.ACK.S.c0.3.10.12.1795238582478441728.0')).toBe(3)
     expect(deliveryCountOf('$JS.ACK.hub.ACCHASH.S.c0.2.10.12.1795238582478441728.0.token')).toBe(2)
     expect(deliveryCountOf(undefined)).toBe(1)
+  })
+})
+
+describe('server URLs of the data connection', () => {
+  it('reads host, port and credentials the way nats.js does', () => {
+    expect(parseServer('nats://127.0.0.1:4223')).toMatchObject({ host: '127.0.0.1', port: 4223 })
+    expect(parseServer('10.0.0.1')).toMatchObject({ host: '10.0.0.1', port: 4222 })
+    expect(parseServer('nats.example.net:5222')).toMatchObject({ host: 'nats.example.net', port: 5222 })
+    expect(parseServer('nats://[::1]:4222')).toMatchObject({ host: '::1', port: 4222 })
+    expect(parseServer('nats://flow%40bus:s3cr%3At@h:1')).toMatchObject({ user: 'flow@bus', pass: 's3cr:t' })
+    // A user without password is a token.
+    const withToken = parseServer('nats://t0ken@h')
+    expect(withToken.token).toBe('t0ken')
+    expect(withToken.user).toBeUndefined()
+  })
+
+  it('refuses what it cannot speak, naming the URL', () => {
+    expect(() => parseServer('tls://h:4443')).toThrow(/tls:\/\/h:4443.*nats:\/\//)
+    expect(() => parseServer('nats://h:notaport')).toThrow(/nats:\/\/h:notaport/)
   })
 })

@@ -6,14 +6,8 @@
 // status when no stream listens on the subject. At full rate (hundreds of 100 KB batches a second)
 // nats.js spent more CPU on request bookkeeping than on the publish itself.
 
-import {
-  createInbox,
-  NoRespondersError,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-  type Subscription,
-} from '@nats-io/transport-node'
+import { createInbox, NoRespondersError } from '@nats-io/transport-node'
+import type { NatsWire, WireMsg } from './nats-wire.js'
 
 /** The stream refused the message (e.g. storage full, message too large for the stream). */
 export class PubAckError extends Error {
@@ -51,30 +45,34 @@ interface PubAckBody {
 
 /** How often pending publishes are checked against their deadline. */
 const SWEEP_MS = 250
+const decoder = new TextDecoder()
 
 export class StreamPublisher {
   /** Reply subjects are `<prefix><id>`; one wildcard subscription receives every PubAck. */
   private readonly prefix = `${createInbox()}.`
-  private readonly sub: Subscription
+  private readonly sid: number
   /** In publish order, hence in deadline order (one timeout for all). */
   private readonly pending = new Map<number, Pending>()
   private nextId = 0
   private sweeper: NodeJS.Timeout | undefined
 
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly wire: NatsWire,
     private readonly timeoutMs: number,
   ) {
-    this.sub = nc.subscribe(`${this.prefix}*`, { callback: (_error, msg) => this.onReply(msg) })
-    void nc.closed().then(() => this.failAll('the NATS connection closed before JetStream acknowledged'))
+    this.sid = wire.subscribe(`${this.prefix}*`, (msg) => this.onReply(msg))
+    void wire.closed().then(() => this.failAll('the NATS connection closed before JetStream acknowledged'))
   }
 
-  /** Resolves once the stream stored the message; rejects with its refusal, a 503 or a timeout. */
-  publish(subject: string, data: Uint8Array, headers: MsgHdrs | undefined): Promise<void> {
+  /**
+   * Resolves once the stream stored the message; rejects with its refusal, a 503 or a timeout.
+   * `header` is the message's header block, `headerBytes` its UTF-8 length.
+   */
+  publish(subject: string, data: Uint8Array, header: string, headerBytes: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const id = ++this.nextId
-      // Throws (connection closed, payload over max_payload) before anything is pending.
-      this.nc.publish(subject, data, { reply: `${this.prefix}${id}`, headers })
+      // Throws (connection closed, reconnect buffer full) before anything is pending.
+      this.wire.publish(subject, data, `${this.prefix}${id}`, header, headerBytes)
       this.pending.set(id, { subject, deadline: Date.now() + this.timeoutMs, resolve, reject })
       if (!this.sweeper) {
         this.sweeper = setInterval(() => this.sweep(), Math.min(SWEEP_MS, this.timeoutMs))
@@ -86,27 +84,21 @@ export class StreamPublisher {
   /** Stops listening for acknowledgements; publishes still pending fail. */
   close(): void {
     this.failAll('the NATS transport closed before JetStream acknowledged')
-    if (!this.sub.isClosed()) {
-      try {
-        this.sub.unsubscribe()
-      } catch {
-        // Connection already closed: the subscription went with it.
-      }
-    }
+    this.wire.unsubscribe(this.sid)
   }
 
-  private onReply(msg: Msg): void {
+  private onReply(msg: WireMsg): void {
     const id = Number(msg.subject.slice(this.prefix.length))
     const pending = this.pending.get(id)
     if (!pending) return // answered after its timeout
     this.pending.delete(id)
-    if (msg.headers?.code === 503) {
+    if (msg.status === 503) {
       pending.reject(new NoRespondersError(pending.subject))
       return
     }
     let body: PubAckBody
     try {
-      body = msg.json<PubAckBody>()
+      body = JSON.parse(decoder.decode(msg.data)) as PubAckBody
     } catch (error) {
       pending.reject(new Error(`unreadable JetStream acknowledgement on ${pending.subject}`, { cause: error }))
       return

@@ -6,9 +6,10 @@
 // cannot bound a request by messages and bytes at once, and stalls when the next message is larger
 // than max_bytes; the raw protocol tells us so (status 409) and we retry with room for it.
 
-import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node'
+import { createInbox } from '@nats-io/transport-node'
 import type { Delivery, DeliveryHandler } from './transport.js'
 import { BudgetAcquireAborted, type Grant, type InFlightBudget } from './nats-budget.js'
+import type { NatsWire, WireMsg } from './nats-wire.js'
 
 /**
  * How long one pull request waits on the server for messages (an idle shard re-pulls this often).
@@ -29,13 +30,13 @@ const IDLE_PULL_BYTES = 64 * 1024
 /** First size tried after a message did not fit: avoids creeping up from tiny sizes. */
 const MIN_GROWN_BYTES = 1024
 
-const ACK = new TextEncoder().encode('+ACK')
-const NAK = new TextEncoder().encode('-NAK')
-const nakWithDelay = (delayMs: number): Uint8Array =>
-  new TextEncoder().encode(`-NAK ${JSON.stringify({ delay: Math.round(delayMs * 1e6) })}`)
+const ACK = '+ACK'
+const NAK = '-NAK'
+const nakWithDelay = (delayMs: number): string => `-NAK ${JSON.stringify({ delay: Math.round(delayMs * 1e6) })}`
 
 export interface ShardPullerOptions {
-  readonly nc: NatsConnection
+  /** The data connection pulls, deliveries and acks go through. */
+  readonly wire: NatsWire
   /** JetStream API prefix, `$JS.API` unless a domain is used. */
   readonly apiPrefix: string
   readonly stream: string
@@ -69,7 +70,7 @@ interface PullRequest {
 /** Owns the pulling and ordered handling of one shard while this member holds its claim. */
 export class ShardPuller {
   private readonly inbox = createInbox()
-  private sub: Subscription | undefined
+  private sid: number | undefined
   private stopping = false
   private readonly abort = new AbortController()
   private current: PullRequest | undefined
@@ -89,7 +90,7 @@ export class ShardPuller {
   }
 
   start(): void {
-    this.sub = this.options.nc.subscribe(this.inbox, { callback: (_error, msg) => this.onMessage(msg) })
+    this.sid = this.options.wire.subscribe(this.inbox, (msg) => this.onMessage(msg))
     this.handlerLoop = this.runHandler()
     this.pullLoop = this.runPulls()
   }
@@ -111,11 +112,12 @@ export class ShardPuller {
     for (const delivery of [...this.unsettled]) delivery.giveBack()
     // The server may still answer our last pull request until it expires: keep listening (and
     // giving back whatever comes) until then, so no message waits out ack_wait for nothing.
-    const sub = this.sub
+    const sid = this.sid
     const linger = this.pullDeadline - Date.now()
-    if (!sub) return
-    if (linger <= 0) sub.unsubscribe()
-    else setTimeout(() => sub.unsubscribe(), linger).unref()
+    if (sid === undefined) return
+    const { wire } = this.options
+    if (linger <= 0) wire.unsubscribe(sid)
+    else setTimeout(() => wire.unsubscribe(sid), linger).unref()
   }
 
   private async runPulls(): Promise<void> {
@@ -178,15 +180,15 @@ export class ShardPuller {
       }
       this.current = request
       if (this.stopping) return request.end()
-      const { nc, apiPrefix, stream, consumer } = this.options
+      const { wire, apiPrefix, stream, consumer } = this.options
       try {
-        nc.publish(
+        wire.publishText(
           `${apiPrefix}.CONSUMER.MSG.NEXT.${stream}.${consumer}`,
-          JSON.stringify({ batch: grant.msgs, max_bytes: grant.bytes, expires: PULL_EXPIRES_MS * 1e6 }),
-          { reply: this.inbox },
+          `{"batch":${grant.msgs},"max_bytes":${grant.bytes},"expires":${PULL_EXPIRES_MS * 1e6}}`,
+          this.inbox,
         )
       } catch {
-        // Connection closed or draining: nothing more to pull; the handler finishes its queue.
+        // Connection closed: nothing more to pull; the handler finishes its queue.
         this.stopping = true
         this.wakeHandler?.()
         return request.end()
@@ -206,19 +208,19 @@ export class ShardPuller {
     await sleep(RETRY_DELAY_MS, this.abort.signal)
   }
 
-  private onMessage(msg: Msg): void {
-    const status = statusOf(msg.headers)
+  private onMessage(msg: WireMsg): void {
+    const { status } = msg
     const request = this.current
     if (status !== 0) {
       if (status === 100) return // idle heartbeat / flow control: not used by our requests
       if (request) {
         request.status = status
-        request.description = msg.headers?.description ?? ''
+        request.description = msg.description
         request.end()
       }
       return
     }
-    const size = messageSize(msg)
+    const size = msg.size
     const delivery = new NatsDelivery(msg, this.options, size, this.unsettled)
     // The message uses up the reservation of the pull that brought it; when that leaves no room
     // for even an empty message (subject and reply alone), the server has finished the request
@@ -234,7 +236,7 @@ export class ShardPuller {
       request.largest = Math.max(request.largest, size)
     }
     this.options.budget.receive(coveredMsgs, coveredBytes, size)
-    const noRoomLeft = request !== undefined && request.grant.bytes - request.coveredBytes < msg.subject.length + (msg.reply?.length ?? 0)
+    const noRoomLeft = request !== undefined && request.grant.bytes - request.coveredBytes < msg.subject.length + msg.reply.length
     if (this.stopping) {
       delivery.giveBack()
     } else {
@@ -276,7 +278,7 @@ class NatsDelivery implements Delivery {
   private readonly expiry: NodeJS.Timeout
 
   constructor(
-    private readonly msg: Msg,
+    private readonly msg: WireMsg,
     private readonly options: ShardPullerOptions,
     private readonly size: number,
     private readonly unsettled: Set<NatsDelivery>,
@@ -286,9 +288,9 @@ class NatsDelivery implements Delivery {
     const headers: Record<string, string> = {}
     let key = ''
     if (msg.headers) {
-      for (const name of msg.headers.keys()) {
-        const value = msg.headers.get(name)
-        if (name.toLowerCase() === options.keyHeader.toLowerCase()) key = value
+      const keyHeader = options.keyHeader.toLowerCase()
+      for (const [name, value] of Object.entries(msg.headers)) {
+        if (name.toLowerCase() === keyHeader) key = value
         else headers[name] = value
       }
     }
@@ -318,13 +320,13 @@ class NatsDelivery implements Delivery {
     this.settle(NAK)
   }
 
-  private settle(reply: Uint8Array): void {
+  private settle(reply: string): void {
     if (this.settled) return
     this.settled = true
     this.unsettled.delete(this)
-    if (this.msg.reply) {
+    if (this.msg.reply !== '') {
       try {
-        this.options.nc.publish(this.msg.reply, reply)
+        this.options.wire.publishText(this.msg.reply, reply)
       } catch {
         // Connection closed: the server redelivers after ack_wait, which is what a lost ack means.
       }
@@ -339,22 +341,6 @@ class NatsDelivery implements Delivery {
     clearTimeout(this.expiry)
     this.options.budget.settle(this.size)
   }
-}
-
-/**
- * Size of a message as the server counts it against a pull's max_bytes: subject, reply subject,
- * headers and payload (nats.js computes it on its message class; the Msg type does not expose it).
- */
-function messageSize(msg: Msg): number {
-  const sized = msg as Msg & { size?: () => number }
-  if (typeof sized.size === 'function') return sized.size()
-  return msg.subject.length + (msg.reply?.length ?? 0) + msg.data.length
-}
-
-/** Status code of a JetStream protocol message (0 for a regular stream message). */
-function statusOf(headers: MsgHdrs | undefined): number {
-  if (!headers) return 0
-  return headers.code ?? 0
 }
 
 /**

@@ -1,6 +1,9 @@
 // The NATS bus transport: JetStream streams for durable sharded subjects (consumer groups over
 // per-shard durable pull consumers), core NATS for request/reply and broadcast, NATS KV for state.
 //
+// Stream publishes, pulls and acks go through a lean protocol connection of our own (nats-wire.ts)
+// that does not copy payloads the way nats.js does; nats.js keeps everything else.
+//
 // Consumer groups: JetStream (2.9) has no partition assignment of its own, so each (group, shard)
 // gets one durable pull consumer `<group>_<shard>` filtered on `<base>.<shard>`, and the members of a
 // group agree through the `flowbus_groups` KV bucket on which member pulls which shard (see
@@ -16,7 +19,6 @@ import {
   RequestError,
   TimeoutError,
   type Msg,
-  type MsgHdrs,
   type NatsConnection,
   type Subscription as NatsSubscription,
 } from '@nats-io/transport-node'
@@ -40,6 +42,7 @@ import { GroupMembership } from './nats-group.js'
 import { NatsKvStore } from './nats-kv.js'
 import { StreamPublisher } from './nats-publish.js'
 import { ShardPuller } from './nats-pull.js'
+import { NatsWire } from './nats-wire.js'
 import {
   TransportMessageTooLarge,
   TransportNoResponders,
@@ -121,7 +124,22 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       { cause: error },
     )
   }
-  return new NatsTransport(nc, jsm, options)
+  let wire: NatsWire
+  try {
+    wire = await NatsWire.connect({
+      servers,
+      name: options.name,
+      user: options.user,
+      pass: options.pass,
+      token: options.token,
+      connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+      reconnectWaitMs: 1_000,
+    })
+  } catch (error) {
+    await nc.close()
+    throw new Error(`cannot connect to NATS at ${servers.join(', ')}: ${errorText(error)}`, { cause: error })
+  }
+  return new NatsTransport(nc, wire, jsm, options)
 }
 
 class NatsTransport implements Transport {
@@ -129,8 +147,8 @@ class NatsTransport implements Transport {
   readonly maxMessageBytes: number
   private readonly js: JetStreamClient
   private readonly publisher: StreamPublisher
-  /** Headers of plain publishes (key only) by key: building them is most of a publish's own work. */
-  private readonly keyHeaders = new Map<string, { readonly headers: MsgHdrs; readonly bytes: number }>()
+  /** Header blocks of plain publishes (key only) by key: building them is most of a publish's own work. */
+  private readonly keyHeaders = new Map<string, HeaderBlock>()
   private readonly kvm: Kvm
   private readonly serverMaxPayload: number
   private readonly buckets = new Map<string, Promise<KV>>()
@@ -139,11 +157,12 @@ class NatsTransport implements Transport {
 
   constructor(
     private readonly nc: NatsConnection,
+    private readonly wire: NatsWire,
     private readonly jsm: JetStreamManager,
     private readonly options: NatsTransportOptions,
   ) {
     this.js = jetstream(nc)
-    this.publisher = new StreamPublisher(nc, PUBACK_TIMEOUT_MS)
+    this.publisher = new StreamPublisher(wire, PUBACK_TIMEOUT_MS)
     this.kvm = new Kvm(this.js)
     this.serverMaxPayload = nc.info?.max_payload ?? 1024 * 1024
     this.maxMessageBytes = Math.min(options.maxMessageBytes ?? Infinity, this.serverMaxPayload - HEADER_ROOM_BYTES)
@@ -227,12 +246,12 @@ class NatsTransport implements Transport {
     if (data.length > this.maxMessageBytes) {
       throw new TransportMessageTooLarge(subject, data.length, this.maxMessageBytes)
     }
-    const { headers: h, bytes: headerBytes } = this.headersFor(subject, key, headers)
-    if (data.length + headerBytes > this.serverMaxPayload) {
-      throw new TransportMessageTooLarge(subject, data.length + headerBytes, this.serverMaxPayload)
+    const header = this.headerBlock(subject, key, headers)
+    if (data.length + header.bytes > this.serverMaxPayload) {
+      throw new TransportMessageTooLarge(subject, data.length + header.bytes, this.serverMaxPayload)
     }
     try {
-      await this.publisher.publish(subject, data, h)
+      await this.publisher.publish(subject, data, header.text, header.bytes)
     } catch (error) {
       if (isNoResponders(error)) {
         throw new Error(`no JetStream stream stores ${subject}: provision stream ${stream.natsStream} first`, {
@@ -243,33 +262,30 @@ class NatsTransport implements Transport {
     }
   }
 
-  /** Headers carrying the key and the caller's headers, and their encoded size. */
-  private headersFor(
-    subject: string,
-    key: string,
-    extra: Readonly<Record<string, string>> | undefined,
-  ): { readonly headers: MsgHdrs; readonly bytes: number } {
+  /** The header block carrying the key and the caller's headers. */
+  private headerBlock(subject: string, key: string, extra: Readonly<Record<string, string>> | undefined): HeaderBlock {
     const plain = extra === undefined || Object.keys(extra).length === 0
     if (plain) {
       const cached = this.keyHeaders.get(key)
       if (cached) return cached
     }
-    const h = natsHeaders()
-    let bytes = 12 // `NATS/1.0\r\n` ... `\r\n`
+    let text = 'NATS/1.0\r\n'
     const add = (name: string, value: string): void => {
+      if (!/^[!-9;-~]+$/.test(name)) {
+        throw new Error(`header name ${JSON.stringify(name)} on ${subject} must be printable ASCII without spaces or colons`)
+      }
       if (/[\r\n]/.test(value)) throw new Error(`header ${name} on ${subject} must not contain line breaks: ${JSON.stringify(value)}`)
-      h.set(name, value)
-      bytes += name.length + Buffer.byteLength(value) + 4
+      text += `${name}: ${value}\r\n`
     }
     add(KEY_HEADER, key)
     for (const [name, value] of Object.entries(extra ?? {})) add(name, value)
-    const built = { headers: h, bytes }
+    text += '\r\n'
+    const block = { text, bytes: Buffer.byteLength(text) }
     if (plain) {
-      // nats.js only reads headers when it encodes a publish, so one object serves every publish of a key.
       if (this.keyHeaders.size >= KEY_HEADERS_CACHED) this.keyHeaders.clear()
-      this.keyHeaders.set(key, built)
+      this.keyHeaders.set(key, block)
     }
-    return built
+    return block
   }
 
   async consume(stream: StreamSpec, options: ConsumeOptions, handler: DeliveryHandler): Promise<Subscription> {
@@ -339,7 +355,7 @@ class NatsTransport implements Transport {
         startShard: async (shard) => {
           await ensureConsumer(shard)
           const puller = new ShardPuller({
-            nc: this.nc,
+            wire: this.wire,
             apiPrefix: '$JS.API',
             stream: stream.natsStream,
             consumer: durable(shard),
@@ -465,6 +481,9 @@ class NatsTransport implements Transport {
     this.closed = true
     // Group members leave properly (claims given back) even when the caller forgot to close them.
     await Promise.allSettled([...this.open].map((closeable) => closeable.close()))
+    // Acknowledgements of publishes already sent still arrive until the server closes its end.
+    await this.wire.close()
+    this.publisher.close()
     if (!this.nc.isClosed()) {
       try {
         await this.nc.drain()
@@ -472,7 +491,6 @@ class NatsTransport implements Transport {
         await this.nc.close()
       }
     }
-    this.publisher.close()
   }
 }
 
@@ -493,6 +511,12 @@ async function leaveSubject(sub: NatsSubscription): Promise<void> {
       // Already gone with the connection.
     }
   }
+}
+
+/** A message's header block (`NATS/1.0\r\n…\r\n\r\n`) and its length in bytes. */
+interface HeaderBlock {
+  readonly text: string
+  readonly bytes: number
 }
 
 function respondQuietly(msg: Msg, data: Uint8Array, h?: ReturnType<typeof natsHeaders>): void {
