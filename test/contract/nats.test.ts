@@ -428,6 +428,25 @@ describe.skipIf(skip !== undefined)('nats data connection', () => {
     expect(replies[0]!.data.length).toBe(0)
   })
 
+  it('reconnects after a server restart, subscriptions and queued publishes included', { timeout: 60_000 }, async () => {
+    const restarting = await startNats()
+    const w = await NatsWire.connect({ servers: [restarting.url], connectTimeoutMs: 5_000, reconnectWaitMs: 200 })
+    try {
+      const got: string[] = []
+      w.subscribe('wire.restart', (msg) => got.push(str(msg.data)!))
+      w.publishText('wire.restart', 'before')
+      await waitFor(() => 'the message before the restart', () => got.length === 1)
+      await restarting.restart()
+      // Queued while the connection is down or coming back, sent once it is up with its subscription.
+      w.publish('wire.restart', bytes('after'))
+      await waitFor(() => `the message after the restart, got ${JSON.stringify(got)}`, () => got.length === 2, 30_000)
+      expect(got).toEqual(['before', 'after'])
+    } finally {
+      await w.close()
+      await restarting.stop()
+    }
+  })
+
   it('stops delivering to a closed subscription and refuses publishes once closed', async () => {
     const w = await wire()
     const got: string[] = []

@@ -26,7 +26,10 @@ export interface WireOptions {
   readonly readBufferBytes?: number
 }
 
-/** A message delivered to a subscription: payload copied out of the socket, headers parsed. */
+/**
+ * A message delivered to a subscription: payload copied out of the socket, headers parsed.
+ * Subjects are read as ASCII, which every flowbus subject, inbox and JetStream ack subject is.
+ */
 export interface WireMsg {
   readonly subject: string
   /** Reply subject, '' when none. */
@@ -173,11 +176,11 @@ export class NatsWire {
     this.scheduleFlush()
   }
 
-  /** Publishes a short ASCII payload (acks, pull requests); kept even while disconnected. */
+  /** Publishes a short text payload (acks, pull requests); kept even while disconnected. */
   publishText(subject: string, payload: string, reply = ''): void {
     if (this.closing) throw new WireClosedError()
     const replyPart = reply === '' ? '' : ` ${reply}`
-    this.queueText(`PUB ${subject}${replyPart} ${payload.length}${CRLF}${payload}${CRLF}`)
+    this.queueText(`PUB ${subject}${replyPart} ${Buffer.byteLength(payload)}${CRLF}${payload}${CRLF}`)
   }
 
   /** Resolves once the server processed everything sent before (PING/PONG round trip). */
