@@ -128,7 +128,8 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   try {
     wire = await NatsWire.connect({
       servers,
-      name: options.name,
+      // Told apart from the nats.js connection in the server's monitoring.
+      name: options.name === undefined ? undefined : `${options.name} (data)`,
       user: options.user,
       pass: options.pass,
       token: options.token,
