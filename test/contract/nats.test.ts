@@ -447,6 +447,40 @@ describe.skipIf(skip !== undefined)('nats data connection', () => {
     }
   })
 
+  it('authenticates with the transport credentials and names the server that refuses them', { timeout: 60_000 }, async () => {
+    const secured = await startNats({ user: 'flow', pass: 's3cret' })
+    try {
+      const refused = await NatsWire.connect({
+        servers: [secured.url],
+        user: 'flow',
+        pass: 'wrong',
+        connectTimeoutMs: 5_000,
+        reconnectWaitMs: 200,
+      }).catch((e: unknown) => e)
+      expect(String(refused)).toMatch(/authorization violation/i)
+      expect(String(refused)).toContain(secured.url)
+
+      const t = await createNatsTransport({ servers: [secured.url], user: 'flow', pass: 's3cret' })
+      try {
+        const stream = contractStream('secured', 1)
+        await t.provision([stream], [])
+        const got: string[] = []
+        const sub = await t.consume(stream, { group: 'secured', maxInFlight: 4, maxInFlightBytes: 1 << 20, ackWaitMs: 5_000 }, async (d) => {
+          got.push(str(d.data)!)
+          await d.ack()
+        })
+        await t.publish(stream, 0, 'k', bytes('through both connections'))
+        await waitFor(() => 'the delivery', () => got.length === 1)
+        expect(got).toEqual(['through both connections'])
+        await sub.close()
+      } finally {
+        await t.close()
+      }
+    } finally {
+      await secured.stop()
+    }
+  })
+
   it('stops delivering to a closed subscription and refuses publishes once closed', async () => {
     const w = await wire()
     const got: string[] = []

@@ -81,7 +81,7 @@ export class NatsWire {
   private readonly closedPromise: Promise<void>
   private resolveClosed: () => void = () => {}
   /** Server INFO of the current connection. */
-  info: { readonly max_payload?: number; readonly headers?: boolean } = {}
+  info: { readonly max_payload?: number; readonly headers?: boolean; readonly tls_required?: boolean } = {}
 
   private readonly subs = new Map<number, { readonly subject: string; readonly handler: WireHandler }>()
   private nextSid = 0
@@ -284,6 +284,7 @@ export class NatsWire {
       this.onHandshake = (event, detail) => {
         if (event === 'info') {
           if (this.info.headers === false) return fail(new Error('the server does not support headers (nats-server 2.2 or newer needed)'))
+          if (this.info.tls_required) return fail(new Error('the server requires TLS, which the flowbus NATS transport does not speak'))
           const connectOptions = {
             verbose: false,
             pedantic: false,
