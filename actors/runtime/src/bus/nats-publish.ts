@@ -96,9 +96,16 @@ export class StreamPublisher {
       pending.reject(new NoRespondersError(pending.subject))
       return
     }
+    // A stored message is acknowledged with `{"stream":…,"seq":…}`: only an answer that mentions an
+    // error needs reading (a stream named "error" just takes the longer way).
+    const answer = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength)
+    if (answer.length > 0 && answer.indexOf('"error"') < 0) {
+      pending.resolve()
+      return
+    }
     let body: PubAckBody
     try {
-      body = JSON.parse(decoder.decode(msg.data)) as PubAckBody
+      body = JSON.parse(decoder.decode(answer)) as PubAckBody
     } catch (error) {
       pending.reject(new Error(`unreadable JetStream acknowledgement on ${pending.subject}`, { cause: error }))
       return
