@@ -159,8 +159,14 @@ export class WireProducer implements BatchWriter {
       if (failures.some((f) => f.renumber)) this.renumber(identity)
       if (open.length === 0) break
       if (attempt >= this.settings.retries) {
-        const last = failures.find((f) => f.retry)
-        for (const entry of open) entry.outcome = { topic: entry.topic, partition: entry.partition, baseOffset: -1, error: last?.error }
+        for (const entry of open) {
+          const last = failures.find((f) => f.work === entry)?.error
+          const error = new Error(
+            `kafka: could not write to ${entry.topic} partition ${entry.partition} in ${attempt + 1} attempts: ${last?.message ?? 'unknown error'}`,
+            { cause: last },
+          )
+          entry.outcome = { topic: entry.topic, partition: entry.partition, baseOffset: -1, error }
+        }
         // These records may or may not be stored: their numbering is no longer known.
         this.renumber(identity)
         break

@@ -527,7 +527,10 @@ class KafkaTransport implements Transport {
     if (!leaders) {
       leaders = (async () => {
         const admin = await this.admin()
-        const [metadata, cluster] = await Promise.all([admin.fetchTopicMetadata({ topics: [topic] }), admin.describeCluster()])
+        // One after the other: a look-up left running after the other failed could reconnect the
+        // admin client after close.
+        const metadata = await admin.fetchTopicMetadata({ topics: [topic] })
+        const cluster = await admin.describeCluster()
         const brokers = new Map(cluster.brokers.map((broker) => [broker.nodeId, broker]))
         const found = new Map<number, BrokerAddress>()
         for (const partition of metadata.topics[0]?.partitions ?? []) {
