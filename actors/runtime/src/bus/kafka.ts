@@ -10,7 +10,8 @@
 //   batching whatever queued up meanwhile, which keeps order per partition exact (see
 //   kafka-producer.ts). The write path speaks the Kafka protocol itself (kafka-wire-producer.ts):
 //   kafkajs copied every payload byte several times and checksummed it byte by byte, which
-//   capped publishing near 50 MB/s of CPU; consumers, groups and admin stay on kafkajs.
+//   capped publishing near 50 MB/s of CPU; now payloads go to the socket uncopied and the
+//   CRC-32C runs in WebAssembly (kafka-crc32c.ts). Consumers, groups and admin stay on kafkajs.
 // - Consume: a consumer group per (group, topic) — `<group>--<topic>` — because kafkajs's
 //   assignors hand out the leader's topics to every member, so a group shared by consumers of
 //   different topics would silently starve some. See kafka-consumer.ts for acks, naks and
