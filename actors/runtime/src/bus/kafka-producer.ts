@@ -1,10 +1,11 @@
 // The Kafka transport's write path: idempotent producers ("lanes"), each owning a fixed subset
 // of the partitions and sending one produce request at a time with every record queued for it.
 //
-// Why one request at a time per lane: kafkajs numbers idempotent batches when it sends them and
-// rolls the numbers back on failure, so concurrent requests to one partition can trip the
-// broker's sequence checks; a single request in flight keeps sequences, and thus per-partition
-// order, exact. Throughput comes from elsewhere:
+// Why one request at a time per lane: an idempotent producer numbers each partition's records,
+// and with several requests to one partition in flight a failed one leaves later ones out of
+// sequence (the broker refuses them, and resending reorders). With one in flight, a retry is
+// always the very batch the broker saw last (kafka-wire-producer.ts), so sequences, and thus
+// per-partition order, stay exact. Throughput comes from elsewhere:
 // - coalescing: everything that queued during a request goes into the next one (Kafka's own
 //   "linger"), and a lane that was idle waits one event-loop turn before sending, so records
 //   published together leave together instead of as a lone record followed by the rest;
