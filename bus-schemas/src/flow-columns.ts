@@ -39,7 +39,7 @@ export const FLOW_BATCH_COUNT_FIELD = 1
 export const FLOW_BATCH_STRINGS_FIELD = 2
 
 // Field numbers are part of the wire contract: add new columns at the end with new numbers
-// (above every number in use, companion fields included: the next free one is 102).
+// (above every number in use, companion fields included: the next free one is 108).
 const columnTable = [
   { name: 'TimeReceived', field: 16, kind: 'u32', doc: 'when the collector received the flow, seconds since the Unix epoch' },
   { name: 'SamplingRate', field: 17, kind: 'u32', doc: 'one packet in SamplingRate was sampled (0 or 1 = unsampled)' },
@@ -117,6 +117,12 @@ const columnTable = [
   { name: 'DstAddrNAT', field: 93, kind: 'ip', ipv4FlowsField: 101, doc: 'destination address after NAT' },
   { name: 'SrcPortNAT', field: 94, kind: 'u16', doc: 'source port after NAT' },
   { name: 'DstPortNAT', field: 95, kind: 'u16', doc: 'destination port after NAT' },
+  { name: 'InVrf', field: 102, kind: 'u32', doc: 'VRF id of the input interface (IPFIX ingressVRFID)' },
+  { name: 'OutVrf', field: 103, kind: 'u32', doc: 'VRF id of the output interface (IPFIX egressVRFID)' },
+  { name: 'InVrfName', field: 104, kind: 'string', doc: 'name of the input VRF, from exporter options data' },
+  { name: 'OutVrfName', field: 105, kind: 'string', doc: 'name of the output VRF, from exporter options data' },
+  { name: 'FlowStartTime', field: 106, kind: 'u64', doc: 'first packet of the flow as the exporter saw it, milliseconds since the Unix epoch (0 unknown)' },
+  { name: 'FlowEndTime', field: 107, kind: 'u64', doc: 'last packet of the flow as the exporter saw it, milliseconds since the Unix epoch (0 unknown)' },
 ] as const satisfies readonly FlowColumnSpec[]
 
 type Column = (typeof columnTable)[number]

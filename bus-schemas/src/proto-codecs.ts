@@ -5,6 +5,7 @@ import protobuf from 'protobufjs'
 import {
   flowbusDescriptor,
   type ExporterInfo,
+  type InterfaceCountersBatch,
   type InterfaceInfo,
   type RoutingLookupRequest,
   type RoutingLookupResponse,
@@ -59,3 +60,5 @@ export const interfaceInfoCodec = reflectionCodec<InterfaceInfo>('flowbus.v1.Int
 export const templateRecordCodec = reflectionCodec<TemplateRecord>('flowbus.v1.TemplateRecord')
 export const routingLookupRequestCodec = reflectionCodec<RoutingLookupRequest>('flowbus.v1.RoutingLookupRequest')
 export const routingLookupResponseCodec = reflectionCodec<RoutingLookupResponse>('flowbus.v1.RoutingLookupResponse')
+
+export const interfaceCountersBatchCodec = reflectionCodec<InterfaceCountersBatch>('flowbus.v1.InterfaceCountersBatch')

@@ -5,6 +5,7 @@ import { flowBatchCodec } from './flow-batch-codec.js'
 import type { FlowBatch } from './flow-batch.js'
 import type {
   ExporterInfo,
+  InterfaceCountersBatch,
   InterfaceInfo,
   RoutingLookupRequest,
   RoutingLookupResponse,
@@ -12,6 +13,7 @@ import type {
 } from './generated/flowbus.js'
 import {
   exporterInfoCodec,
+  interfaceCountersBatchCodec,
   interfaceInfoCodec,
   routingLookupRequestCodec,
   routingLookupResponseCodec,
@@ -46,6 +48,16 @@ export const flowsEnriched: StreamSubject<FlowBatch> = {
   version: 1,
   description: 'enriched flows, columnar batches (enricher → clickhouse-writer, external consumers)',
   codec: flowBatchCodec,
+  partitionKey: 'exporter address',
+  retention: 'flows',
+}
+
+export const countersInterfaces: StreamSubject<InterfaceCountersBatch> = {
+  kind: 'stream',
+  name: 'counters.interfaces',
+  version: 1,
+  description: 'interface counters exporters send beside flows, e.g. sFlow counter samples (decoder → clickhouse-writer)',
+  codec: interfaceCountersBatchCodec,
   partitionKey: 'exporter address',
   retention: 'flows',
 }
@@ -96,6 +108,7 @@ export const subjects = {
   flowsRaw,
   flowsDecoded,
   flowsEnriched,
+  countersInterfaces,
   templates,
   metadataInterfaces,
   metadataExporters,

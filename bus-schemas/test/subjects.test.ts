@@ -18,6 +18,7 @@ describe('catalogue', () => {
       ['flows.raw', 'stream', 'flowbus.v1.RawPacketBatch'],
       ['flows.decoded', 'stream', 'flowbus.v1.FlowBatch'],
       ['flows.enriched', 'stream', 'flowbus.v1.FlowBatch'],
+      ['counters.interfaces', 'stream', 'flowbus.v1.InterfaceCountersBatch'],
       ['templates', 'state', 'flowbus.v1.TemplateRecord'],
       ['metadata.interfaces', 'state', 'flowbus.v1.InterfaceInfo'],
       ['metadata.exporters', 'state', 'flowbus.v1.ExporterInfo'],

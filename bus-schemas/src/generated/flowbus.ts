@@ -3,7 +3,7 @@
 
 import type { INamespace } from 'protobufjs'
 
-/** Descriptor of package flowbus.v1 (common.proto, flow_batch.proto, metadata.proto, raw_packets.proto, routing.proto, templates.proto), protobufjs JSON form. */
+/** Descriptor of package flowbus.v1 (common.proto, counters.proto, flow_batch.proto, metadata.proto, raw_packets.proto, routing.proto, templates.proto), protobufjs JSON form. */
 export const flowbusDescriptor: INamespace = {
   "nested": {
     "flowbus": {
@@ -24,6 +24,115 @@ export const flowbusDescriptor: INamespace = {
                 "INTERFACE_BOUNDARY_UNDEFINED": 0,
                 "INTERFACE_BOUNDARY_EXTERNAL": 1,
                 "INTERFACE_BOUNDARY_INTERNAL": 2
+              }
+            },
+            "InterfaceCounters": {
+              "fields": {
+                "exporterAddress": {
+                  "type": "bytes",
+                  "id": 1
+                },
+                "agentAddress": {
+                  "type": "bytes",
+                  "id": 2
+                },
+                "subAgentId": {
+                  "type": "uint32",
+                  "id": 3
+                },
+                "timeReceived": {
+                  "type": "uint32",
+                  "id": 4
+                },
+                "sequenceNumber": {
+                  "type": "uint32",
+                  "id": 5
+                },
+                "ifIndex": {
+                  "type": "uint32",
+                  "id": 6
+                },
+                "ifType": {
+                  "type": "uint32",
+                  "id": 7
+                },
+                "ifSpeed": {
+                  "type": "uint64",
+                  "id": 8
+                },
+                "ifDirection": {
+                  "type": "uint32",
+                  "id": 9
+                },
+                "ifStatus": {
+                  "type": "uint32",
+                  "id": 10
+                },
+                "inOctets": {
+                  "type": "uint64",
+                  "id": 11
+                },
+                "inUnicastPackets": {
+                  "type": "uint32",
+                  "id": 12
+                },
+                "inMulticastPackets": {
+                  "type": "uint32",
+                  "id": 13
+                },
+                "inBroadcastPackets": {
+                  "type": "uint32",
+                  "id": 14
+                },
+                "inDiscards": {
+                  "type": "uint32",
+                  "id": 15
+                },
+                "inErrors": {
+                  "type": "uint32",
+                  "id": 16
+                },
+                "inUnknownProtocols": {
+                  "type": "uint32",
+                  "id": 17
+                },
+                "outOctets": {
+                  "type": "uint64",
+                  "id": 18
+                },
+                "outUnicastPackets": {
+                  "type": "uint32",
+                  "id": 19
+                },
+                "outMulticastPackets": {
+                  "type": "uint32",
+                  "id": 20
+                },
+                "outBroadcastPackets": {
+                  "type": "uint32",
+                  "id": 21
+                },
+                "outDiscards": {
+                  "type": "uint32",
+                  "id": 22
+                },
+                "outErrors": {
+                  "type": "uint32",
+                  "id": 23
+                },
+                "promiscuousMode": {
+                  "type": "uint32",
+                  "id": 24
+                }
+              }
+            },
+            "InterfaceCountersBatch": {
+              "fields": {
+                "counters": {
+                  "rule": "repeated",
+                  "type": "InterfaceCounters",
+                  "id": 1
+                }
               }
             },
             "FlowBatch": {
@@ -357,6 +466,30 @@ export const flowbusDescriptor: INamespace = {
                   "type": "bytes",
                   "id": 95
                 },
+                "InVrf": {
+                  "type": "bytes",
+                  "id": 102
+                },
+                "OutVrf": {
+                  "type": "bytes",
+                  "id": 103
+                },
+                "InVrfName": {
+                  "type": "bytes",
+                  "id": 104
+                },
+                "OutVrfName": {
+                  "type": "bytes",
+                  "id": 105
+                },
+                "FlowStartTime": {
+                  "type": "bytes",
+                  "id": 106
+                },
+                "FlowEndTime": {
+                  "type": "bytes",
+                  "id": 107
+                },
                 "ExporterAddressIPv4Flows": {
                   "type": "bytes",
                   "id": 96
@@ -658,6 +791,46 @@ export const InterfaceBoundary = {
   INTERNAL: 2,
 } as const
 export type InterfaceBoundary = (typeof InterfaceBoundary)[keyof typeof InterfaceBoundary]
+
+/** Generic interface counters (sFlow counters_sample, record type 1) of one interface at one time. */
+export interface InterfaceCounters {
+  /** Exporter address the datagram came from, 16 bytes (IPv4 as IPv4-mapped IPv6). */
+  exporterAddress: Uint8Array
+  /** sFlow agent address inside the datagram, 16 bytes. */
+  agentAddress: Uint8Array
+  subAgentId: number
+  /** When the collector received the datagram, seconds since the Unix epoch. */
+  timeReceived: number
+  /** Counter sample sequence number (per source). */
+  sequenceNumber: number
+  ifIndex: number
+  ifType: number
+  /** Interface speed, bits per second. */
+  ifSpeed: number
+  /** 0 unknown, 1 full duplex, 2 half duplex, 3 in, 4 out. */
+  ifDirection: number
+  /** Bit 0 admin up, bit 1 operational up. */
+  ifStatus: number
+  inOctets: number
+  inUnicastPackets: number
+  inMulticastPackets: number
+  inBroadcastPackets: number
+  inDiscards: number
+  inErrors: number
+  inUnknownProtocols: number
+  outOctets: number
+  outUnicastPackets: number
+  outMulticastPackets: number
+  outBroadcastPackets: number
+  outDiscards: number
+  outErrors: number
+  promiscuousMode: number
+}
+
+/** Counter samples decoded from one or more datagrams. */
+export interface InterfaceCountersBatch {
+  counters: InterfaceCounters[]
+}
 
 /** One interface of an exporter, as the enricher shows it in the InIf and OutIf columns. */
 export interface InterfaceInfo {
