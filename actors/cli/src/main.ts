@@ -5,71 +5,25 @@ import { catalogue } from '@flowbus/bus-schemas'
 import {
   ConfigError,
   type ActorDefinition,
-  type ResolvedConfig,
   configSchema,
   connectTransport,
   formatByteSize,
   formatConfig,
   formatDuration,
-  loadConfig,
   provisionAll,
   provisioningPlan,
   runUntilSignal,
 } from '@flowbus/runtime'
 import { JSONSchema } from 'effect'
+import { type CliContext, type Command, UsageError, configFlagHelp, parseArgs, resolveConfig } from './command.js'
 import { knownActors } from './registry.js'
 
-class UsageError extends Error {}
-
-interface Command {
-  readonly summary: string
-  readonly usage: string
-  readonly help: string
-  readonly run: (args: ParsedArgs, context: CliContext) => Promise<number>
-}
-
-interface ParsedArgs {
-  readonly positional: string[]
-  readonly flags: Map<string, string | true>
-}
-
-export interface CliContext {
-  readonly actors: readonly ActorDefinition<any>[]
-  readonly env: Record<string, string | undefined>
-  readonly stdout: (text: string) => void
-  readonly stderr: (text: string) => void
-}
-
-const configFlagHelp = `  --config FILE   YAML configuration (default: $FLOWBUS_CONFIG, else built-in defaults)
-                  Any key can be overridden from the environment:
-                  FLOWBUS_<SECTION>__<KEY>[__<SUBKEY>…]=value, e.g. FLOWBUS_BUS__TRANSPORT=nats`
-
-const parseArgs = (argv: readonly string[], valued: ReadonlySet<string>): ParsedArgs => {
-  const positional: string[] = []
-  const flags = new Map<string, string | true>()
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    if (arg === '-h') flags.set('help', true)
-    else if (arg.startsWith('--')) {
-      const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined]
-      if (valued.has(name)) {
-        const value = inline ?? argv[++i]
-        if (value === undefined) throw new UsageError(`--${name} needs a value`)
-        flags.set(name, value)
-      } else flags.set(name, true)
-    } else positional.push(arg)
-  }
-  return { positional, flags }
-}
-
-const resolveConfig = (args: ParsedArgs, context: CliContext): ResolvedConfig => {
-  const file = (args.flags.get('config') as string | undefined) ?? context.env.FLOWBUS_CONFIG
-  return loadConfig(configSchema(context.actors), { file, env: context.env }) as ResolvedConfig
-}
+export type { CliContext } from './command.js'
 
 const actorList = (actors: readonly ActorDefinition<any>[]): string =>
   actors.length === 0 ? '  (none yet)' : actors.map((a) => `  ${a.name.padEnd(18)} ${a.description}`).join('\n')
 
+// Commands in `flowbus --help` order; a command with its own options lives in ./commands/.
 const commands: Record<string, Command> = {
   start: {
     summary: 'run every enabled actor in this process',
@@ -207,7 +161,8 @@ Options:
 /** Runs the CLI and returns the exit code (no process.exit, so tests can call it). */
 export const runCli = async (argv: readonly string[], context: CliContext): Promise<number> => {
   try {
-    const args = parseArgs(argv, new Set(['config', 'actors']))
+    const valued = new Set(['config', 'actors', ...Object.values(commands).flatMap((c) => c.valuedFlags ?? [])])
+    const args = parseArgs(argv, valued)
     const [name, ...rest] = args.positional
     if (args.flags.has('version')) {
       context.stdout(`flowbus ${version()}\n`)
@@ -228,7 +183,7 @@ export const runCli = async (argv: readonly string[], context: CliContext): Prom
       context.stdout(`Usage: ${command.usage}\n\n${command.help}\n`)
       return 0
     }
-    return await command.run({ positional: rest, flags: args.flags }, context)
+    return await command.run({ positional: rest, flags: args.flags, values: args.values }, context)
   } catch (error) {
     if (error instanceof ConfigError || error instanceof UsageError) {
       context.stderr(`flowbus: ${error.message}\n`)
@@ -249,6 +204,7 @@ export const main = async (argv: readonly string[]): Promise<void> => {
     env: process.env,
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
+    isTTY: process.stdout.isTTY === true,
   })
   process.exitCode = code
 }

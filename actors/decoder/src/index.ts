@@ -1,0 +1,2 @@
+// Public surface of @flowbus/decoder (filled in as the actor is built).
+export * from './protocol.js'

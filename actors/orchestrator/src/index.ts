@@ -1,0 +1,2 @@
+// Public surface of @flowbus/orchestrator (filled in as the actor is built).
+export {}
