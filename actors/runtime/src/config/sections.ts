@@ -1,6 +1,7 @@
 // The configuration sections every flowbus process shares: the bus, the HTTP endpoint for
-// metrics and health, and logging. Actor sections are added by each actor's definition.
+// metrics and health, logging and ClickHouse. Actor sections are added by each actor's definition.
 import { Schema } from 'effect'
+import { columnSelectionProblems, optionalGroups } from '../storage/schema.js'
 import { ByteSize, Duration } from './units.js'
 
 /** A struct whose every key has a default, so the whole section may be omitted. */
@@ -92,11 +93,66 @@ export const LogSection = Schema.Struct({
 })
 export type LogConfig = Schema.Schema.Type<typeof LogSection>
 
+const day = 86_400_000
+
+export const ClickHouseSection = Schema.Struct({
+  mode: Schema.optionalWith(Schema.Literal('embedded', 'server'), { default: () => 'embedded' as const }).annotations({
+    description: 'embedded: the chDB engine inside this process (one per process); server: a ClickHouse server over HTTP(S)',
+  }),
+  path: Schema.optionalWith(Schema.String, { default: () => './data/clickhouse' }).annotations({
+    description: 'embedded mode: data directory of the in-process engine',
+  }),
+  url: Schema.optionalWith(Schema.String, { default: () => 'http://127.0.0.1:8123' }).annotations({
+    description: 'server mode: HTTP interface of the ClickHouse server (https:// for TLS)',
+  }),
+  username: Schema.optionalWith(Schema.String, { default: () => 'default' }),
+  password: Schema.optional(Schema.String),
+  database: Schema.optionalWith(Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/)), { default: () => 'flowbus' }).annotations({
+    description: 'database holding the flowbus tables (letters, digits and _)',
+  }),
+  tls: withDefaults(
+    Schema.Struct({
+      ca: Schema.optional(Schema.String).annotations({ description: 'PEM file of the CA that signed the server certificate (else the system CAs and NODE_EXTRA_CA_CERTS)' }),
+      cert: Schema.optional(Schema.String).annotations({ description: 'PEM client certificate file, for mutual TLS (with key)' }),
+      key: Schema.optional(Schema.String).annotations({ description: 'PEM client private key file, for mutual TLS (with cert)' }),
+    }),
+  ).annotations({ description: 'server mode with an https:// url' }),
+  requestTimeout: Schema.optionalWith(Duration, { default: () => 60_000 }).annotations({
+    description: 'a ClickHouse request (query, insert, migration step) taking longer fails and is retried by its caller',
+  }),
+  columns: withDefaults(
+    Schema.Struct({
+      enable: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }).annotations({
+        description: `optional column groups (${Object.keys(optionalGroups).join(', ')}) or single optional columns to store`,
+      }),
+      disable: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }).annotations({
+        description: 'columns or groups not to store (see docs/columns.md)',
+      }),
+    }).pipe(
+      Schema.filter((selection) => {
+        const problems = columnSelectionProblems(selection)
+        return problems.length === 0 ? true : problems.join('; ')
+      }),
+    ),
+  ).annotations({ description: 'which flow columns are stored; the orchestrator migrates tables in place when this changes' }),
+  retention: withDefaults(
+    Schema.Struct({
+      flows: Schema.optionalWith(Duration, { default: () => 15 * day }).annotations({ description: 'raw flows; 0 keeps them forever' }),
+      flows1m: Schema.optionalWith(Duration, { default: () => 7 * day }).annotations({ description: 'flows_1m0s (1-minute sums)' }),
+      flows5m: Schema.optionalWith(Duration, { default: () => 90 * day }).annotations({ description: 'flows_5m0s (5-minute sums)' }),
+      flows1h: Schema.optionalWith(Duration, { default: () => 730 * day }).annotations({ description: 'flows_1h0m0s (1-hour sums)' }),
+      counters: Schema.optionalWith(Duration, { default: () => 90 * day }).annotations({ description: 'interface counter samples' }),
+    }),
+  ).annotations({ description: 'how long each table keeps rows (ClickHouse TTL, whole days are cheapest)' }),
+})
+export type ClickHouseConfig = Schema.Schema.Type<typeof ClickHouseSection>
+
 /** The shared sections, each defaulted when absent. */
 export const sharedSections = {
   bus: withDefaults(BusSection),
   http: withDefaults(HttpSection),
   log: withDefaults(LogSection),
+  clickhouse: withDefaults(ClickHouseSection),
 }
 
 export { withDefaults }
