@@ -1,0 +1,184 @@
+// The decoder actor: consumes flows.raw as a consumer group, decodes every datagram, publishes
+// flows.decoded and counters.interfaces, shares NetFlow v9/IPFIX templates through the templates bucket.
+import {
+  FlowProtocol,
+  type TemplateRecord,
+  countersInterfaces,
+  flowsDecoded,
+  flowsRaw,
+  templateStateKey,
+  templates,
+} from '@flowbus/bus-schemas'
+import { ActorContext, Bus, type BusService, Metrics, type StateStore, defineActor } from '@flowbus/runtime'
+import { Effect, Runtime, Schedule } from 'effect'
+import { DecoderConfig } from './config.js'
+import { type DecodedOutput, FlowDecoder } from './dispatch.js'
+import { type DecoderMetrics, makeDecoderMetrics, metricsObserver } from './metrics.js'
+import { type ProtocolSet, makeProtocolSet } from './protocols.js'
+
+/** What identifies a template's content: a refresh with the same fields is not written again. */
+export const templateFingerprint = (t: TemplateRecord): string =>
+  `${t.options ? 1 : 0}/${t.scopeFieldCount}/${t.fields.map((f) => `${f.enterpriseNumber}:${f.type}:${f.length}`).join(',')}`
+
+/**
+ * Templates between the protocol decoders and the bucket: what was learnt from packets waits here
+ * until the handler of the raw batch that carried it stores it (before acknowledging the batch),
+ * and what the bucket holds is known so unchanged refreshes are not written again.
+ */
+class TemplateSync {
+  /** Fingerprint per bucket key, of what the bucket holds (as far as we know). */
+  readonly known = new Map<string, string>()
+  readonly pendingPuts = new Map<string, TemplateRecord>()
+  readonly pendingDeletes = new Set<string>()
+
+  learnt(record: TemplateRecord): void {
+    const key = templateStateKey(record)
+    this.pendingDeletes.delete(key)
+    if (this.known.get(key) === templateFingerprint(record)) return
+    this.pendingPuts.set(key, record)
+  }
+
+  withdrawn(record: TemplateRecord): void {
+    const key = templateStateKey(record)
+    this.pendingPuts.delete(key)
+    if (this.known.has(key)) this.pendingDeletes.add(key)
+  }
+}
+
+const publishOutput = (bus: BusService, output: DecodedOutput, count: (kind: string, n: number) => void) =>
+  Effect.gen(function* () {
+    for (const { exporter, batch } of output.flows) {
+      yield* bus.publish(flowsDecoded, exporter, batch)
+      count('flows', batch.count)
+      count('batches', 1)
+    }
+    for (const { exporter, counters } of output.counters) {
+      yield* bus.publish(countersInterfaces, exporter, { counters })
+      count('counter-samples', counters.length)
+    }
+  })
+
+const storeTemplates = (store: StateStore<TemplateRecord>, sync: TemplateSync, metrics: DecoderMetrics) =>
+  Effect.gen(function* () {
+    for (const [key, record] of [...sync.pendingPuts]) {
+      yield* store.put(key, record).pipe(
+        Effect.tapError(() => Effect.sync(() => metrics.templatesStored.inc({ outcome: 'failed' }))),
+      )
+      sync.pendingPuts.delete(key)
+      sync.known.set(key, templateFingerprint(record))
+      metrics.templatesStored.inc({ outcome: 'stored' })
+    }
+    for (const key of [...sync.pendingDeletes]) {
+      yield* store.delete(key)
+      sync.pendingDeletes.delete(key)
+      sync.known.delete(key)
+    }
+  })
+
+export const decoderActor = defineActor({
+  name: 'decoder',
+  description: 'decodes NetFlow v5/v9, IPFIX and sFlow v5 datagrams from flows.raw into flow batches',
+  config: DecoderConfig,
+  consumes: [flowsRaw],
+  produces: [flowsDecoded, countersInterfaces],
+  start: (config) =>
+    Effect.gen(function* () {
+      const bus = yield* Bus
+      const actor = yield* ActorContext
+      const metrics = makeDecoderMetrics((yield* Metrics).registry)
+      const sync = new TemplateSync()
+      const protocols: ProtocolSet = makeProtocolSet({
+        holdMaxAgeMs: config.holdMaxAge,
+        holdMaxDatagrams: config.holdMaxDatagrams,
+        events: {
+          learnt: (record) => {
+            metrics.templatesLoaded.inc({ source: 'packet' })
+            if (config.templateState) sync.learnt(record)
+          },
+          withdrawn: (record) => {
+            if (config.templateState) sync.withdrawn(record)
+          },
+        },
+      })
+      const decoder = new FlowDecoder({
+        decoders: protocols.decoders,
+        observer: metricsObserver(metrics, actor),
+        maxFlowsPerBatch: config.maxFlowsPerMessage,
+        rateLimit: config.rateLimit,
+      })
+      const emitted = (kind: string, n: number) => actor.emitted(kind, n)
+      const updateGauges = () => {
+        metrics.templates.set(protocols.templateCount)
+        metrics.heldNow.set(protocols.holdStats().held)
+      }
+      let lastHold = protocols.holdStats().totals
+      const countHold = () => {
+        const totals = protocols.holdStats().totals
+        for (const outcome of ['held', 'decoded', 'expired', 'overflow'] as const) {
+          const delta = totals[outcome] - lastHold[outcome]
+          if (delta > 0) metrics.held.inc({ outcome }, delta)
+        }
+        lastHold = totals
+        updateGauges()
+      }
+
+      const runtime = yield* Effect.runtime<never>()
+      const runFork = Runtime.runFork(runtime)
+
+      let store: StateStore<TemplateRecord> | undefined
+      if (config.templateState) {
+        const bucket = yield* bus.state(templates)
+        store = bucket
+        // Current entries first (so a new replica knows every template before it consumes), then
+        // what other replicas learn. Data held for a template loaded here is published at once.
+        yield* bucket.watch((key, record) => {
+          if (record === undefined) {
+            sync.known.delete(key)
+            return
+          }
+          const fingerprint = templateFingerprint(record)
+          if (sync.known.get(key) === fingerprint) return
+          sync.known.set(key, fingerprint)
+          const output = decoder.decodeOutside(record.exporterAddress, record.protocol, Math.floor(Date.now() / 1000), (sink) => {
+            if (protocols.loadTemplate(record, sink)) metrics.templatesLoaded.inc({ source: 'bucket' })
+          })
+          countHold()
+          if (output.flows.length > 0 || output.counters.length > 0) {
+            runFork(
+              publishOutput(bus, output, emitted).pipe(
+                Effect.catchAll((error) =>
+                  Effect.logWarning(`flows decoded from data held for template ${key} could not be published`, error),
+                ),
+              ),
+            )
+          }
+        })
+        yield* Effect.logInfo(`loaded ${protocols.templateCount} templates from the templates bucket`)
+      }
+
+      // Held data expires on a timer: an exporter that never sends the template gets its data
+      // counted as missing-template instead of kept forever.
+      yield* Effect.forkScoped(
+        Effect.sync(() => {
+          const output = decoder.decodeOutside(new Uint8Array(16), FlowProtocol.UNKNOWN, Math.floor(Date.now() / 1000), (sink) =>
+            protocols.expireHeld(Date.now(), sink),
+          )
+          countHold()
+          return output
+        }).pipe(Effect.repeat(Schedule.spaced('1 second'))),
+      )
+
+      yield* bus.subscribe(flowsRaw, { group: config.group }, (message) =>
+        Effect.gen(function* () {
+          actor.received('batches')
+          const output = decoder.decode(message.value.packets)
+          countHold()
+          // Outputs first, then the templates that came with them, then the ack (by the Bus on
+          // success): a crash before the ack redelivers the batch, so nothing is lost.
+          yield* publishOutput(bus, output, emitted)
+          if (store !== undefined) yield* storeTemplates(store, sync, metrics)
+        }),
+      )
+    }),
+})
+

@@ -1,0 +1,262 @@
+// The decode loop shared by the decoder actor and `flowbus decode`: datagrams in, flow batches
+// (one series per exporter, split to bus-sized messages) and counter samples out, every outcome counted.
+import {
+  FlowBatch,
+  FlowProtocol,
+  type InterfaceCounters,
+  type RawPacket,
+  formatIP,
+} from '@flowbus/bus-schemas'
+import type { Datagram, DecodeErrorReason, DecodeSink } from './protocol.js'
+import { FlowRateLimiter, scaleSamplingRate } from './rate-limit.js'
+import { SequenceTracker, type SequenceVerdict } from './sequence.js'
+
+/** Protocol label of metrics and CLI summaries. */
+export type ProtocolName = 'netflow-v5' | 'netflow-v9' | 'ipfix' | 'sflow-v5' | 'unknown'
+
+export const protocolName = (protocol: FlowProtocol): ProtocolName => {
+  switch (protocol) {
+    case FlowProtocol.NETFLOW_V5:
+      return 'netflow-v5'
+    case FlowProtocol.NETFLOW_V9:
+      return 'netflow-v9'
+    case FlowProtocol.IPFIX:
+      return 'ipfix'
+    case FlowProtocol.SFLOW_V5:
+      return 'sflow-v5'
+    default:
+      return 'unknown'
+  }
+}
+
+/**
+ * Where a datagram sits in its export stream: `stream` names the sequence space within the
+ * exporter (NetFlow v5 engine, v9 source id, IPFIX observation domain, sFlow agent/sub-agent),
+ * `units` is how many units of that space's sequence the datagram carries.
+ */
+export interface SequencePoint {
+  readonly stream: string
+  readonly sequence: number
+  readonly units: number
+}
+
+/** One protocol's decoder as the loop drives it; it writes flows to the sink and never throws on bad input. */
+export interface ProtocolDecoder {
+  decode(datagram: Datagram, sink: DecodeSink): SequencePoint | undefined
+}
+
+export type ProtocolDecoders = Partial<Record<FlowProtocol, ProtocolDecoder>>
+
+/** Errors the loop itself reports besides the decoders' own reasons. */
+export type LoopErrorReason = DecodeErrorReason | 'exception'
+
+/** Receives every outcome of the loop: the actor turns them into metrics, the CLI into a summary. */
+export interface DecodeObserver {
+  packet(exporter: string, protocol: ProtocolName): void
+  flows(exporter: string, protocol: ProtocolName, count: number): void
+  error(exporter: string, protocol: ProtocolName, reason: LoopErrorReason, detail: string | undefined): void
+  sequence(exporter: string, protocol: ProtocolName, verdict: SequenceVerdict): void
+  /** Flows the rate limit dropped (their weight went to kept flows). */
+  rateLimited(exporter: string, count: number): void
+  counterSamples(exporter: string, count: number): void
+}
+
+/** What one call of the loop produced, grouped by exporter (the bus partition key). */
+export interface DecodedOutput {
+  /** Flow batches in decode order; an exporter's flows may span several batches. */
+  readonly flows: { readonly exporter: string; readonly batch: FlowBatch }[]
+  readonly counters: { readonly exporter: string; readonly counters: InterfaceCounters[] }[]
+}
+
+export interface FlowDecoderOptions {
+  readonly decoders: ProtocolDecoders
+  readonly observer: DecodeObserver
+  /** A batch is closed once it holds this many flows (a datagram is never split). */
+  readonly maxFlowsPerBatch?: number
+  /** Per-exporter flow rate limit, flows/s; 0 (default) disables it. */
+  readonly rateLimit?: number
+  readonly sequences?: SequenceTracker
+}
+
+const NO_STREAM = { exporter: '', protocol: 'unknown' as ProtocolName }
+
+/**
+ * The decoding state of one process (sequence expectations, rate-limit windows; template state
+ * lives in the protocol decoders) and the loop over datagrams. Not reentrant: one loop at a time.
+ */
+export class FlowDecoder {
+  readonly #decoders: ProtocolDecoders
+  readonly #observer: DecodeObserver
+  readonly #maxFlows: number
+  readonly #sequences: SequenceTracker
+  readonly #rateLimiter: FlowRateLimiter
+  /** Rate-limited datagrams decode here first, then kept rows are copied out. */
+  readonly #scratch = new FlowBatch(256)
+  #output = new OutputCollector(1)
+  /** Exporter and protocol of the datagram being decoded, for sink errors. */
+  #current = NO_STREAM
+  readonly #sink: DecodeSink & { flows: FlowBatch; counters: InterfaceCounters[] }
+
+  constructor(options: FlowDecoderOptions) {
+    this.#decoders = options.decoders
+    this.#observer = options.observer
+    this.#maxFlows = options.maxFlowsPerBatch ?? 500
+    this.#sequences = options.sequences ?? new SequenceTracker()
+    this.#rateLimiter = new FlowRateLimiter(options.rateLimit ?? 0)
+    const self = this
+    this.#sink = {
+      flows: this.#scratch,
+      counters: [],
+      error(reason, detail) {
+        self.#observer.error(self.#current.exporter, self.#current.protocol, reason, detail)
+      },
+    }
+  }
+
+  /** Decodes every datagram in order; a bad datagram is counted and never stops the others. */
+  decode(packets: Iterable<RawPacket>): DecodedOutput {
+    this.#output = new OutputCollector(this.#maxFlows)
+    for (const packet of packets) this.#decodeOne(packet)
+    return this.#take()
+  }
+
+  /**
+   * Runs `write` (e.g. a template decoder releasing held data) with a sink for `exporter`, and
+   * returns what it wrote as output, rate limit applied. For flows produced outside a datagram.
+   */
+  decodeOutside(exporterAddress: Uint8Array, protocol: FlowProtocol, timeReceived: number, write: (sink: DecodeSink) => void): DecodedOutput {
+    this.#output = new OutputCollector(this.#maxFlows)
+    const exporter = formatIP(exporterAddress)
+    this.#current = { exporter, protocol: protocolName(protocol) }
+    this.#run(exporter, timeReceived, write)
+    this.#current = NO_STREAM
+    return this.#take()
+  }
+
+  #take(): DecodedOutput {
+    const output = this.#output.take()
+    this.#output = new OutputCollector(1)
+    return output
+  }
+
+  #decodeOne(packet: RawPacket): void {
+    const exporter = formatIP(packet.exporterAddress)
+    const protocol = protocolName(packet.protocol)
+    this.#current = { exporter, protocol }
+    this.#observer.packet(exporter, protocol)
+    const decoder = this.#decoders[packet.protocol]
+    if (decoder === undefined) {
+      this.#observer.error(exporter, protocol, 'bad-version', `no decoder for protocol ${packet.protocol}`)
+      this.#current = NO_STREAM
+      return
+    }
+    const timeReceived = Number(packet.receivedNs / 1_000_000_000n)
+    const datagram: Datagram = {
+      exporterAddress: packet.exporterAddress,
+      exporterPort: packet.exporterPort,
+      timeReceived,
+      payload: packet.payload,
+    }
+    let point: SequencePoint | undefined
+    this.#run(exporter, timeReceived, (sink) => {
+      point = decoder.decode(datagram, sink)
+    })
+    if (point !== undefined) {
+      const stream = `${exporter}|${packet.exporterPort}|${protocol}|${point.stream}`
+      this.#observer.sequence(exporter, protocol, this.#sequences.observe(stream, point.sequence, point.units))
+    }
+    this.#current = NO_STREAM
+  }
+
+  /** Runs one decode into the exporter's batch (or the scratch batch under a rate limit). */
+  #run(exporter: string, timeReceived: number, write: (sink: DecodeSink) => void): void {
+    const protocol = this.#current.protocol
+    const limited = this.#rateLimiter.enabled
+    const target = limited ? this.#scratch : this.#output.batchFor(exporter)
+    if (limited) target.clear()
+    const before = target.count
+    const sink = this.#sink
+    sink.flows = target
+    sink.counters = []
+    try {
+      write(sink)
+    } catch (error) {
+      // A decoder bug must not take the other datagrams down: count it and carry on.
+      this.#observer.error(exporter, protocol, 'exception', error instanceof Error ? error.message : String(error))
+    }
+    const produced = target.count - before
+    if (produced > 0) {
+      this.#observer.flows(exporter, protocol, produced)
+      if (limited) this.#keepLimited(exporter, timeReceived)
+      else this.#output.grew(exporter)
+    }
+    if (sink.counters.length > 0) {
+      this.#observer.counterSamples(exporter, sink.counters.length)
+      this.#output.addCounters(exporter, sink.counters)
+    }
+  }
+
+  #keepLimited(exporter: string, second: number): void {
+    const scratch = this.#scratch
+    const out = this.#output.batchFor(exporter)
+    let dropped = 0
+    for (let r = 0; r < scratch.count; r++) {
+      const multiplier = this.#rateLimiter.admit(exporter, second)
+      if (multiplier === 0) {
+        dropped++
+        continue
+      }
+      const row = out.appendRowFrom(scratch, r)
+      if (multiplier !== 1) {
+        const rates = out.u32('SamplingRate')
+        rates[row] = scaleSamplingRate(rates[row]!, multiplier)
+      }
+    }
+    if (dropped > 0) this.#observer.rateLimited(exporter, dropped)
+    this.#output.grew(exporter)
+  }
+}
+
+/** Shorthand for `decoder.decode(packets)`: the one decode loop of the actor and the CLI. */
+export const decodeDatagrams = (decoder: FlowDecoder, packets: Iterable<RawPacket>): DecodedOutput => decoder.decode(packets)
+
+/** Per-exporter batches being filled, closed at the size limit, in the order they were opened. */
+class OutputCollector {
+  readonly #maxFlows: number
+  readonly #open = new Map<string, FlowBatch>()
+  readonly #flows: { exporter: string; batch: FlowBatch }[] = []
+  readonly #counters = new Map<string, InterfaceCounters[]>()
+
+  constructor(maxFlows: number) {
+    this.#maxFlows = maxFlows
+  }
+
+  batchFor(exporter: string): FlowBatch {
+    let batch = this.#open.get(exporter)
+    if (batch === undefined) {
+      batch = new FlowBatch(Math.min(this.#maxFlows, 1024))
+      this.#open.set(exporter, batch)
+      this.#flows.push({ exporter, batch })
+    }
+    return batch
+  }
+
+  /** After a datagram's flows were added: close the exporter's batch once it is full. */
+  grew(exporter: string): void {
+    const batch = this.#open.get(exporter)
+    if (batch !== undefined && batch.count >= this.#maxFlows) this.#open.delete(exporter)
+  }
+
+  addCounters(exporter: string, counters: InterfaceCounters[]): void {
+    const list = this.#counters.get(exporter)
+    if (list === undefined) this.#counters.set(exporter, [...counters])
+    else list.push(...counters)
+  }
+
+  take(): DecodedOutput {
+    return {
+      flows: this.#flows.filter((f) => f.batch.count > 0),
+      counters: [...this.#counters].map(([exporter, counters]) => ({ exporter, counters })),
+    }
+  }
+}

@@ -1,0 +1,110 @@
+// The decoder's Prometheus counters, per exporter, protocol and error reason, and the observer
+// that feeds them from the decode loop (the runtime's received/emitted/dropped counters too).
+import type { ActorContextService } from '@flowbus/runtime'
+import { Counter, Gauge, type Registry } from 'prom-client'
+import type { DecodeObserver } from './dispatch.js'
+
+export interface DecoderMetrics {
+  readonly packets: Counter<'exporter' | 'protocol'>
+  readonly flows: Counter<'exporter' | 'protocol'>
+  readonly errors: Counter<'exporter' | 'reason'>
+  readonly sequenceGaps: Counter<'exporter' | 'protocol'>
+  readonly sequenceResets: Counter<'exporter' | 'protocol'>
+  readonly sequenceReorders: Counter<'exporter' | 'protocol'>
+  readonly rateLimited: Counter<'exporter'>
+  readonly counterSamples: Counter<'exporter'>
+  /** Datagrams held because a template was missing, and what became of them. */
+  readonly held: Counter<'outcome'>
+  readonly heldNow: Gauge
+  readonly templates: Gauge
+  /** Templates taken in, by source: `packet` (from an exporter) or `bucket` (from another decoder). */
+  readonly templatesLoaded: Counter<'source'>
+  readonly templatesStored: Counter<'outcome'>
+}
+
+// Several decoder actors may share one process registry (tests): reuse what is registered.
+const counter = <L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Counter<L> =>
+  (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers: [registry] })
+
+const gauge = (registry: Registry, name: string, help: string): Gauge =>
+  (registry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, registers: [registry] })
+
+export const makeDecoderMetrics = (registry: Registry): DecoderMetrics => ({
+  packets: counter(registry, 'flowbus_decoder_packets_total', 'Export datagrams decoded, per exporter and protocol', ['exporter', 'protocol']),
+  flows: counter(registry, 'flowbus_decoder_flows_total', 'Flows decoded, per exporter and protocol (before the rate limit)', ['exporter', 'protocol']),
+  errors: counter(registry, 'flowbus_decoder_errors_total', 'Decoding errors, per exporter and reason', ['exporter', 'reason']),
+  sequenceGaps: counter(
+    registry,
+    'flowbus_decoder_sequence_gaps_total',
+    'Export units lost before reaching the collector, from sequence numbers (v5 flows, v9 packets, IPFIX records, sFlow datagrams)',
+    ['exporter', 'protocol'],
+  ),
+  sequenceResets: counter(registry, 'flowbus_decoder_sequence_resets_total', 'Sequence restarts (exporter reboot or jump too large to be loss)', ['exporter', 'protocol']),
+  sequenceReorders: counter(registry, 'flowbus_decoder_sequence_reorders_total', 'Datagrams arriving after a newer one (late or duplicated)', ['exporter', 'protocol']),
+  rateLimited: counter(registry, 'flowbus_decoder_rate_limited_flows_total', 'Flows dropped by the per-exporter rate limit (their weight moved to kept flows)', ['exporter']),
+  counterSamples: counter(registry, 'flowbus_decoder_counter_samples_total', 'Interface counter samples decoded (sFlow)', ['exporter']),
+  held: counter(registry, 'flowbus_decoder_held_datagrams_total', 'Datagrams held for a missing template, by outcome (held, decoded, expired, overflow)', ['outcome']),
+  heldNow: gauge(registry, 'flowbus_decoder_held_datagrams', 'Datagrams held for a missing template right now'),
+  templates: gauge(registry, 'flowbus_decoder_templates', 'NetFlow v9/IPFIX templates known to this decoder'),
+  templatesLoaded: counter(registry, 'flowbus_decoder_templates_loaded_total', 'Templates taken in, by source (packet or bucket)', ['source']),
+  templatesStored: counter(registry, 'flowbus_decoder_templates_stored_total', 'Template writes to the templates bucket, by outcome (stored, failed)', ['outcome']),
+})
+
+/** The decode loop's observer for the actor: decoder metrics plus the runtime's actor counters. */
+export const metricsObserver = (metrics: DecoderMetrics, actor: ActorContextService): DecodeObserver => ({
+  packet: (exporter, protocol) => {
+    metrics.packets.inc({ exporter, protocol })
+    actor.received('packets')
+  },
+  flows: (exporter, protocol, count) => metrics.flows.inc({ exporter, protocol }, count),
+  error: (exporter, _protocol, reason) => {
+    metrics.errors.inc({ exporter, reason })
+    actor.error(reason)
+  },
+  sequence: (exporter, protocol, verdict) => {
+    if (verdict.lost > 0) metrics.sequenceGaps.inc({ exporter, protocol }, verdict.lost)
+    else if (verdict.reset) metrics.sequenceResets.inc({ exporter, protocol })
+    else if (verdict.reordered) metrics.sequenceReorders.inc({ exporter, protocol })
+  },
+  rateLimited: (exporter, count) => {
+    metrics.rateLimited.inc({ exporter }, count)
+    actor.dropped('rate-limit', count)
+  },
+  counterSamples: (exporter, count) => metrics.counterSamples.inc({ exporter }, count),
+})
+
+/** Counts kept in memory: `flowbus decode` prints them, tests assert on them. */
+export class DecodeTally implements DecodeObserver {
+  readonly packets = new Map<string, number>()
+  readonly flowCounts = new Map<string, number>()
+  /** Errors by reason, all exporters together. */
+  readonly errors = new Map<string, number>()
+  readonly errorDetails: string[] = []
+  lost = 0
+  resets = 0
+  reorders = 0
+  limited = 0
+  samples = 0
+
+  packet(_exporter: string, protocol: string): void {
+    this.packets.set(protocol, (this.packets.get(protocol) ?? 0) + 1)
+  }
+  flows(_exporter: string, protocol: string, count: number): void {
+    this.flowCounts.set(protocol, (this.flowCounts.get(protocol) ?? 0) + count)
+  }
+  error(exporter: string, protocol: string, reason: string, detail: string | undefined): void {
+    this.errors.set(reason, (this.errors.get(reason) ?? 0) + 1)
+    if (this.errorDetails.length < 100) this.errorDetails.push(`${exporter} ${protocol} ${reason}${detail ? `: ${detail}` : ''}`)
+  }
+  sequence(_exporter: string, _protocol: string, verdict: { lost: number; reset: boolean; reordered: boolean }): void {
+    this.lost += verdict.lost
+    if (verdict.reset) this.resets++
+    if (verdict.reordered) this.reorders++
+  }
+  rateLimited(_exporter: string, count: number): void {
+    this.limited += count
+  }
+  counterSamples(_exporter: string, count: number): void {
+    this.samples += count
+  }
+}
