@@ -16,6 +16,7 @@ import {
 } from '@flowbus/runtime'
 import { JSONSchema } from 'effect'
 import { type CliContext, type Command, UsageError, configFlagHelp, parseArgs, resolveConfig } from './command.js'
+import { decodeCommand } from './commands/decode.js'
 import { knownActors } from './registry.js'
 
 export type { CliContext } from './command.js'
@@ -119,6 +120,7 @@ ${configFlagHelp}`,
       return 0
     },
   },
+  decode: decodeCommand,
 }
 
 /** JSON Schema of the configuration file, titled, with the shared and actor sections. */
