@@ -1,0 +1,645 @@
+// NetFlow v9 (RFC 3954) and IPFIX (RFC 7011) decoding: template and options-template state per
+// exporter transport session and observation domain, data held until its template comes, flows out.
+//
+// API for the decoder actor:
+// - `decode(datagram, sink)` decodes one export datagram into `sink`. Data held earlier for a
+//   template this datagram brings is decoded into the same sink (held data belongs to the same
+//   exporter and port, hence to the same sink). Returns the export header (sequence number,
+//   domain, data records read) in an object reused across calls, for the actor's gap counter.
+// - `loadTemplate(record)` installs a template received from the bus (another replica or an
+//   earlier run); data held for it is decoded into `lateSink(exporter, port)` at once.
+// - `expireHeld(nowMs)` reports held data older than `holdMs` as 'missing-template' through
+//   `lateSink`; `decode` also calls it with the datagram's receive time, so a busy decoder needs
+//   no timer, an idle one may call it from one.
+// - `onTemplate` hears every template learnt (new, changed, or re-announced after
+//   `templateRefreshMs`) and withdrawn, as the bus's `TemplateRecord`.
+//
+// Options data (sampling rates, interface and VRF names, system init time) is kept in memory
+// only, per exporter/port/domain: it is not part of TemplateRecord. After a restart flows carry
+// SamplingRate 0 (unknown: the enricher's default applies) and no interface/VRF names until the
+// exporter resends its options data, which exporters do on a timer (typically 10 s to a few
+// minutes). Enterprise-specific elements are skipped, except RFC 5103 reverse elements (PEN 29305).
+import { type DecodeSink, type Datagram } from '../protocol.js'
+import { FlowProtocol, type TemplateField, type TemplateRecord } from '@flowbus/bus-schemas'
+import { applyOptionsData, type OptionsState } from './options.js'
+import { compileTemplate, type FieldSpec, type FrameParser, type RecordContext, type SetDecoder, VARIABLE_LENGTH } from './plan.js'
+
+export interface TemplateChange {
+  readonly kind: 'learnt' | 'withdrawn'
+  readonly record: TemplateRecord
+}
+
+/** Header facts of the last decoded datagram, for sequence-gap counting by the actor. */
+export interface ExportHeader {
+  protocol: FlowProtocol
+  /** v9: export packets sent before this one (per source id); IPFIX: data records before this message (per domain). */
+  sequenceNumber: number
+  /** v9 source id / IPFIX observation domain id. */
+  observationDomainId: number
+  /** Data records decoded from this datagram (held records are not counted: unknown until their template comes). */
+  dataRecords: number
+  /** v9 header record count (templates and data); 0 for IPFIX. */
+  headerCount: number
+}
+
+export interface TemplateDecoderOptions {
+  /** Where flows and errors of decodes outside `decode` go: held data released by `loadTemplate`, expiries. */
+  readonly lateSink: (exporterAddress: Uint8Array, exporterPort: number) => DecodeSink
+  readonly onTemplate?: (change: TemplateChange) => void
+  /** IPFIX dataLinkFrameSection (IE 315) parser; without one the element is skipped. */
+  readonly frameParser?: FrameParser
+  /** Templates (data + options) per exporter/port/domain; more are 'template-limit'. Default 512. */
+  readonly maxTemplatesPerDomain?: number
+  /** Templates in all. Default 65536. */
+  readonly maxTemplates?: number
+  /** Fields per template; more is 'bad-template'. Default 256. */
+  readonly maxFieldsPerTemplate?: number
+  /** How long data waits for its template, ms. Default 30 s. */
+  readonly holdMs?: number
+  /** Held data sets per exporter/port. Default 128. */
+  readonly maxHeldPerExporter?: number
+  /** Held bytes per exporter/port. Default 512 KiB. */
+  readonly maxHeldBytesPerExporter?: number
+  /** Held data sets in all. Default 8192. */
+  readonly maxHeld?: number
+  /** Held bytes in all. Default 32 MiB. */
+  readonly maxHeldBytes?: number
+  /** An unchanged template is reported again (refreshing the bus's copy) after this long, ms. Default 10 min. */
+  readonly templateRefreshMs?: number
+}
+
+interface Template {
+  readonly id: number
+  readonly options: boolean
+  readonly scopeCount: number
+  readonly fields: readonly FieldSpec[]
+  readonly minLength: number
+  /** Data templates only. */
+  readonly decode: SetDecoder | undefined
+  readonly record: TemplateRecord
+  reportedMs: number
+}
+
+interface Domain extends OptionsState {
+  readonly protocol: FlowProtocol
+  readonly id: number
+  readonly templates: Map<number, Template>
+}
+
+interface Held {
+  readonly domain: Domain
+  readonly templateId: number
+  readonly bytes: Uint8Array
+  readonly timeReceived: number
+  readonly sysUptime: number
+  readonly headerMs: number
+}
+
+interface Exporter {
+  readonly address: Uint8Array
+  readonly port: number
+  readonly isV4: boolean
+  readonly domains: Map<number, Domain>
+  templates: number
+  held: Held[]
+  heldBytes: number
+}
+
+const TEMPLATE_SET_V9 = 0
+const OPTIONS_SET_V9 = 1
+const TEMPLATE_SET_IPFIX = 2
+const OPTIONS_SET_IPFIX = 3
+const MIN_DATA_SET = 256
+
+const isV4Mapped = (a: Uint8Array): boolean =>
+  a[0] === 0 && a[1] === 0 && a[2] === 0 && a[3] === 0 && a[4] === 0 && a[5] === 0 && a[6] === 0 && a[7] === 0 && a[8] === 0 && a[9] === 0 && a[10] === 0xff && a[11] === 0xff
+
+function exporterKey(address: Uint8Array, port: number): number | string {
+  if (address.length === 16 && isV4Mapped(address)) {
+    return (((address[12]! << 24) | (address[13]! << 16) | (address[14]! << 8) | address[15]!) >>> 0) * 65536 + (port & 0xffff)
+  }
+  let s = ''
+  for (let i = 0; i < address.length; i++) s += address[i]!.toString(16).padStart(2, '0')
+  return `${s}.${port}`
+}
+
+const domainKey = (protocol: FlowProtocol, id: number): number => protocol * 4294967296 + id
+
+function sameLayout(t: Template, options: boolean, scopeCount: number, fields: readonly FieldSpec[]): boolean {
+  if (t.options !== options || t.scopeCount !== scopeCount || t.fields.length !== fields.length) return false
+  for (let i = 0; i < fields.length; i++) {
+    const a = t.fields[i]!
+    const b = fields[i]!
+    if (a.type !== b.type || a.enterprise !== b.enterprise || a.length !== b.length) return false
+  }
+  return true
+}
+
+/** NetFlow v9 and IPFIX decoder with template state; see the module header for the API. */
+export class TemplateDecoder {
+  readonly #lateSink: TemplateDecoderOptions['lateSink']
+  readonly #onTemplate: TemplateDecoderOptions['onTemplate']
+  readonly #maxTemplatesPerDomain: number
+  readonly #maxTemplates: number
+  readonly #maxFields: number
+  readonly #holdMs: number
+  readonly #maxHeldPerExporter: number
+  readonly #maxHeldBytesPerExporter: number
+  readonly #maxHeld: number
+  readonly #maxHeldBytes: number
+  readonly #refreshMs: number
+  readonly #exporters = new Map<number | string, Exporter>()
+  readonly #holding = new Set<Exporter>()
+  #templates = 0
+  #held = 0
+  #heldBytes = 0
+  #lastExpiryMs = 0
+  readonly #header: ExportHeader = { protocol: FlowProtocol.UNKNOWN, sequenceNumber: 0, observationDomainId: 0, dataRecords: 0, headerCount: 0 }
+  readonly #ctx: RecordContext
+
+  constructor(options: TemplateDecoderOptions) {
+    this.#lateSink = options.lateSink
+    this.#onTemplate = options.onTemplate
+    this.#maxTemplatesPerDomain = options.maxTemplatesPerDomain ?? 512
+    this.#maxTemplates = options.maxTemplates ?? 65536
+    this.#maxFields = options.maxFieldsPerTemplate ?? 256
+    this.#holdMs = options.holdMs ?? 30_000
+    this.#maxHeldPerExporter = options.maxHeldPerExporter ?? 128
+    this.#maxHeldBytesPerExporter = options.maxHeldBytesPerExporter ?? 512 * 1024
+    this.#maxHeld = options.maxHeld ?? 8192
+    this.#maxHeldBytes = options.maxHeldBytes ?? 32 * 1024 * 1024
+    this.#refreshMs = options.templateRefreshMs ?? 600_000
+    this.#ctx = {
+      sink: undefined as unknown as DecodeSink,
+      timeReceived: 0,
+      exporter: new Uint8Array(16),
+      exporterIsV4: false,
+      samplingRate: 0,
+      samplers: undefined,
+      interfaces: undefined,
+      vrfNames: undefined,
+      sysUptime: 0,
+      headerMs: 0,
+      sysInitMs: 0,
+      frame: options.frameParser,
+    }
+  }
+
+  /** Templates known (data and options), over every exporter. */
+  get templateCount(): number {
+    return this.#templates
+  }
+
+  /** Data sets held for a template that has not come yet. */
+  get heldCount(): number {
+    return this.#held
+  }
+
+  /**
+   * Decodes one NetFlow v9 or IPFIX datagram into `sink`. Never throws: bad input is reported
+   * through `sink.error` and the datagram's other sets still decode. Returns the header facts
+   * (an object reused by the next call), or undefined when there was no readable header.
+   */
+  decode(d: Datagram, sink: DecodeSink): ExportHeader | undefined {
+    try {
+      const nowMs = d.timeReceived * 1000
+      if (this.#held > 0 && (nowMs - this.#lastExpiryMs >= 1000 || nowMs < this.#lastExpiryMs)) this.expireHeld(nowMs)
+      const u8 = d.payload
+      if (u8.length < 4) {
+        sink.error('truncated', `datagram of ${u8.length} bytes`)
+        return undefined
+      }
+      const version = (u8[0]! << 8) | u8[1]!
+      if (version === 9) return this.#decodeV9(d, u8, sink)
+      if (version === 10) return this.#decodeIpfix(d, u8, sink)
+      sink.error('bad-version', `version ${version} is not NetFlow v9 or IPFIX`)
+      return undefined
+    } catch (e) {
+      sink.error('bad-record', `decoder failure: ${e instanceof Error ? e.message : String(e)}`)
+      return undefined
+    }
+  }
+
+  #decodeV9(d: Datagram, u8: Uint8Array, sink: DecodeSink): ExportHeader | undefined {
+    if (u8.length < 20) {
+      sink.error('truncated', `NetFlow v9 header needs 20 bytes, got ${u8.length}`)
+      return undefined
+    }
+    const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength)
+    const h = this.#header
+    h.protocol = FlowProtocol.NETFLOW_V9
+    h.headerCount = dv.getUint16(2)
+    const sysUptime = dv.getUint32(4)
+    const headerMs = dv.getUint32(8) * 1000
+    h.sequenceNumber = dv.getUint32(12)
+    h.observationDomainId = dv.getUint32(16)
+    h.dataRecords = 0
+    const exporter = this.#exporter(d.exporterAddress, d.exporterPort)
+    const domain = this.#domain(exporter, FlowProtocol.NETFLOW_V9, h.observationDomainId)
+    this.#sets(d, u8, dv, 20, u8.length, exporter, domain, sink, sysUptime, headerMs, false)
+    return h
+  }
+
+  #decodeIpfix(d: Datagram, u8: Uint8Array, sink: DecodeSink): ExportHeader | undefined {
+    if (u8.length < 16) {
+      sink.error('truncated', `IPFIX header needs 16 bytes, got ${u8.length}`)
+      return undefined
+    }
+    const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength)
+    let length = dv.getUint16(2)
+    if (length < 16) {
+      sink.error('bad-length', `IPFIX message length ${length} is below the header's 16 bytes`)
+      return undefined
+    }
+    if (length > u8.length) {
+      sink.error('truncated', `IPFIX message length ${length}, datagram ${u8.length} bytes`)
+      length = u8.length
+    }
+    const h = this.#header
+    h.protocol = FlowProtocol.IPFIX
+    h.headerCount = 0
+    const headerMs = dv.getUint32(4) * 1000
+    h.sequenceNumber = dv.getUint32(8)
+    h.observationDomainId = dv.getUint32(12)
+    h.dataRecords = 0
+    const exporter = this.#exporter(d.exporterAddress, d.exporterPort)
+    const domain = this.#domain(exporter, FlowProtocol.IPFIX, h.observationDomainId)
+    this.#sets(d, u8, dv, 16, length, exporter, domain, sink, 0, headerMs, true)
+    return h
+  }
+
+  /** Walks the flowsets / sets of a message body. */
+  #sets(
+    d: Datagram,
+    u8: Uint8Array,
+    dv: DataView,
+    start: number,
+    end: number,
+    exporter: Exporter,
+    domain: Domain,
+    sink: DecodeSink,
+    sysUptime: number,
+    headerMs: number,
+    ipfix: boolean,
+  ): void {
+    let pos = start
+    while (pos + 4 <= end) {
+      const setId = dv.getUint16(pos)
+      const setLength = dv.getUint16(pos + 2)
+      if (setLength < 4) {
+        sink.error('bad-length', `set ${setId} at byte ${pos} has length ${setLength}`)
+        return
+      }
+      let setEnd = pos + setLength
+      if (setEnd > end) {
+        sink.error('truncated', `set ${setId} at byte ${pos} has length ${setLength}, ${end - pos} bytes left`)
+        setEnd = end
+      }
+      const body = pos + 4
+      if (setId >= MIN_DATA_SET) {
+        this.#dataSet(u8, dv, body, setEnd, exporter, domain, setId, sink, d.timeReceived, sysUptime, headerMs, true)
+      } else if (ipfix ? setId === TEMPLATE_SET_IPFIX : setId === TEMPLATE_SET_V9) {
+        this.#templateSet(dv, body, setEnd, exporter, domain, sink, d.timeReceived, ipfix, false)
+      } else if (ipfix ? setId === OPTIONS_SET_IPFIX : setId === OPTIONS_SET_V9) {
+        if (ipfix) this.#templateSet(dv, body, setEnd, exporter, domain, sink, d.timeReceived, true, true)
+        else this.#v9OptionsTemplateSet(dv, body, setEnd, exporter, domain, sink, d.timeReceived)
+      } else {
+        sink.error('bad-record', `set id ${setId} is reserved`)
+      }
+      pos = pos + setLength
+    }
+    if (pos < end && ipfix) sink.error('bad-length', `${end - pos} bytes after the last set`)
+  }
+
+  #dataSet(
+    u8: Uint8Array,
+    dv: DataView,
+    start: number,
+    end: number,
+    exporter: Exporter,
+    domain: Domain,
+    templateId: number,
+    sink: DecodeSink,
+    timeReceived: number,
+    sysUptime: number,
+    headerMs: number,
+    mayHold: boolean,
+  ): void {
+    const t = domain.templates.get(templateId)
+    if (t === undefined) {
+      if (mayHold) this.#hold(exporter, domain, templateId, u8.slice(start, end), timeReceived, sysUptime, headerMs, sink)
+      else sink.error('missing-template', `template ${templateId} of domain ${domain.id}`)
+      return
+    }
+    if (t.options) {
+      this.#header.dataRecords += applyOptionsData(t.fields, t.scopeCount, domain.protocol === FlowProtocol.NETFLOW_V9, t.minLength, u8, start, end, domain, sink)
+      return
+    }
+    const ctx = this.#ctx
+    ctx.sink = sink
+    ctx.timeReceived = timeReceived
+    ctx.exporter = exporter.address
+    ctx.exporterIsV4 = exporter.isV4
+    ctx.samplingRate = domain.samplingRate
+    ctx.samplers = domain.samplers
+    ctx.interfaces = domain.interfaces
+    ctx.vrfNames = domain.vrfNames
+    ctx.sysUptime = sysUptime
+    ctx.headerMs = headerMs
+    ctx.sysInitMs = domain.sysInitMs
+    this.#header.dataRecords += t.decode!(u8, dv, start, end, sink.flows, ctx)
+  }
+
+  /** Template set (v9 flowset 0, IPFIX set 2) or IPFIX options template set (3). */
+  #templateSet(
+    dv: DataView,
+    start: number,
+    end: number,
+    exporter: Exporter,
+    domain: Domain,
+    sink: DecodeSink,
+    timeReceived: number,
+    ipfix: boolean,
+    options: boolean,
+  ): void {
+    let pos = start
+    while (pos + 4 <= end) {
+      const id = dv.getUint16(pos)
+      const count = dv.getUint16(pos + 2)
+      if (count === 0) {
+        if (!ipfix || id < MIN_DATA_SET) {
+          // All-templates withdrawal (IPFIX id 2 in a template set, 3 in an options one); else padding.
+          if (ipfix && id === (options ? OPTIONS_SET_IPFIX : TEMPLATE_SET_IPFIX)) this.#withdrawAll(exporter, domain, options)
+          else if (id !== 0) sink.error('bad-template', `template id ${id} with no fields`)
+          return
+        }
+        this.#withdraw(exporter, domain, id)
+        pos += 4
+        continue
+      }
+      if (id < MIN_DATA_SET) {
+        sink.error('bad-template', `template id ${id} is below 256`)
+        return
+      }
+      let p = pos + 4
+      let scopeCount = 0
+      if (options) {
+        if (p + 2 > end) {
+          sink.error('truncated', `options template ${id} cut short`)
+          return
+        }
+        scopeCount = dv.getUint16(p)
+        p += 2
+      }
+      const fields: FieldSpec[] = []
+      let bad = count > this.#maxFields ? `${count} fields` : ''
+      for (let i = 0; i < count; i++) {
+        if (p + 4 > end) {
+          sink.error('truncated', `template ${id} cut short`)
+          return
+        }
+        let type = dv.getUint16(p)
+        const length = dv.getUint16(p + 2)
+        p += 4
+        let enterprise = 0
+        if (ipfix && (type & 0x8000) !== 0) {
+          if (p + 4 > end) {
+            sink.error('truncated', `template ${id} cut short`)
+            return
+          }
+          type &= 0x7fff
+          enterprise = dv.getUint32(p)
+          p += 4
+        }
+        if (!ipfix && length === VARIABLE_LENGTH) bad ||= `field ${type} has length 65535`
+        if (bad === '') fields.push({ type, enterprise, length })
+      }
+      if (options && (scopeCount === 0 || scopeCount > count)) bad ||= `${scopeCount} scope fields of ${count}`
+      pos = p
+      if (bad !== '') {
+        sink.error('bad-template', `template ${id}: ${bad}`)
+        continue
+      }
+      this.#learn(exporter, domain, id, options, scopeCount, fields, timeReceived * 1000, sink, true)
+    }
+  }
+
+  /** NetFlow v9 options template flowset (id 1): scope and option lengths in bytes. */
+  #v9OptionsTemplateSet(dv: DataView, start: number, end: number, exporter: Exporter, domain: Domain, sink: DecodeSink, timeReceived: number): void {
+    let pos = start
+    while (pos + 6 <= end) {
+      const id = dv.getUint16(pos)
+      const scopeLength = dv.getUint16(pos + 2)
+      const optionLength = dv.getUint16(pos + 4)
+      if (id === 0 && scopeLength === 0) return // padding
+      if (id < MIN_DATA_SET) {
+        sink.error('bad-template', `options template id ${id} is below 256`)
+        return
+      }
+      if (scopeLength % 4 !== 0 || optionLength % 4 !== 0 || scopeLength === 0) {
+        sink.error('bad-template', `options template ${id}: scope length ${scopeLength}, option length ${optionLength}`)
+        return
+      }
+      const next = pos + 6 + scopeLength + optionLength
+      if (next > end) {
+        sink.error('truncated', `options template ${id} cut short`)
+        return
+      }
+      const count = (scopeLength + optionLength) / 4
+      const fields: FieldSpec[] = []
+      let bad = count > this.#maxFields ? `${count} fields` : ''
+      for (let p = pos + 6; p < next && bad === ''; p += 4) {
+        const type = dv.getUint16(p)
+        const length = dv.getUint16(p + 2)
+        if (length === VARIABLE_LENGTH) bad = `field ${type} has length ${length}`
+        else fields.push({ type, enterprise: 0, length })
+      }
+      pos = next
+      if (bad !== '') {
+        sink.error('bad-template', `options template ${id}: ${bad}`)
+        continue
+      }
+      this.#learn(exporter, domain, id, true, scopeLength / 4, fields, timeReceived * 1000, sink, true)
+    }
+  }
+
+  /** Installs a template; `report`: tell onTemplate (not for templates loaded from the bus). */
+  #learn(
+    exporter: Exporter,
+    domain: Domain,
+    id: number,
+    options: boolean,
+    scopeCount: number,
+    fields: readonly FieldSpec[],
+    nowMs: number,
+    sink: DecodeSink | undefined,
+    report: boolean,
+  ): boolean {
+    const known = domain.templates.get(id)
+    if (known !== undefined && sameLayout(known, options, scopeCount, fields)) {
+      known.record.lastSeenUnixMs = Math.max(known.record.lastSeenUnixMs, nowMs)
+      if (report && nowMs - known.reportedMs >= this.#refreshMs) {
+        known.reportedMs = nowMs
+        this.#onTemplate?.({ kind: 'learnt', record: known.record })
+      }
+      return true
+    }
+    if (known === undefined && (domain.templates.size >= this.#maxTemplatesPerDomain || this.#templates >= this.#maxTemplates)) {
+      sink?.error('template-limit', `template ${id} of domain ${domain.id}: limit reached`)
+      return false
+    }
+    let minLength = 0
+    for (const f of fields) minLength += f.length === VARIABLE_LENGTH ? 1 : f.length
+    if (minLength === 0 || minLength > 65535) {
+      sink?.error('bad-template', `template ${id}: record length ${minLength}`)
+      return false
+    }
+    const decode = options ? undefined : compileTemplate(fields, domain.protocol === FlowProtocol.IPFIX).decode
+    const record: TemplateRecord = {
+      exporterAddress: exporter.address,
+      exporterPort: exporter.port,
+      protocol: domain.protocol,
+      observationDomainId: domain.id,
+      templateId: id,
+      options,
+      scopeFieldCount: scopeCount,
+      fields: fields.map((f): TemplateField => ({ enterpriseNumber: f.enterprise, type: f.type, length: f.length })),
+      lastSeenUnixMs: nowMs,
+    }
+    const template: Template = { id, options, scopeCount, fields, minLength, decode, record, reportedMs: report ? nowMs : -Infinity }
+    if (known === undefined) {
+      exporter.templates++
+      this.#templates++
+    }
+    domain.templates.set(id, template)
+    if (report) this.#onTemplate?.({ kind: 'learnt', record })
+    if (exporter.held.length > 0) this.#release(exporter, domain, id, sink)
+    return true
+  }
+
+  #withdraw(exporter: Exporter, domain: Domain, id: number): void {
+    const t = domain.templates.get(id)
+    if (t === undefined) return
+    domain.templates.delete(id)
+    exporter.templates--
+    this.#templates--
+    this.#onTemplate?.({ kind: 'withdrawn', record: t.record })
+  }
+
+  #withdrawAll(exporter: Exporter, domain: Domain, options: boolean): void {
+    for (const t of [...domain.templates.values()]) if (t.options === options) this.#withdraw(exporter, domain, t.id)
+  }
+
+  /**
+   * Installs a template received from the bus, without reporting it back. Returns false (and
+   * installs nothing) when the record is not a valid NetFlow v9/IPFIX template or a limit is reached.
+   */
+  loadTemplate(record: TemplateRecord): boolean {
+    try {
+      const ipfix = record.protocol === FlowProtocol.IPFIX
+      if (!ipfix && record.protocol !== FlowProtocol.NETFLOW_V9) return false
+      if (record.exporterAddress.length !== 16 || record.templateId < MIN_DATA_SET || record.templateId > 65535) return false
+      const n = record.fields.length
+      if (n === 0 || n > this.#maxFields) return false
+      if (record.options && (record.scopeFieldCount < 1 || record.scopeFieldCount > n)) return false
+      const fields: FieldSpec[] = []
+      for (const f of record.fields) {
+        if (f.length < 0 || f.length > 65535 || f.type < 0 || f.type > 0x7fff) return false
+        if (!ipfix && (f.length === VARIABLE_LENGTH || f.enterpriseNumber !== 0)) return false
+        fields.push({ type: f.type, enterprise: f.enterpriseNumber >>> 0, length: f.length })
+      }
+      const exporter = this.#exporter(record.exporterAddress, record.exporterPort)
+      const domain = this.#domain(exporter, record.protocol, record.observationDomainId >>> 0)
+      const sink = exporter.held.length > 0 ? this.#lateSink(exporter.address, exporter.port) : undefined
+      return this.#learn(exporter, domain, record.templateId, record.options, record.options ? record.scopeFieldCount : 0, fields, Number(record.lastSeenUnixMs) || 0, sink, false)
+    } catch {
+      return false
+    }
+  }
+
+  /** Forgets a template the bus says is gone (withdrawn through another replica). */
+  removeTemplate(record: Pick<TemplateRecord, 'exporterAddress' | 'exporterPort' | 'protocol' | 'observationDomainId' | 'templateId'>): void {
+    const exporter = this.#exporters.get(exporterKey(record.exporterAddress, record.exporterPort))
+    const domain = exporter?.domains.get(domainKey(record.protocol, record.observationDomainId))
+    if (exporter === undefined || domain === undefined) return
+    const t = domain.templates.get(record.templateId)
+    if (t === undefined) return
+    domain.templates.delete(record.templateId)
+    exporter.templates--
+    this.#templates--
+  }
+
+  #hold(exporter: Exporter, domain: Domain, templateId: number, bytes: Uint8Array, timeReceived: number, sysUptime: number, headerMs: number, sink: DecodeSink): void {
+    if (bytes.length > this.#maxHeldBytesPerExporter || this.#held >= this.#maxHeld || this.#heldBytes + bytes.length > this.#maxHeldBytes) {
+      sink.error('missing-template', `template ${templateId} of domain ${domain.id}: no room to hold its data`)
+      return
+    }
+    while (exporter.held.length > 0 && (exporter.held.length >= this.#maxHeldPerExporter || exporter.heldBytes + bytes.length > this.#maxHeldBytesPerExporter)) {
+      const dropped = exporter.held.shift()!
+      this.#forget(exporter, dropped)
+      sink.error('missing-template', `template ${dropped.templateId} of domain ${dropped.domain.id}: held data pushed out`)
+    }
+    exporter.held.push({ domain, templateId, bytes, timeReceived, sysUptime, headerMs })
+    exporter.heldBytes += bytes.length
+    this.#held++
+    this.#heldBytes += bytes.length
+    this.#holding.add(exporter)
+  }
+
+  #forget(exporter: Exporter, h: Held): void {
+    exporter.heldBytes -= h.bytes.length
+    this.#held--
+    this.#heldBytes -= h.bytes.length
+    if (exporter.held.length === 0) this.#holding.delete(exporter)
+  }
+
+  /** Decodes the data held for a template that just arrived. */
+  #release(exporter: Exporter, domain: Domain, templateId: number, sink: DecodeSink | undefined): void {
+    const ready = exporter.held.filter((h) => h.domain === domain && h.templateId === templateId)
+    if (ready.length === 0) return
+    exporter.held = exporter.held.filter((h) => !(h.domain === domain && h.templateId === templateId))
+    const to = sink ?? this.#lateSink(exporter.address, exporter.port)
+    for (const h of ready) {
+      this.#forget(exporter, h)
+      const dv = new DataView(h.bytes.buffer, h.bytes.byteOffset, h.bytes.byteLength)
+      this.#dataSet(h.bytes, dv, 0, h.bytes.length, exporter, domain, templateId, to, h.timeReceived, h.sysUptime, h.headerMs, false)
+    }
+  }
+
+  /** Reports held data older than the hold time as 'missing-template' (through lateSink) and drops it. */
+  expireHeld(nowMs: number): void {
+    this.#lastExpiryMs = nowMs
+    for (const exporter of [...this.#holding]) {
+      const expired = exporter.held.filter((h) => nowMs - h.timeReceived * 1000 > this.#holdMs)
+      if (expired.length === 0) continue
+      exporter.held = exporter.held.filter((h) => !(nowMs - h.timeReceived * 1000 > this.#holdMs))
+      const sink = this.#lateSink(exporter.address, exporter.port)
+      for (const h of expired) {
+        this.#forget(exporter, h)
+        sink.error('missing-template', `template ${h.templateId} of domain ${h.domain.id} did not come within ${this.#holdMs} ms`)
+      }
+    }
+  }
+
+  #exporter(address: Uint8Array, port: number): Exporter {
+    const key = exporterKey(address, port)
+    let e = this.#exporters.get(key)
+    if (e === undefined) {
+      const copy = new Uint8Array(16)
+      copy.set(address.subarray(0, 16))
+      e = { address: copy, port, isV4: isV4Mapped(copy), domains: new Map(), templates: 0, held: [], heldBytes: 0 }
+      this.#exporters.set(key, e)
+    }
+    return e
+  }
+
+  #domain(exporter: Exporter, protocol: FlowProtocol, id: number): Domain {
+    const key = domainKey(protocol, id)
+    let d = exporter.domains.get(key)
+    if (d === undefined) {
+      d = { protocol, id, templates: new Map(), samplingRate: 0, samplers: undefined, interfaces: undefined, vrfNames: undefined, sysInitMs: 0 }
+      exporter.domains.set(key, d)
+    }
+    return d
+  }
+}
