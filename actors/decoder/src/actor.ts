@@ -12,9 +12,9 @@ import {
 import { ActorContext, Bus, type BusService, Metrics, type StateStore, defineActor } from '@flowbus/runtime'
 import { Effect, Runtime, Schedule } from 'effect'
 import { DecoderConfig } from './config.js'
-import { type DecodedOutput, FlowDecoder } from './dispatch.js'
+import type { DecodedOutput } from './dispatch.js'
 import { type DecoderMetrics, makeDecoderMetrics, metricsObserver } from './metrics.js'
-import { type ProtocolSet, makeProtocolSet } from './protocols.js'
+import { createDecoder } from './protocols.js'
 
 /** What identifies a template's content: a refresh with the same fields is not written again. */
 export const templateFingerprint = (t: TemplateRecord): string =>
@@ -22,26 +22,26 @@ export const templateFingerprint = (t: TemplateRecord): string =>
 
 /**
  * Templates between the protocol decoders and the bucket: what was learnt from packets waits here
- * until the handler of the raw batch that carried it stores it (before acknowledging the batch),
- * and what the bucket holds is known so unchanged refreshes are not written again.
+ * until the handler of the raw batch that carried it stores it (before acknowledging the batch);
+ * what the bucket holds is remembered so our own writes coming back through the watch are not
+ * loaded again, and a deletion can name the template to forget.
  */
 class TemplateSync {
-  /** Fingerprint per bucket key, of what the bucket holds (as far as we know). */
-  readonly known = new Map<string, string>()
+  readonly known = new Map<string, { fingerprint: string; record: TemplateRecord }>()
   readonly pendingPuts = new Map<string, TemplateRecord>()
   readonly pendingDeletes = new Set<string>()
 
+  /** The template decoder reports new, changed and periodically re-announced templates only. */
   learnt(record: TemplateRecord): void {
     const key = templateStateKey(record)
     this.pendingDeletes.delete(key)
-    if (this.known.get(key) === templateFingerprint(record)) return
     this.pendingPuts.set(key, record)
   }
 
   withdrawn(record: TemplateRecord): void {
     const key = templateStateKey(record)
     this.pendingPuts.delete(key)
-    if (this.known.has(key)) this.pendingDeletes.add(key)
+    this.pendingDeletes.add(key)
   }
 }
 
@@ -65,13 +65,14 @@ const storeTemplates = (store: StateStore<TemplateRecord>, sync: TemplateSync, m
         Effect.tapError(() => Effect.sync(() => metrics.templatesStored.inc({ outcome: 'failed' }))),
       )
       sync.pendingPuts.delete(key)
-      sync.known.set(key, templateFingerprint(record))
+      sync.known.set(key, { fingerprint: templateFingerprint(record), record })
       metrics.templatesStored.inc({ outcome: 'stored' })
     }
     for (const key of [...sync.pendingDeletes]) {
-      yield* store.delete(key)
+      yield* store.delete(key).pipe(Effect.tapError(() => Effect.sync(() => metrics.templatesStored.inc({ outcome: 'failed' }))))
       sync.pendingDeletes.delete(key)
       sync.known.delete(key)
+      metrics.templatesStored.inc({ outcome: 'deleted' })
     }
   })
 
@@ -87,39 +88,23 @@ export const decoderActor = defineActor({
       const actor = yield* ActorContext
       const metrics = makeDecoderMetrics((yield* Metrics).registry)
       const sync = new TemplateSync()
-      const protocols: ProtocolSet = makeProtocolSet({
-        holdMaxAgeMs: config.holdMaxAge,
-        holdMaxDatagrams: config.holdMaxDatagrams,
-        events: {
-          learnt: (record) => {
-            metrics.templatesLoaded.inc({ source: 'packet' })
-            if (config.templateState) sync.learnt(record)
-          },
-          withdrawn: (record) => {
-            if (config.templateState) sync.withdrawn(record)
-          },
-        },
-      })
-      const decoder = new FlowDecoder({
-        decoders: protocols.decoders,
+      const { decoder, templates: templateState } = createDecoder({
         observer: metricsObserver(metrics, actor),
         maxFlowsPerBatch: config.maxFlowsPerMessage,
         rateLimit: config.rateLimit,
+        holdMs: config.holdMaxAge,
+        maxHeld: config.holdMaxDatagrams,
+        onTemplate: (change) => {
+          if (change.kind === 'learnt') metrics.templatesLoaded.inc({ source: 'packet' })
+          if (!config.templateState) return
+          if (change.kind === 'learnt') sync.learnt(change.record)
+          else sync.withdrawn(change.record)
+        },
       })
       const emitted = (kind: string, n: number) => actor.emitted(kind, n)
       const updateGauges = () => {
-        metrics.templates.set(protocols.templateCount)
-        metrics.heldNow.set(protocols.holdStats().held)
-      }
-      let lastHold = protocols.holdStats().totals
-      const countHold = () => {
-        const totals = protocols.holdStats().totals
-        for (const outcome of ['held', 'decoded', 'expired', 'overflow'] as const) {
-          const delta = totals[outcome] - lastHold[outcome]
-          if (delta > 0) metrics.held.inc({ outcome }, delta)
-        }
-        lastHold = totals
-        updateGauges()
+        metrics.templates.set(templateState.templateCount)
+        metrics.heldNow.set(templateState.heldCount)
       }
 
       const runtime = yield* Effect.runtime<never>()
@@ -133,16 +118,20 @@ export const decoderActor = defineActor({
         // what other replicas learn. Data held for a template loaded here is published at once.
         yield* bucket.watch((key, record) => {
           if (record === undefined) {
+            const gone = sync.known.get(key)
             sync.known.delete(key)
+            if (gone !== undefined) templateState.removeTemplate(gone.record)
+            updateGauges()
             return
           }
           const fingerprint = templateFingerprint(record)
-          if (sync.known.get(key) === fingerprint) return
-          sync.known.set(key, fingerprint)
-          const output = decoder.decodeOutside(record.exporterAddress, record.protocol, Math.floor(Date.now() / 1000), (sink) => {
-            if (protocols.loadTemplate(record, sink)) metrics.templatesLoaded.inc({ source: 'bucket' })
+          if (sync.known.get(key)?.fingerprint === fingerprint) return
+          sync.known.set(key, { fingerprint, record })
+          const output = decoder.runOutside(record.protocol, () => {
+            if (templateState.loadTemplate(record)) metrics.templatesLoaded.inc({ source: 'bucket' })
+            else actor.error('bad-template-record')
           })
-          countHold()
+          updateGauges()
           if (output.flows.length > 0 || output.counters.length > 0) {
             runFork(
               publishOutput(bus, output, emitted).pipe(
@@ -153,18 +142,15 @@ export const decoderActor = defineActor({
             )
           }
         })
-        yield* Effect.logInfo(`loaded ${protocols.templateCount} templates from the templates bucket`)
+        yield* Effect.logInfo(`loaded ${templateState.templateCount} templates from the templates bucket`)
       }
 
       // Held data expires on a timer: an exporter that never sends the template gets its data
       // counted as missing-template instead of kept forever.
       yield* Effect.forkScoped(
         Effect.sync(() => {
-          const output = decoder.decodeOutside(new Uint8Array(16), FlowProtocol.UNKNOWN, Math.floor(Date.now() / 1000), (sink) =>
-            protocols.expireHeld(Date.now(), sink),
-          )
-          countHold()
-          return output
+          decoder.runOutside(FlowProtocol.UNKNOWN, () => templateState.expireHeld(Date.now()))
+          updateGauges()
         }).pipe(Effect.repeat(Schedule.spaced('1 second'))),
       )
 
@@ -172,7 +158,7 @@ export const decoderActor = defineActor({
         Effect.gen(function* () {
           actor.received('batches')
           const output = decoder.decode(message.value.packets)
-          countHold()
+          updateGauges()
           // Outputs first, then the templates that came with them, then the ack (by the Bus on
           // success): a crash before the ack redelivers the batch, so nothing is lost.
           yield* publishOutput(bus, output, emitted)

@@ -14,6 +14,9 @@ import { SequenceTracker, type SequenceVerdict } from './sequence.js'
 /** Protocol label of metrics and CLI summaries. */
 export type ProtocolName = 'netflow-v5' | 'netflow-v9' | 'ipfix' | 'sflow-v5' | 'unknown'
 
+/** Protocol label of flows decoded from held data once its template came from the bus. */
+export type FlowSource = ProtocolName | 'late'
+
 export const protocolName = (protocol: FlowProtocol): ProtocolName => {
   switch (protocol) {
     case FlowProtocol.NETFLOW_V5:
@@ -53,7 +56,7 @@ export type LoopErrorReason = DecodeErrorReason | 'exception'
 /** Receives every outcome of the loop: the actor turns them into metrics, the CLI into a summary. */
 export interface DecodeObserver {
   packet(exporter: string, protocol: ProtocolName): void
-  flows(exporter: string, protocol: ProtocolName, count: number): void
+  flows(exporter: string, protocol: FlowSource, count: number): void
   error(exporter: string, protocol: ProtocolName, reason: LoopErrorReason, detail: string | undefined): void
   sequence(exporter: string, protocol: ProtocolName, verdict: SequenceVerdict): void
   /** Flows the rate limit dropped (their weight went to kept flows). */
@@ -93,6 +96,8 @@ export class FlowDecoder {
   /** Rate-limited datagrams decode here first, then kept rows are copied out. */
   readonly #scratch = new FlowBatch(256)
   #output = new OutputCollector(1)
+  /** Late sinks handed out during the current call: their new rows are counted when it ends. */
+  readonly #late: { exporter: string; batch: FlowBatch; before: number }[] = []
   /** Exporter and protocol of the datagram being decoded, for sink errors. */
   #current = NO_STREAM
   readonly #sink: DecodeSink & { flows: FlowBatch; counters: InterfaceCounters[] }
@@ -121,19 +126,44 @@ export class FlowDecoder {
   }
 
   /**
-   * Runs `write` (e.g. a template decoder releasing held data) with a sink for `exporter`, and
-   * returns what it wrote as output, rate limit applied. For flows produced outside a datagram.
+   * A sink for flows and errors of `exporter` that come outside its own datagram's decode: data
+   * held for a template and released when the template comes from the bus, held data expiring.
+   * Its flows go to batches of their own (not rate limited), published with the call's output.
    */
-  decodeOutside(exporterAddress: Uint8Array, protocol: FlowProtocol, timeReceived: number, write: (sink: DecodeSink) => void): DecodedOutput {
-    this.#output = new OutputCollector(this.#maxFlows)
+  lateSink(exporterAddress: Uint8Array, _exporterPort: number): DecodeSink {
     const exporter = formatIP(exporterAddress)
-    this.#current = { exporter, protocol: protocolName(protocol) }
-    this.#run(exporter, timeReceived, write)
+    const batch = this.#output.batchFor(exporter, true)
+    this.#late.push({ exporter, batch, before: batch.count })
+    const observer = this.#observer
+    const protocol = this.#current.protocol
+    return {
+      flows: batch,
+      counters: [],
+      error: (reason, detail) => observer.error(exporter, protocol, reason, detail),
+    }
+  }
+
+  /**
+   * Runs `work` outside any datagram (a template loaded from the bus releasing held data, held
+   * data expiring) and returns the flows it wrote through late sinks. `protocol` labels its errors.
+   */
+  runOutside(protocol: FlowProtocol, work: () => void): DecodedOutput {
+    this.#output = new OutputCollector(this.#maxFlows)
+    this.#current = { exporter: '', protocol: protocolName(protocol) }
+    try {
+      work()
+    } catch (error) {
+      this.#observer.error('', this.#current.protocol, 'exception', error instanceof Error ? error.message : String(error))
+    }
     this.#current = NO_STREAM
     return this.#take()
   }
 
   #take(): DecodedOutput {
+    for (const { exporter, batch, before } of this.#late) {
+      if (batch.count > before) this.#observer.flows(exporter, 'late', batch.count - before)
+    }
+    this.#late.length = 0
     const output = this.#output.take()
     this.#output = new OutputCollector(1)
     return output
@@ -231,11 +261,17 @@ class OutputCollector {
     this.#maxFlows = maxFlows
   }
 
-  batchFor(exporter: string): FlowBatch {
-    let batch = this.#open.get(exporter)
+  /** The exporter's open batch; late flows get batches of their own, so they can be told apart. */
+  batchFor(exporter: string, late = false): FlowBatch {
+    const key = late ? `late ${exporter}` : exporter
+    let batch = this.#open.get(key)
+    if (batch !== undefined && late && batch.count >= this.#maxFlows) {
+      this.#open.delete(key)
+      batch = undefined
+    }
     if (batch === undefined) {
       batch = new FlowBatch(Math.min(this.#maxFlows, 1024))
-      this.#open.set(exporter, batch)
+      this.#open.set(key, batch)
       this.#flows.push({ exporter, batch })
     }
     return batch

@@ -9,6 +9,7 @@ export {
   protocolName,
   type DecodedOutput,
   type DecodeObserver,
+  type FlowSource,
   type FlowDecoderOptions,
   type LoopErrorReason,
   type ProtocolDecoder,
@@ -17,6 +18,6 @@ export {
   type SequencePoint,
 } from './dispatch.js'
 export { DecodeTally, makeDecoderMetrics, type DecoderMetrics } from './metrics.js'
-export { makeProtocolSet, type ProtocolSet, type ProtocolSetOptions, type TemplateEvents, type HoldStats } from './protocols.js'
+export { createDecoder, type DecoderSetup, type DecoderSetupOptions } from './protocols.js'
 export { FlowRateLimiter, scaleSamplingRate } from './rate-limit.js'
 export { SequenceTracker, type SequenceVerdict, type SequenceTrackerOptions } from './sequence.js'

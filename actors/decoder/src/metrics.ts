@@ -13,12 +13,12 @@ export interface DecoderMetrics {
   readonly sequenceReorders: Counter<'exporter' | 'protocol'>
   readonly rateLimited: Counter<'exporter'>
   readonly counterSamples: Counter<'exporter'>
-  /** Datagrams held because a template was missing, and what became of them. */
-  readonly held: Counter<'outcome'>
+  /** Data sets held for a template that has not come yet. */
   readonly heldNow: Gauge
   readonly templates: Gauge
   /** Templates taken in, by source: `packet` (from an exporter) or `bucket` (from another decoder). */
   readonly templatesLoaded: Counter<'source'>
+  /** Template writes to (and withdrawals from) the bucket, by outcome. */
   readonly templatesStored: Counter<'outcome'>
 }
 
@@ -31,7 +31,7 @@ const gauge = (registry: Registry, name: string, help: string): Gauge =>
 
 export const makeDecoderMetrics = (registry: Registry): DecoderMetrics => ({
   packets: counter(registry, 'flowbus_decoder_packets_total', 'Export datagrams decoded, per exporter and protocol', ['exporter', 'protocol']),
-  flows: counter(registry, 'flowbus_decoder_flows_total', 'Flows decoded, per exporter and protocol (before the rate limit)', ['exporter', 'protocol']),
+  flows: counter(registry, 'flowbus_decoder_flows_total', 'Flows decoded, per exporter and protocol (before the rate limit; protocol "late": held data decoded once its template came from the bus)', ['exporter', 'protocol']),
   errors: counter(registry, 'flowbus_decoder_errors_total', 'Decoding errors, per exporter and reason', ['exporter', 'reason']),
   sequenceGaps: counter(
     registry,
@@ -43,11 +43,10 @@ export const makeDecoderMetrics = (registry: Registry): DecoderMetrics => ({
   sequenceReorders: counter(registry, 'flowbus_decoder_sequence_reorders_total', 'Datagrams arriving after a newer one (late or duplicated)', ['exporter', 'protocol']),
   rateLimited: counter(registry, 'flowbus_decoder_rate_limited_flows_total', 'Flows dropped by the per-exporter rate limit (their weight moved to kept flows)', ['exporter']),
   counterSamples: counter(registry, 'flowbus_decoder_counter_samples_total', 'Interface counter samples decoded (sFlow)', ['exporter']),
-  held: counter(registry, 'flowbus_decoder_held_datagrams_total', 'Datagrams held for a missing template, by outcome (held, decoded, expired, overflow)', ['outcome']),
-  heldNow: gauge(registry, 'flowbus_decoder_held_datagrams', 'Datagrams held for a missing template right now'),
+  heldNow: gauge(registry, 'flowbus_decoder_held_data_sets', 'Data sets held for a template that has not come yet (expired or pushed out ones count as missing-template errors)'),
   templates: gauge(registry, 'flowbus_decoder_templates', 'NetFlow v9/IPFIX templates known to this decoder'),
   templatesLoaded: counter(registry, 'flowbus_decoder_templates_loaded_total', 'Templates taken in, by source (packet or bucket)', ['source']),
-  templatesStored: counter(registry, 'flowbus_decoder_templates_stored_total', 'Template writes to the templates bucket, by outcome (stored, failed)', ['outcome']),
+  templatesStored: counter(registry, 'flowbus_decoder_templates_stored_total', 'Template writes to the templates bucket, by outcome (stored, deleted, failed)', ['outcome']),
 })
 
 /** The decode loop's observer for the actor: decoder metrics plus the runtime's actor counters. */

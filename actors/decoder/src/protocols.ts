@@ -1,52 +1,85 @@
-// Binds the protocol decoders (netflow/, sflow/) to the decode loop: one decoder per sniffed
-// protocol, the NetFlow v9/IPFIX template state, and the hold of data awaiting templates.
-import type { TemplateRecord } from '@flowbus/bus-schemas'
-import type { ProtocolDecoders } from './dispatch.js'
-import type { DecodeSink } from './protocol.js'
+// Binds the protocol decoders (netflow/, sflow/, packet/) to the decode loop: one decoder per
+// sniffed protocol, sequence points from their headers, and the NetFlow v9/IPFIX template state.
+import { FlowProtocol, formatIP } from '@flowbus/bus-schemas'
+import { type DecodeObserver, FlowDecoder, type ProtocolDecoder, type ProtocolDecoders, type SequencePoint } from './dispatch.js'
+import { type ExportHeader, type FrameParser, type TemplateChange, TemplateDecoder, decodeNetflowV5 } from './netflow/index.js'
+import { FrameStatus, parseFrame } from './packet/index.js'
+import { decodeSflow } from './sflow/index.js'
 
-/** What the template state tells its owner (the actor stores templates on the bus, counts holds). */
-export interface TemplateEvents {
-  /** A template was learnt from a packet, or changed. */
-  learnt(record: TemplateRecord): void
-  /** An exporter withdrew a template. */
-  withdrawn(record: TemplateRecord): void
+/** IPFIX dataLinkFrameSection (IE 315): the same header parser as sFlow sampled headers. */
+const ipfixFrameParser: FrameParser = (frame, batch, row, sink) => {
+  const status = parseFrame(frame, 0, frame.length, batch, row, 'ethernet')
+  if (status !== FrameStatus.Complete) {
+    sink.error('bad-frame', status === FrameStatus.Truncated ? 'dataLinkFrameSection cut inside a header' : 'dataLinkFrameSection malformed')
+  }
 }
 
-export interface ProtocolSetOptions {
-  /** Data held for a missing template is given up after this long. */
-  readonly holdMaxAgeMs: number
-  /** Datagrams held at most, all exporters together. */
-  readonly holdMaxDatagrams: number
-  readonly events?: TemplateEvents
+/**
+ * What each protocol's sequence number counts, as a SequencePoint: NetFlow v5 flow_sequence
+ * counts flows (per engine type/id), v9 counts export packets (per source id), IPFIX counts data
+ * records (per observation domain).
+ */
+const netflowPoint = (h: ExportHeader | undefined): SequencePoint | undefined => {
+  if (h === undefined) return undefined
+  switch (h.protocol) {
+    case FlowProtocol.NETFLOW_V5:
+      return { stream: `engine ${h.observationDomainId}`, sequence: h.sequenceNumber, units: h.dataRecords }
+    case FlowProtocol.NETFLOW_V9:
+      return { stream: `source ${h.observationDomainId}`, sequence: h.sequenceNumber, units: 1 }
+    case FlowProtocol.IPFIX:
+      return { stream: `domain ${h.observationDomainId}`, sequence: h.sequenceNumber, units: h.dataRecords }
+    default:
+      return undefined
+  }
 }
 
-export interface HoldStats {
-  /** Datagrams held right now. */
-  readonly held: number
-  /** Since start: datagrams held, decoded once their template came, expired, dropped for room. */
-  readonly totals: { readonly held: number; readonly decoded: number; readonly expired: number; readonly overflow: number }
+export interface DecoderSetupOptions {
+  readonly observer: DecodeObserver
+  readonly maxFlowsPerBatch?: number
+  /** Per-exporter flow rate limit, flows/s; 0 disables it. */
+  readonly rateLimit?: number
+  /** How long data waits for its template, ms. */
+  readonly holdMs?: number
+  /** Data sets held for templates at most, all exporters together. */
+  readonly maxHeld?: number
+  /** Hears every template learnt from a packet, changed, re-announced or withdrawn. */
+  readonly onTemplate?: (change: TemplateChange) => void
 }
 
-/** The decoders of one process, with their shared template state. */
-export interface ProtocolSet {
-  readonly decoders: ProtocolDecoders
-  /**
-   * Takes in a template from the bucket (another decoder learnt it); data held for it is decoded
-   * into `sink`. Returns false when the record is not a template this set can use.
-   */
-  loadTemplate(record: TemplateRecord, sink: DecodeSink): boolean
-  withdrawTemplate(record: TemplateRecord): void
-  /** Gives up held data older than the hold's age; each expiry is a `missing-template` error. */
-  expireHeld(nowMs: number, sink: DecodeSink): void
-  readonly templateCount: number
-  holdStats(): HoldStats
+/** The decode loop of one process with every protocol decoder, and its NetFlow v9/IPFIX template state. */
+export interface DecoderSetup {
+  readonly decoder: FlowDecoder
+  readonly templates: TemplateDecoder
 }
 
-export const makeProtocolSet = (_options: ProtocolSetOptions): ProtocolSet => ({
-  decoders: {},
-  loadTemplate: () => false,
-  withdrawTemplate: () => {},
-  expireHeld: () => {},
-  templateCount: 0,
-  holdStats: () => ({ held: 0, totals: { held: 0, decoded: 0, expired: 0, overflow: 0 } }),
-})
+export const createDecoder = (options: DecoderSetupOptions): DecoderSetup => {
+  // The template decoder writes late flows (held data released by a template from the bus,
+  // expiries) through the loop, which is built after it.
+  let decoder: FlowDecoder | undefined
+  const templates = new TemplateDecoder({
+    lateSink: (address, port) => decoder!.lateSink(address, port),
+    ...(options.onTemplate ? { onTemplate: options.onTemplate } : {}),
+    frameParser: ipfixFrameParser,
+    ...(options.holdMs !== undefined ? { holdMs: options.holdMs } : {}),
+    ...(options.maxHeld !== undefined ? { maxHeld: options.maxHeld } : {}),
+  })
+  const templated: ProtocolDecoder = { decode: (d, sink) => netflowPoint(templates.decode(d, sink)) }
+  const decoders: ProtocolDecoders = {
+    [FlowProtocol.NETFLOW_V5]: { decode: (d, sink) => netflowPoint(decodeNetflowV5(d, sink)) },
+    [FlowProtocol.NETFLOW_V9]: templated,
+    [FlowProtocol.IPFIX]: templated,
+    [FlowProtocol.SFLOW_V5]: {
+      decode: (d, sink) => {
+        const h = decodeSflow(d, sink)
+        return h === undefined ? undefined : { stream: `agent ${formatIP(h.agentAddress)}/${h.subAgentId}`, sequence: h.sequenceNumber, units: 1 }
+      },
+    },
+  }
+  decoder = new FlowDecoder({
+    decoders,
+    observer: options.observer,
+    ...(options.maxFlowsPerBatch !== undefined ? { maxFlowsPerBatch: options.maxFlowsPerBatch } : {}),
+    ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {}),
+  })
+  return { decoder, templates }
+}

@@ -2,7 +2,7 @@
 // decoder actor's own loop and prints the flows as JSON lines (Akvorado column names) or a table.
 import { readFileSync } from 'node:fs'
 import { type FlowRow, type RawPacket, flowBatchToRows, sniffProtocol } from '@flowbus/bus-schemas'
-import { DecodeTally, FlowDecoder, makeProtocolSet } from '@flowbus/decoder'
+import { DecodeTally, createDecoder } from '@flowbus/decoder'
 import { formatPcapSkips, newPcapReadStats, readPcapUdp } from '@flowbus/runtime'
 import { type Command, UsageError } from '../command.js'
 
@@ -61,8 +61,8 @@ export const decodeCommand: Command = {
 
     const tally = new DecodeTally()
     // One set of decoders for every file: templates learnt in one capture decode the next.
-    const protocols = makeProtocolSet({ holdMaxAgeMs: Number.POSITIVE_INFINITY, holdMaxDatagrams: 100_000 })
-    const decoder = new FlowDecoder({ decoders: protocols.decoders, observer: tally, maxFlowsPerBatch: 4096 })
+    // Held data waits for its template until the end of the input, whatever the capture times say.
+    const { decoder, templates } = createDecoder({ observer: tally, maxFlowsPerBatch: 4096, holdMs: 1e15 })
     const tableRows: FlowRow[] = []
     let flows = 0
     const emit = (packets: RawPacket[]) => {
@@ -114,7 +114,7 @@ export const decodeCommand: Command = {
       context.stderr(`${file}: ${datagrams} UDP datagrams of ${stats.frames} frames${skipped ? ` (skipped: ${skipped})` : ''}\n`)
     }
     // Data still waiting for a template at the end never will get one: count it.
-    decoder.decodeOutside(new Uint8Array(16), 0, 0, (sink) => protocols.expireHeld(Number.POSITIVE_INFINITY, sink))
+    decoder.runOutside(0, () => templates.expireHeld(Number.MAX_SAFE_INTEGER))
 
     if (format === 'table' && tableRows.length > 0) context.stdout(formatTable(tableRows))
     const perProtocol = [...tally.flowCounts].map(([p, n]) => `${n} ${p}`).join(', ')
