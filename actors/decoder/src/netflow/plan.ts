@@ -326,6 +326,9 @@ function build(fields: readonly FieldSpec[], ipfix: boolean): CompiledTemplate {
     for (const slot of SLOTS) {
       const group = slot.groups.find((g) => g.some((ie) => from.has(ie)))
       if (group === undefined) continue
+      // With both an IPv4 and an IPv6 element, each is written only when set, so a flow of the
+      // other family keeps an all-zero address rather than 0.0.0.0.
+      const alternatives = group.filter((ie) => from.has(ie)).length > 1
       let first = true
       for (const ie of group) {
         const l = from.get(ie)
@@ -335,7 +338,7 @@ function build(fields: readonly FieldSpec[], ipfix: boolean): CompiledTemplate {
           if (first) etype = IPV6_ELEMENTS.has(ie) ? 0x86dd : 0x0800
           else if (IPV6_ELEMENTS.has(ie)) etypeVar = true
         }
-        out.push(...writeSlot(slot, l, row, !first, forwardSide && isAddress && !first))
+        out.push(...writeSlot(slot, l, row, alternatives && (!first || slot.kind === 'ip'), forwardSide && isAddress && !first))
         first = false
       }
     }
