@@ -1,7 +1,7 @@
 // The per-process HTTP endpoint: Prometheus /metrics, liveness /healthz and readiness
-// /readyz (ready once every actor has started and until shutdown begins).
-import { createServer, type Server } from 'node:http'
-import { Context, Effect, Layer } from 'effect'
+// /readyz (ready once every actor has started and until shutdown begins), plus actors' routes.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { Context, Effect, Layer, Option, type Scope } from 'effect'
 import type { HttpConfig } from './config/sections.js'
 import { Metrics } from './metrics.js'
 
@@ -38,10 +38,54 @@ export const parseListen = (listen: string): { host: string; port: number } => {
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port }
 }
 
+/** Answers one request; a rejection becomes a 500 naming the error. */
+export type HttpRouteHandler = (request: IncomingMessage, response: ServerResponse) => void | Promise<void>
+
 export interface HttpEndpoint {
   /** The bound address, useful when the configured port was 0. */
   readonly address: { host: string; port: number } | undefined
+  /**
+   * Serves every path under `prefix` (e.g. "/api/v0/clickhouse/") with the handler until the
+   * scope closes. Fails when another route or a built-in path already owns the prefix.
+   */
+  readonly route: (prefix: string, handler: HttpRouteHandler) => Effect.Effect<void, Error, Scope.Scope>
 }
+
+const builtinPaths = ['/metrics', '/healthz', '/readyz']
+
+/** Routes by path prefix, longest first; kept apart from the server so a disabled endpoint still accepts them. */
+const makeRoutes = () => {
+  const routes = new Map<string, HttpRouteHandler>()
+  const route = (prefix: string, handler: HttpRouteHandler): Effect.Effect<void, Error, Scope.Scope> =>
+    Effect.acquireRelease(
+      Effect.suspend(() => {
+        if (!prefix.startsWith('/')) return Effect.fail(new Error(`HTTP route "${prefix}" must start with /`))
+        const clash = [...routes.keys(), ...builtinPaths].find((p) => p.startsWith(prefix) || prefix.startsWith(p))
+        if (clash !== undefined) return Effect.fail(new Error(`HTTP route ${prefix} overlaps ${clash}, already served`))
+        routes.set(prefix, handler)
+        return Effect.void
+      }),
+      () => Effect.sync(() => routes.delete(prefix)),
+    )
+  const find = (path: string): HttpRouteHandler | undefined => {
+    let best: string | undefined
+    for (const prefix of routes.keys()) if (path.startsWith(prefix) && (best === undefined || prefix.length > best.length)) best = prefix
+    return best === undefined ? undefined : routes.get(best)
+  }
+  return { route, find, prefixes: () => [...routes.keys()] }
+}
+
+/**
+ * Serves `prefix` on the process's HTTP endpoint for the enclosing scope. An actor calls this
+ * from its start; without an HTTP endpoint in the process (tests building actors alone) it
+ * logs that the route is not served and succeeds.
+ */
+export const serveHttpRoute = (prefix: string, handler: HttpRouteHandler): Effect.Effect<void, Error, Scope.Scope> =>
+  Effect.flatMap(Effect.serviceOption(HttpServer), (server) =>
+    Option.isSome(server)
+      ? server.value.route(prefix, handler)
+      : Effect.logWarning(`no HTTP endpoint in this process: ${prefix} is not served`),
+  )
 
 export class HttpServer extends Context.Tag('flowbus/HttpServer')<HttpServer, HttpEndpoint>() {}
 
@@ -50,7 +94,8 @@ export const HttpServerLive = (config: HttpConfig): Layer.Layer<HttpServer, Erro
   Layer.scoped(
     HttpServer,
     Effect.gen(function* () {
-      if (config.listen === '') return { address: undefined }
+      const routes = makeRoutes()
+      if (config.listen === '') return { address: undefined, route: routes.route }
       const { host, port } = yield* Effect.try({ try: () => parseListen(config.listen), catch: (e) => e as Error })
       const metrics = yield* Metrics
       const health = yield* Health
@@ -75,8 +120,18 @@ export const HttpServerLive = (config: HttpConfig): Layer.Layer<HttpServer, Erro
           res.writeHead(status.ready ? 200 : 503, { 'content-type': 'application/json' })
           res.end(JSON.stringify(status))
         } else {
-          res.writeHead(404, { 'content-type': 'text/plain' })
-          res.end('not found: try /metrics, /healthz or /readyz\n')
+          const handler = routes.find(path ?? '/')
+          if (handler === undefined) {
+            res.writeHead(404, { 'content-type': 'text/plain' })
+            res.end(`not found: try ${[...builtinPaths, ...routes.prefixes()].join(', ')}\n`)
+            return
+          }
+          Promise.resolve()
+            .then(() => handler(req, res))
+            .catch((error: unknown) => {
+              if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' })
+              res.end(`${path}: ${error instanceof Error ? error.message : String(error)}\n`)
+            })
         }
       })
       const address = yield* Effect.acquireRelease(
@@ -94,6 +149,6 @@ export const HttpServerLive = (config: HttpConfig): Layer.Layer<HttpServer, Erro
           }),
       )
       yield* Effect.logInfo(`metrics and health on http://${host.includes(':') ? `[${host}]` : host}:${address.port}`)
-      return { address }
+      return { address, route: routes.route }
     }),
   )

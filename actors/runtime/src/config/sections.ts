@@ -1,6 +1,6 @@
 // The configuration sections every flowbus process shares: the bus, the HTTP endpoint for
 // metrics and health, logging and ClickHouse. Actor sections are added by each actor's definition.
-import { Schema } from 'effect'
+import { Context, Schema } from 'effect'
 import { columnSelectionProblems, optionalGroups } from '../storage/schema.js'
 import { ByteSize, Duration } from './units.js'
 
@@ -156,3 +156,12 @@ export const sharedSections = {
 }
 
 export { withDefaults }
+
+/** The resolved shared sections, for actors that need more than their own section (storage, provisioning). */
+export interface SharedConfig {
+  readonly bus: BusConfig
+  readonly clickhouse: ClickHouseConfig
+}
+
+/** Provided by the process running the actors (see process.ts) so actors can read the shared sections. */
+export class SharedSections extends Context.Tag('flowbus/SharedSections')<SharedSections, SharedConfig>() {}

@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { type ClickHouseClient, type ClickHouseClientConfigOptions as ClientOptions, createClient } from '@clickhouse/client'
-import { Context, Effect, type Scope } from 'effect'
-import type { ClickHouseConfig } from '../config/sections.js'
+import { Context, Effect, Option, Schema, type Scope } from 'effect'
+import { type ClickHouseConfig, ClickHouseSection, SharedSections } from '../config/sections.js'
 
 /** A ClickHouse problem a person can act on: the message names the server or data path. */
 export class ClickHouseUnavailable extends Error {
@@ -127,7 +127,15 @@ export const qualifiedTable = (config: Pick<ClickHouseConfig, 'database'>, table
   `\`${config.database}\`.\`${table}\``
 
 /**
- * The shared `clickhouse` section, for actors: the kernel passes actors only their own section,
- * so a process that runs storage actors provides this (process.ts puts `config.clickhouse` here).
+ * The shared `clickhouse` section, for an actor's start. The kernel hands actors only their own
+ * section; the shared ones come from the SharedSections service when the process provides it,
+ * else the defaults (embedded engine under ./data/clickhouse), with a warning.
  */
-export class StorageConfig extends Context.Tag('flowbus/StorageConfig')<StorageConfig, ClickHouseConfig>() {}
+export const clickHouseSection: Effect.Effect<ClickHouseConfig> = Effect.flatMap(Effect.serviceOption(SharedSections), (shared) =>
+  Option.isSome(shared)
+    ? Effect.succeed(shared.value.clickhouse)
+    : Effect.as(
+        Effect.logWarning('this process does not pass the shared sections to actors: using the default clickhouse section'),
+        Schema.decodeUnknownSync(ClickHouseSection)({}),
+      ),
+)

@@ -1,0 +1,99 @@
+// The orchestrator actor: provisions the bus, serves the ClickHouse initialisation endpoints,
+// and migrates the ClickHouse schema in the background until it matches the configuration.
+import { catalogue } from '@flowbus/bus-schemas'
+import {
+  ActorContext,
+  type ClickHouseConfig,
+  type DictionarySource,
+  SharedSections,
+  clickHouseError,
+  clickHouseScoped,
+  clickHouseSection,
+  connectTransport,
+  defineActor,
+  describeClickHouse,
+  provisionAll,
+  provisioningPlan,
+  serveHttpRoute,
+} from '@flowbus/runtime'
+import { Duration, Effect, Option, Runtime, Schedule } from 'effect'
+import { OrchestratorConfig } from './config.js'
+import { makeDictionaryData } from './dictionaries.js'
+import { API_PREFIX, clickHouseEndpoints } from './endpoints.js'
+import { runMigrations } from './migrations.js'
+
+/** Where dictionaries read their rows under this configuration. */
+export const dictionarySourceOf = (config: OrchestratorConfig, clickhouse: ClickHouseConfig): DictionarySource =>
+  config.dictionaryURL !== ''
+    ? { kind: 'http', baseURL: config.dictionaryURL }
+    : clickhouse.mode === 'server'
+      ? { kind: 'table', username: clickhouse.username, ...(clickhouse.password ? { password: clickhouse.password } : {}) }
+      : { kind: 'table' }
+
+// Streams and buckets of the whole catalogue, created or updated once (idempotent); a broker
+// that is still starting gets a few attempts before the orchestrator gives up.
+const provisionBus = Effect.gen(function* () {
+  const shared = yield* Effect.serviceOption(SharedSections)
+  if (Option.isNone(shared)) return yield* Effect.logWarning('bus provisioning skipped: this process does not pass the bus section to actors')
+  const bus = shared.value.bus
+  if (!bus.provision || bus.transport === 'memory') return
+  const plan = provisioningPlan(catalogue, bus)
+  yield* Effect.tryPromise({
+    try: async () => {
+      const transport = await connectTransport(bus)
+      try {
+        await provisionAll(transport, plan)
+      } finally {
+        await transport.close()
+      }
+    },
+    catch: (cause) => new Error(`provisioning the ${bus.transport} bus: ${(cause as Error).message}`, { cause }),
+  }).pipe(Effect.retry({ times: 4, schedule: Schedule.exponential('1 second') }))
+  yield* Effect.logInfo(`provisioned ${plan.streams.length} streams and ${plan.buckets.length} buckets on the ${bus.transport} bus`)
+})
+
+export const orchestrator = defineActor({
+  name: 'orchestrator',
+  description: 'creates and migrates the ClickHouse schema, provisions the bus, serves ClickHouse init files',
+  config: OrchestratorConfig,
+  consumes: [],
+  produces: [],
+  start: (config) =>
+    Effect.gen(function* () {
+      const context = yield* ActorContext
+      const clickhouse = yield* clickHouseSection
+      yield* provisionBus
+      const data = makeDictionaryData(config)
+      yield* serveHttpRoute(API_PREFIX, clickHouseEndpoints(data))
+      const client = yield* clickHouseScoped(clickhouse)
+      const runtime = yield* Effect.runtime<never>()
+      const log = Runtime.runSync(runtime)
+      const migrate = Effect.tryPromise({
+        try: () =>
+          runMigrations(client, clickhouse, {
+            dictionarySource: dictionarySourceOf(config, clickhouse),
+            dictionaryData: data,
+            progress: (step, outcome) => log(Effect.logInfo(`migration ${step}: ${outcome}`)),
+          }),
+        catch: (cause) => clickHouseError(clickhouse, 'migrating', cause),
+      }).pipe(
+        // A request under way cannot be cancelled in the engine: stopping waits for the step.
+        Effect.uninterruptible,
+        Effect.tap((report) =>
+          Effect.logInfo(
+            report.changed.length === 0
+              ? `schema of ${describeClickHouse(clickhouse)} is current (${report.steps} steps checked)`
+              : `migrated ${describeClickHouse(clickhouse)}: ${report.changed.map((c) => `${c.step} (${c.actions.join('; ')})`).join(', ')}`,
+          ),
+        ),
+        Effect.tapError((error) =>
+          Effect.zipRight(
+            Effect.sync(() => context.error('migration')),
+            Effect.logError(`${error.message}; retrying in ${Duration.format(config.migrationRetry)}`),
+          ),
+        ),
+        Effect.retry(Schedule.spaced(config.migrationRetry)),
+      )
+      yield* Effect.forkScoped(migrate)
+    }),
+})
