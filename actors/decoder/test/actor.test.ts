@@ -1,0 +1,223 @@
+// The decoder actor on the in-process bus, end to end: raw batches in, flow batches and counter
+// samples out, inputs acknowledged, bad datagrams counted, templates shared through the bucket.
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  type FlowBatch,
+  type FlowRow,
+  type RawPacket,
+  type RawPacketBatch,
+  flowBatchToRows,
+  flowsDecoded,
+  flowsRaw,
+  sniffProtocol,
+  templates,
+} from '@flowbus/bus-schemas'
+import {
+  type BusService,
+  type HttpEndpoint,
+  type ResolvedConfig,
+  configSchema,
+  loadConfig,
+  makeBus,
+  makeMetrics,
+  readPcapUdpAll,
+  runActors,
+} from '@flowbus/runtime'
+import { Effect, Fiber, Scope, Exit } from 'effect'
+import { afterEach, describe, expect, it } from 'vitest'
+// The in-process transport is not part of the runtime's public surface; tests reach for it.
+import { createMemoryBus } from '../../runtime/src/bus/memory.js'
+import { decoderActor } from '../src/actor.js'
+
+const testdata = fileURLToPath(new URL('../../../../shared/testdata/akvorado/', import.meta.url))
+
+/** The UDP datagrams of a capture as the receiver would publish them. */
+const rawPackets = (path: string): RawPacket[] =>
+  readPcapUdpAll(readFileSync(`${testdata}${path}`), path).records.map((r) => ({
+    exporterAddress: r.srcAddress,
+    exporterPort: r.srcPort,
+    receivedNs: r.timestampNs,
+    protocol: sniffProtocol(r.payload),
+    payload: r.payload,
+  }))
+
+
+const waitFor = async (what: () => string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`)
+    await sleep(10)
+  }
+}
+
+const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+
+interface Harness {
+  bus: BusService
+  memory: ReturnType<typeof createMemoryBus>
+  decoded: { key: string; batch: FlowBatch }[]
+  rows: () => FlowRow[]
+  startDecoder: (section?: Record<string, unknown>) => Promise<{ metrics: () => Promise<string>; stop: () => Promise<void> }>
+  close: () => Promise<void>
+}
+
+const harnesses: Harness[] = []
+afterEach(async () => {
+  for (const h of harnesses.splice(0)) await h.close()
+})
+
+const makeHarness = async (): Promise<Harness> => {
+  const memory = createMemoryBus()
+  const resolved = loadConfig(configSchema([decoderActor]), { env: {} }) as ResolvedConfig
+  const bus = makeBus(memory.connect(), resolved.bus, makeMetrics())
+  const scope = await run(Scope.make())
+  const decoded: { key: string; batch: FlowBatch }[] = []
+  await run(
+    bus.subscribe(flowsDecoded, { group: 'test-reader' }, (m) => Effect.sync(() => decoded.push({ key: m.key, batch: m.value }))).pipe(
+      Scope.extend(scope),
+    ),
+  )
+  const stops: (() => Promise<void>)[] = []
+  const harness: Harness = {
+    bus,
+    memory,
+    decoded,
+    rows: () => decoded.flatMap((d) => flowBatchToRows(d.batch)),
+    startDecoder: async (section = {}) => {
+      const withSection = { ...resolved, http: { listen: '127.0.0.1:0' }, decoder: { ...(resolved.decoder as object), ...section } }
+      let endpoint: HttpEndpoint | undefined
+      const fiber = Effect.runFork(
+        runActors({ actors: [decoderActor], config: withSection as ResolvedConfig, transport: memory.connect(), onReady: (e) => (endpoint = e) }),
+      )
+      await waitFor(() => 'the decoder to start', () => endpoint !== undefined)
+      const url = `http://127.0.0.1:${endpoint!.address!.port}/metrics`
+      const stop = async () => {
+        await run(Fiber.interrupt(fiber))
+      }
+      stops.push(stop)
+      return { metrics: async () => (await fetch(url)).text(), stop }
+    },
+    close: async () => {
+      for (const stop of stops) await stop()
+      await run(Scope.close(scope, Exit.void))
+    },
+  }
+  harnesses.push(harness)
+  return harness
+}
+
+const publishRaw = (bus: BusService, packets: RawPacket[]) => {
+  const batch: RawPacketBatch = { receiver: 'test', packets }
+  return run(bus.publish(flowsRaw, '192.0.2.1', batch))
+}
+
+/** Value of a Prometheus sample line matching every label given, or 0. */
+const sample = (text: string, name: string, labels: Record<string, string> = {}): number => {
+  let total = 0
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(' ').at(-1))
+  }
+  return total
+}
+
+describe('decoder actor on the memory bus', () => {
+  it('decodes raw batches into flow batches keyed by exporter, acknowledging the input', async () => {
+    const h = await makeHarness()
+    const decoder = await h.startDecoder()
+    const v5 = rawPackets('flow-decoder-netflow/nfv5.pcap')
+    const sflow = rawPackets('flow-decoder-sflow/data-sflow-ipv4-data.pcap')
+    await publishRaw(h.bus, [...v5, ...sflow])
+    await waitFor(() => `30 flows, got ${h.rows().length}`, () => h.rows().length >= 30)
+    expect(new Map(h.decoded.map((d) => [d.key, d.batch.count]))).toEqual(
+      new Map([
+        ['10.19.144.41', 29],
+        ['192.0.2.100', 1],
+      ]),
+    )
+    expect(h.rows()[0]).toMatchObject({ SrcAddr: '161.202.212.212', DstAddr: '202.152.70.24', Bytes: 133 })
+    await waitFor(
+      () => 'the raw batch to be acknowledged',
+      async () => sample(await decoder.metrics(), 'flowbus_bus_acked_total', { subject: 'flows.raw.v1', group: 'decoder' }) === 1,
+    )
+    const metrics = await decoder.metrics()
+    expect(sample(metrics, 'flowbus_decoder_packets_total', { exporter: '10.19.144.41', protocol: 'netflow-v5' })).toBe(1)
+    expect(sample(metrics, 'flowbus_decoder_flows_total', { exporter: '10.19.144.41', protocol: 'netflow-v5' })).toBe(29)
+    expect(sample(metrics, 'flowbus_actor_received_total', { actor: 'decoder', kind: 'packets' })).toBe(2)
+    expect(sample(metrics, 'flowbus_actor_emitted_total', { actor: 'decoder', kind: 'flows' })).toBe(30)
+  })
+
+  it('splits an exporter\'s flows into messages of the configured size', async () => {
+    const h = await makeHarness()
+    await h.startDecoder({ maxFlowsPerMessage: 40 })
+    const v5 = rawPackets('flow-decoder-netflow/nfv5.pcap')
+    await publishRaw(h.bus, [v5[0]!, v5[0]!, v5[0]!])
+    await waitFor(() => `87 flows, got ${h.rows().length}`, () => h.rows().length >= 87)
+    expect(h.decoded.map((d) => d.batch.count)).toEqual([58, 29])
+  })
+
+  it('counts bad datagrams per exporter and reason and decodes the rest of the batch', async () => {
+    const h = await makeHarness()
+    const decoder = await h.startDecoder()
+    const [good] = rawPackets('flow-decoder-netflow/nfv5.pcap')
+    const truncated: RawPacket = { ...good!, payload: good!.payload.subarray(0, 30) }
+    const unknown: RawPacket = { ...good!, protocol: sniffProtocol(Uint8Array.of(1, 2, 3, 4)), payload: Uint8Array.of(1, 2, 3, 4) }
+    await publishRaw(h.bus, [truncated, unknown, good!])
+    await waitFor(() => `29 flows, got ${h.rows().length}`, () => h.rows().length >= 29)
+    await waitFor(
+      () => 'the error counters',
+      async () => sample(await decoder.metrics(), 'flowbus_decoder_errors_total', { exporter: '10.19.144.41' }) === 2,
+    )
+    const metrics = await decoder.metrics()
+    expect(sample(metrics, 'flowbus_decoder_errors_total', { exporter: '10.19.144.41', reason: 'bad-version' })).toBe(1)
+    expect(sample(metrics, 'flowbus_decoder_errors_total', { exporter: '10.19.144.41', reason: 'truncated' })).toBe(1)
+    expect(sample(metrics, 'flowbus_bus_deadlettered_total')).toBe(0)
+  })
+
+  it('stores templates in the bucket, and a second decoder decodes data with them and no resend', async () => {
+    const h = await makeHarness()
+    const first = await h.startDecoder()
+    await publishRaw(h.bus, rawPackets('flow-decoder-netflow/template.pcap'))
+    const store = await run(h.bus.state(templates))
+    await waitFor(() => 'a template in the bucket', async () => (await run(store.keys)).length > 0)
+    const keys = await run(store.keys)
+    expect(keys.every((k) => /^[\d.]+\.\d+\.2\.\d+\.\d+$/.test(k))).toBe(true)
+    await first.stop()
+
+    const second = await h.startDecoder()
+    await publishRaw(h.bus, rawPackets('flow-decoder-netflow/data.pcap'))
+    await waitFor(() => `flows from data.pcap, got ${h.rows().length}`, () => h.rows().length > 0)
+    const metrics = await second.metrics()
+    expect(sample(metrics, 'flowbus_decoder_templates_loaded_total', { source: 'bucket' })).toBe(keys.length)
+    expect(sample(metrics, 'flowbus_decoder_templates_loaded_total', { source: 'packet' })).toBe(0)
+    expect(sample(metrics, 'flowbus_decoder_errors_total')).toBe(0)
+    expect(h.rows()).toHaveLength(4)
+  })
+
+  it('decodes held data when its template arrives through the bucket from another decoder', async () => {
+    const h = await makeHarness()
+    // The capture is years old: hold its data long enough not to expire it by the wall clock.
+    const decoder = await h.startDecoder({ holdMaxAge: '3650d' })
+    await publishRaw(h.bus, rawPackets('flow-decoder-netflow/data.pcap'))
+    await waitFor(
+      () => 'the data to be held',
+      async () => sample(await decoder.metrics(), 'flowbus_decoder_held_data_sets') === 1,
+    )
+    expect(h.rows()).toHaveLength(0)
+    // Another replica learnt the template: it only reaches this decoder through the bucket.
+    const reference = await makeHarness()
+    const other = await reference.startDecoder()
+    await publishRaw(reference.bus, rawPackets('flow-decoder-netflow/template.pcap'))
+    const otherStore = await run(reference.bus.state(templates))
+    await waitFor(() => 'the template in the other bus', async () => (await run(otherStore.keys)).length > 0)
+    await other.stop()
+    const store = await run(h.bus.state(templates))
+    for (const key of await run(otherStore.keys)) await run(store.put(key, (await run(otherStore.get(key)))!))
+    await waitFor(() => `held flows, got ${h.rows().length}`, () => h.rows().length === 4)
+    const metrics = await decoder.metrics()
+    expect(sample(metrics, 'flowbus_decoder_flows_total', { protocol: 'late' })).toBe(4)
+    expect(sample(metrics, 'flowbus_decoder_held_data_sets')).toBe(0)
+  })
+})
