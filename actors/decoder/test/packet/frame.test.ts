@@ -17,6 +17,7 @@ import {
   udpHeader,
   vlanTag,
 } from './build.js'
+import { seededRandom } from '../sflow/random.js'
 
 const DST = '00:11:22:33:44:55'
 const SRC = '66:77:88:99:aa:bb'
@@ -248,8 +249,7 @@ describe('parseFrame', () => {
       ethernet(DST, SRC, 0x88a8, vlanTag(300, 0x8100, vlanTag(42, 0x8847, mplsStack([16, 17], [0, 0, 0, 0, ...ethernet(DST, SRC, 0x86dd, ipv6Header({ src: '2001:db8::1', dst: '2001:db8::2', next: 0 }, ipv6Extension(44, 0, ipv6Fragment(51, 0, 1, true, authenticationHeader(58, 1, icmpHeader(1, 4))))))])))),
       ethernet(DST, SRC, 0x0800, ipv4Header({ src: '10.0.0.1', dst: '10.0.0.2', proto: 6, options: [1, 1, 1, 1] }, tcpHeader(1, 2, 3))),
     ]
-    let random = 12345
-    const next = (): number => (random = (random * 1103515245 + 12345) >>> 0)
+    const next = seededRandom(12345)
     for (const full of frames) {
       for (let cut = 0; cut <= full.length; cut++) {
         const frame = bytes(full.slice(0, cut))
@@ -257,7 +257,7 @@ describe('parseFrame', () => {
       }
       for (let i = 0; i < 2000; i++) {
         const frame = bytes(full)
-        for (let flips = 1 + (next() % 4); flips > 0; flips--) frame[next() % frame.length]! ^= 1 << (next() % 8)
+        for (let flips = 1 + next(4); flips > 0; flips--) frame[next(frame.length)]! ^= 1 << next(8)
         expect([FrameStatus.Complete, FrameStatus.Truncated, FrameStatus.Malformed]).toContain(parse(frame).status)
       }
     }

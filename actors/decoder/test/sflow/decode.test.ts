@@ -15,6 +15,7 @@ import {
   xdr,
   type GenericInterfaceCounters,
 } from './builder.js'
+import { seededRandom } from './random.js'
 import { decode, recordingSink } from './sink.js'
 
 const tcpFrame = bytes(
@@ -375,12 +376,11 @@ describe('decodeSflow: bad input', () => {
       expect(() => decode(full.slice(0, cut), sink)).not.toThrow()
       expect(sink.errors.length).toBeGreaterThan(0)
     }
-    let random = 987654321
-    const next = (): number => (random = (random * 1103515245 + 12345) >>> 0)
+    const next = seededRandom(987654321)
     const sink = recordingSink()
     for (let i = 0; i < 5000; i++) {
       const payload = full.slice()
-      for (let flips = 1 + (next() % 8); flips > 0; flips--) payload[next() % payload.length]! ^= 1 << (next() % 8)
+      for (let flips = 1 + next(8); flips > 0; flips--) payload[next(payload.length)]! ^= 1 << next(8)
       decode(payload, sink)
       if (sink.flows.count > 1000) sink.flows.clear()
     }

@@ -96,8 +96,9 @@ export function expectedFrameColumns(tokens: readonly Token[]): Record<string, n
     expected.SrcMAC = mac(first(eth.fields, 'eth.src'))!
     expected.DstMAC = mac(first(eth.fields, 'eth.dst'))!
   }
-  const vlan = ls.find((l) => l.proto === 'vlan')
-  if (vlan) expected.SrcVlan = num(first(vlan.fields, 'vlan.id'))!
+  // tshark calls an 802.1ad service tag (TPID 0x88a8) ieee8021ad and an 802.1Q one vlan.
+  const vlan = ls.find((l) => l.proto === 'vlan' || l.proto === 'ieee8021ad')
+  if (vlan) expected.SrcVlan = num(first(vlan.fields, `${vlan.proto}.id`))!
   const ipIndex = ls.findIndex((l) => l.proto === 'ip' || l.proto === 'ipv6')
   const labels = ls
     .slice(0, ipIndex < 0 ? ls.length : ipIndex)
@@ -119,7 +120,7 @@ export function expectedFrameColumns(tokens: readonly Token[]): Record<string, n
     expected.SrcAddr = first(ip.fields, 'ipv6.src')!
     expected.DstAddr = first(ip.fields, 'ipv6.dst')!
     expected.IPTTL = num(first(ip.fields, 'ipv6.hlim'))!
-    expected.IPTos = (Number(first(ip.fields, 'ipv6.tclass')) >>> 20) & 0xff
+    expected.IPTos = Number(first(ip.fields, 'ipv6.tclass')) & 0xff
     expected.IPv6FlowLabel = Number(first(ip.fields, 'ipv6.flow'))
     const nexts = ip.fields.filter((t) => 'field' in t && /^ipv6\.(\w+\.)?nxt$/.test(t.field))
     const last = nexts.at(-1)
