@@ -17,6 +17,7 @@ import {
 import { JSONSchema } from 'effect'
 import { type CliContext, type Command, UsageError, configFlagHelp, parseArgs, resolveConfig } from './command.js'
 import { decodeCommand } from './commands/decode.js'
+import { schemaCommand } from './commands/schema.js'
 import { knownActors } from './registry.js'
 
 export type { CliContext } from './command.js'
@@ -121,6 +122,7 @@ ${configFlagHelp}`,
     },
   },
   decode: decodeCommand,
+  schema: schemaCommand,
 }
 
 /** JSON Schema of the configuration file, titled, with the shared and actor sections. */

@@ -1,6 +1,7 @@
 // Every actor the `flowbus` command knows, in start order. Actors never import each other;
 // only this list brings them together. Later work adds receiver, decoder, enricher, …
 import { decoderActor } from '@flowbus/decoder'
+import { orchestrator } from '@flowbus/orchestrator'
 import type { ActorDefinition } from '@flowbus/runtime'
 
-export const knownActors: readonly ActorDefinition<any>[] = [decoderActor]
+export const knownActors: readonly ActorDefinition<any>[] = [orchestrator, decoderActor]

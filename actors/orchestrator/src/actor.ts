@@ -1,5 +1,6 @@
 // The orchestrator actor: provisions the bus, serves the ClickHouse initialisation endpoints,
 // and migrates the ClickHouse schema in the background until it matches the configuration.
+import type { ClickHouseClient } from '@clickhouse/client'
 import { catalogue } from '@flowbus/bus-schemas'
 import {
   ActorContext,
@@ -62,38 +63,50 @@ export const orchestrator = defineActor({
     Effect.gen(function* () {
       const context = yield* ActorContext
       const clickhouse = yield* clickHouseSection
-      yield* provisionBus
       const data = makeDictionaryData(config)
       yield* serveHttpRoute(API_PREFIX, clickHouseEndpoints(data))
-      const client = yield* clickHouseScoped(clickhouse)
       const runtime = yield* Effect.runtime<never>()
       const log = Runtime.runSync(runtime)
-      const migrate = Effect.tryPromise({
-        try: () =>
-          runMigrations(client, clickhouse, {
-            dictionarySource: dictionarySourceOf(config, clickhouse),
-            dictionaryData: data,
-            progress: (step, outcome) => log(Effect.logInfo(`migration ${step}: ${outcome}`)),
-          }),
-        catch: (cause) => clickHouseError(clickhouse, 'migrating', cause),
-      }).pipe(
-        // A request under way cannot be cancelled in the engine: stopping waits for the step.
-        Effect.uninterruptible,
-        Effect.tap((report) =>
-          Effect.logInfo(
-            report.changed.length === 0
-              ? `schema of ${describeClickHouse(clickhouse)} is current (${report.steps} steps checked)`
-              : `migrated ${describeClickHouse(clickhouse)}: ${report.changed.map((c) => `${c.step} (${c.actions.join('; ')})`).join(', ')}`,
+      const migrate = (client: ClickHouseClient) =>
+        Effect.tryPromise({
+          try: () =>
+            runMigrations(client, clickhouse, {
+              dictionarySource: dictionarySourceOf(config, clickhouse),
+              dictionaryData: data,
+              progress: (step, outcome) => log(Effect.logInfo(`migration ${step}: ${outcome}`)),
+            }),
+          catch: (cause) => clickHouseError(clickhouse, 'migrating', cause),
+        }).pipe(
+          // A request under way cannot be cancelled in the engine: stopping waits for the step.
+          Effect.uninterruptible,
+          Effect.tap((report) =>
+            Effect.logInfo(
+              report.changed.length === 0
+                ? `schema of ${describeClickHouse(clickhouse)} is current (${report.steps} steps checked)`
+                : `migrated ${describeClickHouse(clickhouse)}: ${report.changed.map((c) => `${c.step} (${c.actions.join('; ')})`).join(', ')}`,
+            ),
           ),
-        ),
-        Effect.tapError((error) =>
-          Effect.zipRight(
-            Effect.sync(() => context.error('migration')),
-            Effect.logError(`${error.message}; retrying in ${Duration.format(config.migrationRetry)}`),
+          Effect.tapError((error) =>
+            Effect.zipRight(
+              Effect.sync(() => context.error('migration')),
+              Effect.logError(`${error.message}; retrying in ${Duration.format(config.migrationRetry)}`),
+            ),
           ),
-        ),
-        Effect.retry(Schedule.spaced(config.migrationRetry)),
+          Effect.retry(Schedule.spaced(config.migrationRetry)),
+        )
+      // Work that waits on brokers and ClickHouse runs in the background, so the actor starts
+      // at once; inserting actors wait for the schema themselves (awaitSchema).
+      yield* Effect.forkScoped(
+        Effect.gen(function* () {
+          yield* provisionBus.pipe(
+            Effect.catchAll((error) => Effect.zipRight(Effect.sync(() => context.error('provisioning')), Effect.logError(error.message))),
+          )
+          // The client lives until migrations are done: loading the embedded engine, if this
+          // process has not yet, happens here rather than in start.
+          yield* Effect.scoped(Effect.flatMap(clickHouseScoped(clickhouse), migrate)).pipe(
+            Effect.catchAll((error) => Effect.zipRight(Effect.sync(() => context.error('migration')), Effect.logError(error.message))),
+          )
+        }),
       )
-      yield* Effect.forkScoped(migrate)
     }),
 })
