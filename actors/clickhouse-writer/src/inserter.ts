@@ -1,0 +1,83 @@
+// Sends encoded blocks to ClickHouse, deduplicated by token. Server mode streams the Native
+// blocks over HTTP; embedded mode stages them in a file the in-process engine reads, because
+// chDB's inline insert data is text-only (binary bytes are cut at blank lines).
+import { randomUUID } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, open, unlink } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import type { openClickHouse } from '@flowbus/runtime'
+
+type ClickHouseClient = Awaited<ReturnType<typeof openClickHouse>>
+
+export interface BlockInserter {
+  /** Inserts Native blocks (read in order, as one insert) into `table`, deduplicated by `token`. */
+  readonly insertNative: (table: string, columns: readonly string[], blocks: readonly Uint8Array[], token: string) => Promise<void>
+  /** Inserts a few rows as JSONEachRow (small tables such as interface counters). */
+  readonly insertRows: (table: string, rows: readonly object[], token: string) => Promise<void>
+}
+
+const ident = (name: string): string => `\`${name.replace(/`/g, '``')}\``
+const literal = (text: string): string => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
+
+// Settings go into the statement itself: chdb/connection turns clickhouse_settings into session
+// SETs, which would leave a deduplication token behind for the next insert of the process.
+const dedupSettings = (token: string): string => `SETTINGS insert_deduplication_token = ${literal(token)}, insert_deduplicate = 1`
+
+/** Where embedded mode stages blocks: memory-backed /dev/shm when present. */
+export const defaultSpoolDirectory = (): string => (existsSync('/dev/shm') ? '/dev/shm' : tmpdir())
+
+export function embeddedInserter(client: ClickHouseClient, spoolDirectory: string): BlockInserter {
+  const directory = join(spoolDirectory || defaultSpoolDirectory(), `flowbus-writer-${process.pid}`)
+  let ready: Promise<unknown> | undefined
+  return {
+    insertNative: async (table, columns, blocks, token) => {
+      ready ??= mkdir(directory, { recursive: true })
+      await ready
+      const file = join(directory, `${randomUUID()}.native`)
+      const handle = await open(file, 'w')
+      try {
+        await handle.writev(blocks as Uint8Array[])
+      } finally {
+        await handle.close()
+      }
+      const list = columns.map(ident).join(', ')
+      try {
+        await client.command({
+          query: `INSERT INTO ${table} (${list}) ${dedupSettings(token)} SELECT ${list} FROM file(${literal(file)}, Native)`,
+        })
+      } finally {
+        await unlink(file).catch(() => undefined)
+      }
+    },
+    insertRows: async (table, rows, token) => {
+      if (rows.length === 0) return
+      const body = rows.map((row) => JSON.stringify(row)).join('\n')
+      await client.command({ query: `INSERT INTO ${table} ${dedupSettings(token)} FORMAT JSONEachRow\n${body}` })
+    },
+  }
+}
+
+export function serverInserter(client: ClickHouseClient): BlockInserter {
+  return {
+    insertNative: async (table, columns, blocks, token) => {
+      const result = await client.exec({
+        query: `INSERT INTO ${table} (${columns.map(ident).join(', ')}) FORMAT Native`,
+        values: Readable.from(blocks.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength))),
+        clickhouse_settings: { insert_deduplication_token: token, insert_deduplicate: 1 },
+      })
+      // The response body is empty for an INSERT; reading it to the end frees the socket.
+      for await (const _ of result.stream) void _
+    },
+    insertRows: async (table, rows, token) => {
+      if (rows.length === 0) return
+      await client.insert({
+        table,
+        values: rows as object[],
+        format: 'JSONEachRow',
+        clickhouse_settings: { insert_deduplication_token: token, insert_deduplicate: 1 },
+      })
+    },
+  }
+}
