@@ -22,6 +22,7 @@
 import { type DecodeSink, type Datagram } from '../protocol.js'
 import { FlowProtocol, type TemplateField, type TemplateRecord } from '@flowbus/bus-schemas'
 import { applyOptionsData, type OptionsState } from './options.js'
+import { FrameStatus, parseFrame } from '../packet/index.js'
 import { compileTemplate, type FieldSpec, type FrameParser, type RecordContext, type SetDecoder, VARIABLE_LENGTH } from './plan.js'
 
 export interface TemplateChange {
@@ -46,7 +47,7 @@ export interface TemplateDecoderOptions {
   /** Where flows and errors of decodes outside `decode` go: held data released by `loadTemplate`, expiries. */
   readonly lateSink: (exporterAddress: Uint8Array, exporterPort: number) => DecodeSink
   readonly onTemplate?: (change: TemplateChange) => void
-  /** IPFIX dataLinkFrameSection (IE 315) parser; without one the element is skipped. */
+  /** IPFIX dataLinkFrameSection (IE 315) parser; default: the sampled-header parser sFlow uses. */
   readonly frameParser?: FrameParser
   /** Templates (data + options) per exporter/port/domain; more are 'template-limit'. Default 512. */
   readonly maxTemplatesPerDomain?: number
@@ -103,6 +104,14 @@ interface Exporter {
   templates: number
   held: Held[]
   heldBytes: number
+}
+
+/** IE 315 carries an Ethernet frame's first bytes, parsed as sFlow sampled headers are (fields up to a bad layer are kept). */
+const parseDataLinkFrame: FrameParser = (bytes, start, end, batch, row, sink) => {
+  const status = parseFrame(bytes, start, end, batch, row, 'ethernet')
+  if (status !== FrameStatus.Complete) {
+    sink.error('bad-frame', `dataLinkFrameSection ${status === FrameStatus.Truncated ? 'ends inside a header' : 'headers contradict themselves'}`)
+  }
 }
 
 const TEMPLATE_SET_V9 = 0
@@ -181,7 +190,7 @@ export class TemplateDecoder {
       sysUptime: 0,
       headerMs: 0,
       sysInitMs: 0,
-      frame: options.frameParser,
+      frame: options.frameParser ?? parseDataLinkFrame,
     }
   }
 
