@@ -24,7 +24,7 @@ export interface InterfaceNames {
  * Parses a sampled link-layer frame (IPFIX dataLinkFrameSection, IE 315) into row `row` of the
  * batch: the same header parser sFlow uses. Fields the template also carries explicitly win.
  */
-export type FrameParser = (bytes: Uint8Array, start: number, end: number, batch: FlowBatch, row: number, sink: DecodeSink) => void
+export type FrameParser = (frame: Uint8Array, batch: FlowBatch, row: number, sink: DecodeSink) => void
 
 /** Per-datagram and per-domain values the generated code reads; one object reused by the decoder. */
 export interface RecordContext {
@@ -470,7 +470,7 @@ function build(fields: readonly FieldSpec[], ipfix: boolean): CompiledTemplate {
   const frame = forward.get(315)
   const frameCode =
     frame !== undefined && frame.field.length !== 0
-      ? [`if (ctx.frame !== undefined) ctx.frame(u8, ${offset(frame.index)}, ${offset(frame.index)} + ${lengthOf(frame)}, b, r, ctx.sink)`]
+      ? [`if (ctx.frame !== undefined) ctx.frame(u8.subarray(${offset(frame.index)}, ${offset(frame.index)} + ${lengthOf(frame)}), b, r, ctx.sink)`]
       : []
   // A frame section is one sampled packet: its size (IE 312 dataLinkFrameSize) is the bytes.
   if (frameCode.length > 0) {

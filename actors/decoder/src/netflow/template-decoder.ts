@@ -107,8 +107,8 @@ interface Exporter {
 }
 
 /** IE 315 carries an Ethernet frame's first bytes, parsed as sFlow sampled headers are (fields up to a bad layer are kept). */
-const parseDataLinkFrame: FrameParser = (bytes, start, end, batch, row, sink) => {
-  const status = parseFrame(bytes, start, end, batch, row, 'ethernet')
+const parseDataLinkFrame: FrameParser = (frame, batch, row, sink) => {
+  const status = parseFrame(frame, 0, frame.length, batch, row, 'ethernet')
   if (status !== FrameStatus.Complete) {
     sink.error('bad-frame', `dataLinkFrameSection ${status === FrameStatus.Truncated ? 'ends inside a header' : 'headers contradict themselves'}`)
   }
