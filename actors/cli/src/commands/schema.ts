@@ -3,6 +3,7 @@
 import {
   type ClickHouseConfig,
   aggregatedTables,
+  columnsMarkdown,
   dictionaryDefinitions,
   dictionaryTable,
   optionalGroups,
@@ -25,6 +26,7 @@ ${configFlagHelp}
   --json          one JSON array: name, type, kind (FlowBatch column), dimension, filterable,
                   aggregated, group
   --ddl           the CREATE statements the orchestrator runs on a fresh database
+  --markdown      the columns page of the documentation (docs/columns.md)
 
 Optional groups:
 ${Object.entries(optionalGroups)
@@ -35,9 +37,13 @@ const yes = (flag: boolean, text: string) => (flag ? text : '')
 
 export const schemaCommand: Command = {
   summary: 'print the flow columns stored in ClickHouse',
-  usage: 'flowbus schema [--config FILE] [--json | --ddl]',
+  usage: 'flowbus schema [--config FILE] [--json | --ddl | --markdown]',
   help,
   run: async (args, context) => {
+    if (args.flags.has('markdown')) {
+      context.stdout(columnsMarkdown())
+      return 0
+    }
     const config = resolveConfig(args, context).clickhouse as ClickHouseConfig
     const columns = storageColumns(config)
     if (args.flags.has('json')) {

@@ -2,7 +2,12 @@
 // chDB engine (embedded, loaded only when used) or over HTTP(S) to a ClickHouse server.
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { type ClickHouseClient, type ClickHouseClientConfigOptions as ClientOptions, createClient } from '@clickhouse/client'
+import {
+  type ClickHouseClient,
+  type ClickHouseClientConfigOptions as ClientOptions,
+  ClickHouseLogLevel,
+  createClient,
+} from '@clickhouse/client'
 import { Context, Effect, Option, Schema, type Scope } from 'effect'
 import { type ClickHouseConfig, ClickHouseSection, SharedSections } from '../config/sections.js'
 
@@ -14,6 +19,9 @@ export class ClickHouseUnavailable extends Error {
     this.name = 'ClickHouseUnavailable'
   }
 }
+
+// Failures reach callers as errors and are logged there with context; the client's own log would repeat them.
+const quiet = { level: ClickHouseLogLevel.OFF }
 
 // chDB binds one data directory per process: remember which one, and how many clients use it.
 let embedded: { path: string; clients: number } | undefined
@@ -32,7 +40,7 @@ const openEmbedded = async (config: ClickHouseConfig): Promise<ClickHouseClient>
   embedded = { path, clients: (embedded?.clients ?? 0) + 1 }
   // chdb types the connection against @clickhouse/client-common, the client against its own copy
   // of the same interface: identical shapes, distinct declarations.
-  const client = createClient({ connection: connection as unknown as NonNullable<ClientOptions['connection']>, request_timeout: config.requestTimeout })
+  const client = createClient({ connection: connection as unknown as NonNullable<ClientOptions['connection']>, request_timeout: config.requestTimeout, log: quiet })
   const close = client.close.bind(client)
   let closed = false
   // Releasing the slot once every client closed lets a later client (tests) choose another path.
@@ -83,8 +91,9 @@ const openServer = (config: ClickHouseConfig): ClickHouseClient => {
     username: config.username,
     password: config.password ?? '',
     request_timeout: config.requestTimeout,
+    log: quiet,
     ...(tls ? { tls } : {}),
-    // The writer's deduplication tokens and our DDL rely on these; sent with every request.
+    // An error late in a long statement then comes back as an HTTP error, not after a 200 header.
     clickhouse_settings: { wait_end_of_query: 1 },
   })
 }

@@ -1,0 +1,108 @@
+// The storage definition: every flow column stored with a type fitting its FlowBatch kind, the
+// column selection from config, the DDL, the generated docs page and `flowbus schema`.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { flowColumns } from '@flowbus/bus-schemas'
+import { Schema } from 'effect'
+import { describe, expect, it } from 'vitest'
+import {
+  ClickHouseSection,
+  ConfigError,
+  aggregatedOrderBy,
+  aggregatedTableDefinition,
+  aggregatedTables,
+  aggregatedView,
+  allStorageColumns,
+  columnsMarkdown,
+  configSchema,
+  flowsTable,
+  loadConfig,
+  optionalGroups,
+  renderCreateTable,
+  storageColumn,
+  storageColumns,
+  typesOfKind,
+} from '../src/index.js'
+
+const root = join(import.meta.dirname, '..', '..', '..')
+const section = (value: unknown) => Schema.decodeUnknownSync(ClickHouseSection)(value)
+
+describe('storage definition', () => {
+  it('gives every flow column a ClickHouse type that fits its FlowBatch kind', () => {
+    for (const flow of flowColumns) {
+      const stored = storageColumn(flow.name)
+      expect(stored, `${flow.name} has no storage definition`).toBeDefined()
+      expect(
+        typesOfKind[flow.kind].some((pattern) => pattern.test(stored!.type)),
+        `${flow.name} (${flow.kind}) stored as ${stored!.type}`,
+      ).toBe(true)
+    }
+    expect(allStorageColumns.map((c) => c.name)).toEqual(flowColumns.map((c) => c.name))
+  })
+
+  it('stores addresses as IPv6, names as LowCardinality, boundaries as enums and times as DateTime', () => {
+    expect(storageColumn('SrcAddr')!.type).toBe('IPv6')
+    expect(storageColumn('ExporterName')!.type).toBe('LowCardinality(String)')
+    expect(storageColumn('InIfBoundary')!.type).toMatch(/^Enum8\('undefined' = 0, 'external' = 1, 'internal' = 2\)$/)
+    expect(storageColumn('TimeReceived')!.type).toBe('DateTime')
+    expect(storageColumn('FlowStartTime')!.type).toBe('DateTime64(3)')
+    expect(storageColumn('SrcMAC')!.type).toBe('UInt64')
+    expect(storageColumn('DstLargeCommunities')!.type).toBe('Array(Tuple(UInt32, UInt32, UInt32))')
+  })
+
+  it('leaves optional groups out by default and takes groups or single columns from config', () => {
+    const names = (config: unknown) => storageColumns(section(config)).map((c) => c.name as string)
+    const defaults = names({})
+    for (const column of allStorageColumns) expect(defaults.includes(column.name)).toBe(column.group === undefined)
+    const l2 = names({ columns: { enable: ['l2', 'FlowStartTime'] } })
+    expect(l2).toEqual(expect.arrayContaining(['SrcVlan', 'DstVlan', 'SrcMAC', 'DstMAC', 'FlowStartTime']))
+    expect(l2).not.toContain('FlowEndTime')
+    const fewer = names({ columns: { enable: ['nat'], disable: ['NextHop', 'SrcPortNAT'] } })
+    expect(fewer).toContain('SrcAddrNAT')
+    expect(fewer).not.toContain('NextHop')
+    expect(fewer).not.toContain('SrcPortNAT')
+  })
+
+  it('refuses unknown groups and columns and required columns in config, naming them', () => {
+    const schema = configSchema([])
+    const env = { FLOWBUS_CLICKHOUSE__COLUMNS__ENABLE: '[l2, nosuch]', FLOWBUS_CLICKHOUSE__COLUMNS__DISABLE: '[Bytes]' }
+    expect(() => loadConfig(schema, { env })).toThrow(ConfigError)
+    try {
+      loadConfig(schema, { env })
+    } catch (error) {
+      expect((error as Error).message).toContain('"nosuch" is neither an optional group')
+      expect((error as Error).message).toContain('"Bytes" cannot be disabled')
+    }
+    expect(Object.keys(optionalGroups)).toContain('mpls')
+  })
+
+  it('renders a raw table with codecs, skipping indexes, TTL and deduplication window', () => {
+    const config = section({ retention: { flows: '3d' } })
+    const ddl = renderCreateTable(config, flowsTable(config))
+    expect(ddl).toContain('`TimeReceived` DateTime CODEC(DoubleDelta, LZ4)')
+    expect(ddl).toContain('INDEX `idx_SrcAddr` `SrcAddr` TYPE bloom_filter(0.01) GRANULARITY 4')
+    expect(ddl).toContain('TTL TimeReceived + toIntervalSecond(259200)')
+    expect(ddl).toMatch(/non_replicated_deduplication_window = \d+/)
+    expect(ddl).toContain('PARTITION BY toYYYYMMDD(TimeReceived)')
+    expect(renderCreateTable(section({ retention: { flows: 0 } }), flowsTable(section({ retention: { flows: 0 } })))).not.toContain('TTL')
+  })
+
+  it('keeps only aggregated columns in the summed tables, every non-summed column in their key', () => {
+    const config = section({})
+    for (const table of aggregatedTables) {
+      const definition = aggregatedTableDefinition(config, table)
+      const names = definition.columns.map((c) => c.name)
+      expect(names).not.toContain('SrcAddr')
+      expect(names).toContain('Flows')
+      expect(definition.engine).toContain('SummingMergeTree((Bytes, Packets, Flows))')
+      expect([...definition.orderBy, 'Bytes', 'Packets', 'Flows'].sort()).toEqual([...names].sort())
+      expect(aggregatedView(config, table).select).toContain(`toIntervalSecond(${table.resolutionSeconds})`)
+    }
+    expect(aggregatedOrderBy(config).slice(0, 2)).toEqual(['TimeReceived', 'ExporterAddress'])
+  })
+
+  it('keeps docs/columns.md equal to the generated page', () => {
+    // If this fails after a schema change, regenerate: npx flowbus schema --markdown > docs/columns.md
+    expect(readFileSync(join(root, 'docs/columns.md'), 'utf8')).toBe(columnsMarkdown())
+  })
+})
