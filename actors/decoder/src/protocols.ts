@@ -1,18 +1,9 @@
-// Binds the protocol decoders (netflow/, sflow/, packet/) to the decode loop: one decoder per
-// sniffed protocol, sequence points from their headers, and the NetFlow v9/IPFIX template state.
+// Binds the protocol decoders (netflow/, sflow/) to the decode loop: one decoder per sniffed
+// protocol, sequence points from their headers, and the NetFlow v9/IPFIX template state.
 import { FlowProtocol, formatIP } from '@flowbus/bus-schemas'
 import { type DecodeObserver, FlowDecoder, type ProtocolDecoder, type ProtocolDecoders, type SequencePoint } from './dispatch.js'
-import { type ExportHeader, type FrameParser, type TemplateChange, TemplateDecoder, decodeNetflowV5 } from './netflow/index.js'
-import { FrameStatus, parseFrame } from './packet/index.js'
+import { type ExportHeader, type TemplateChange, TemplateDecoder, decodeNetflowV5 } from './netflow/index.js'
 import { decodeSflow } from './sflow/index.js'
-
-/** IPFIX dataLinkFrameSection (IE 315): the same header parser as sFlow sampled headers. */
-const ipfixFrameParser: FrameParser = (frame, batch, row, sink) => {
-  const status = parseFrame(frame, 0, frame.length, batch, row, 'ethernet')
-  if (status !== FrameStatus.Complete) {
-    sink.error('bad-frame', status === FrameStatus.Truncated ? 'dataLinkFrameSection cut inside a header' : 'dataLinkFrameSection malformed')
-  }
-}
 
 /**
  * What each protocol's sequence number counts, as a SequencePoint: NetFlow v5 flow_sequence
@@ -59,7 +50,6 @@ export const createDecoder = (options: DecoderSetupOptions): DecoderSetup => {
   const templates = new TemplateDecoder({
     lateSink: (address, port) => decoder!.lateSink(address, port),
     ...(options.onTemplate ? { onTemplate: options.onTemplate } : {}),
-    frameParser: ipfixFrameParser,
     ...(options.holdMs !== undefined ? { holdMs: options.holdMs } : {}),
     ...(options.maxHeld !== undefined ? { maxHeld: options.maxHeld } : {}),
   })
