@@ -6,6 +6,7 @@ import { FlowBatch, formatIP, type IpColumn, type NumericColumn } from '@flowbus
 import { removeDir, tempDir } from '@flowbus/test/harness'
 import { describe, expect, it } from 'vitest'
 import { FrameStatus, parseFrame } from '../../src/packet/index.js'
+import { seededRandom } from '../sflow/random.js'
 import { expectedFrameColumns, findTshark, tsharkPackets } from '../sflow/tshark.js'
 import { readPcapFrames, writeFramePcap } from './frames.js'
 
@@ -46,6 +47,26 @@ describe('parseFrame on the sampled-frame captures', () => {
     expect(statuses.length).toBeGreaterThan(0)
     expect(statuses.every((s) => s === FrameStatus.Complete)).toBe(true)
     if (file.startsWith('mpls-')) expect(batch.getList('MPLSLabels', 0).length).toBeGreaterThan(0)
+  })
+
+  it.each(files)('%s cut at every length or with flipped bits never throws', (file) => {
+    const statuses: number[] = [FrameStatus.Complete, FrameStatus.Truncated, FrameStatus.Malformed]
+    const next = seededRandom(file.length)
+    const batch = new FlowBatch(16)
+    for (const frame of readPcapFrames(join(DIR, file)).frames) {
+      for (let cut = 0; cut <= frame.length; cut++) {
+        for (const first of ['ethernet', 'ipv4', 'ipv6', 'mpls'] as const) {
+          expect(statuses).toContain(parseFrame(frame, 0, cut, batch, batch.appendRow(), first))
+        }
+        batch.clear()
+      }
+      for (let i = 0; i < 2000; i++) {
+        const mutated = frame.slice()
+        for (let flips = 1 + next(6); flips > 0; flips--) mutated[next(mutated.length)]! ^= 1 << next(8)
+        expect(statuses).toContain(parseFrame(mutated, 0, mutated.length, batch, batch.appendRow(), 'ethernet'))
+        if (batch.count > 1000) batch.clear()
+      }
+    }
   })
 
   it.each(Object.keys(controlWordFrames))('%s goes through the control word', (file) => {

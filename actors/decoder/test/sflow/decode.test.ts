@@ -1,6 +1,9 @@
 // The sFlow v5 decoder on hand-built datagrams: the datagram header, each sample and record type,
 // precedence between records, discard reasons, counter samples, and errors that never throw.
-import { flowBatchToRows, formatIP, type FlowBatch, type NumericColumn } from '@flowbus/bus-schemas'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { FlowBatch, flowBatchToRows, formatIP, type NumericColumn } from '@flowbus/bus-schemas'
+import { readPcapUdpAll } from '@flowbus/runtime'
 import { describe, expect, it } from 'vitest'
 import { discardStatus } from '../../src/sflow/index.js'
 import { bytes, ethernet, ipv4Header, ipv6Header, tcpHeader, udpHeader, vlanTag } from '../packet/build.js'
@@ -384,5 +387,58 @@ describe('decodeSflow: bad input', () => {
       decode(payload, sink)
       if (sink.flows.count > 1000) sink.flows.clear()
     }
+  })
+})
+
+describe('decodeSflow: mutated real captures', () => {
+  const dir = '/work/shared/testdata/akvorado/flow-decoder-sflow'
+  const payloads = readdirSync(dir)
+    .filter((f) => f.endsWith('.pcap'))
+    .sort()
+    .flatMap((f) => readPcapUdpAll(new Uint8Array(readFileSync(join(dir, f))), f).records.map((r) => ({ file: f, payload: r.payload })))
+
+  it('finds the captures', () => {
+    expect(payloads.length).toBeGreaterThanOrEqual(8)
+  })
+
+  /** Bytes the datagram's samples cover (some exporters pad datagrams past their last sample). */
+  function sampledLength(payload: Uint8Array): number {
+    const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength)
+    let o = view.getUint32(4) === 2 ? 8 + 16 + 16 : 8 + 4 + 16
+    for (let i = view.getUint32(o - 4); i > 0; i--) o += 8 + view.getUint32(o + 4)
+    return o
+  }
+
+  it.each(payloads.map((p) => [p.file, p.payload] as const))('%s: every cut is counted, none throws', (_, payload) => {
+    expect(decode(payload).sink.errors).toEqual([])
+    const used = sampledLength(payload)
+    for (let cut = 0; cut < payload.length; cut++) {
+      const sink = recordingSink()
+      expect(() => decode(payload.slice(0, cut), sink)).not.toThrow()
+      expect(sink.errors.length > 0).toBe(cut < used)
+    }
+  })
+
+  it.each(payloads.map((p) => [p.file, p.payload] as const))('%s: lying words and flipped bits never throw nor allocate past the datagram', (_, payload) => {
+    const sink = recordingSink(new FlowBatch(64))
+    // Every 32-bit word (counts and lengths among them) set to values a liar would send.
+    for (let at = 0; at + 4 <= payload.length; at += 4) {
+      for (const lie of [0, 1, 0x7ffffffc, 0xfffffff0, 0xffffffff]) {
+        const mutated = payload.slice()
+        new DataView(mutated.buffer).setUint32(at, lie)
+        decode(mutated, sink)
+        sink.flows.clear()
+        sink.counters.length = 0
+      }
+    }
+    const next = seededRandom(payload.length)
+    for (let i = 0; i < 3000; i++) {
+      const mutated = payload.slice()
+      for (let flips = 1 + next(8); flips > 0; flips--) mutated[next(mutated.length)]! ^= 1 << next(8)
+      decode(mutated, sink)
+      sink.flows.clear()
+    }
+    // One datagram adds at most one row per 40 bytes: the batch never grew past that.
+    expect(sink.flows.capacity).toBeLessThanOrEqual(Math.max(64, 2 * Math.ceil(payload.length / 40)))
   })
 })
