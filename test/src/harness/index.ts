@@ -3,3 +3,4 @@
 export * from './process.js'
 export * from './nats.js'
 export * from './kafka.js'
+export * from './exporters.js'
