@@ -1,0 +1,133 @@
+// Migrations on the real embedded engine: a fresh database, a second run that changes nothing,
+// and a database holding flows upgraded in place when optional columns and retention change.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { ClickHouseClient } from '@clickhouse/client'
+import { ClickHouseSection, type ClickHouseConfig, existingColumns, openClickHouse, queryRows } from '@flowbus/runtime'
+import { Schema } from 'effect'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { makeDictionaryData, runMigrations, showCreateAll } from '../src/index.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'flowbus-migrations-'))
+const section = (value: object): ClickHouseConfig => Schema.decodeUnknownSync(ClickHouseSection)({ path: join(dir, 'engine'), ...value })
+const options = { dictionarySource: { kind: 'table' } as const, dictionaryData: makeDictionaryData({ asNames: { '64512': 'lab' } }) }
+
+let client: ClickHouseClient
+beforeAll(async () => {
+  client = await openClickHouse(section({}))
+})
+afterAll(async () => {
+  await client?.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+// Recent times: rows older than a table's TTL may be dropped as soon as they are inserted.
+const now = Math.floor(Date.now() / 1000)
+const count = async (query: string) => Number((await queryRows<{ n: string }>(client, query))[0]!.n)
+
+describe('migrations on a fresh database', () => {
+  const config = section({ database: 'fresh' })
+
+  it('create every table, view and dictionary, then find nothing to do', async () => {
+    const steps: string[] = []
+    const first = await runMigrations(client, config, { ...options, progress: (step) => steps.push(step) })
+    expect(first.changed.length).toBe(first.steps)
+    expect(steps).toContain('table flows')
+    const before = await showCreateAll(client, 'fresh')
+    expect([...before.keys()]).toEqual(
+      expect.arrayContaining(['flows', 'flows_1m0s', 'flows_5m0s', 'flows_1h0m0s', 'flows_1m0s_consumer', 'exporters', 'interfaces', 'interface_counters', 'protocols', 'asns', 'icmp', 'services']),
+    )
+    const second = await runMigrations(client, config, options)
+    expect(second.changed).toEqual([])
+    expect(await showCreateAll(client, 'fresh')).toEqual(before)
+    const names = await queryRows<{ proto: string; as: string; svc: string; icmp: string; lab: string }>(
+      client,
+      `SELECT dictGet('fresh.protocols', 'name', toUInt64(17)) AS proto, dictGet('fresh.asns', 'name', toUInt64(13335)) AS as,
+              dictGet('fresh.services', 'name', (toUInt8(6), toUInt16(22))) AS svc,
+              dictGet('fresh.icmp', 'name', (toUInt8(58), toUInt8(128), toUInt8(0))) AS icmp,
+              dictGet('fresh.asns', 'name', toUInt64(64512)) AS lab`,
+    )
+    expect(names).toEqual([{ proto: 'UDP', as: 'Cloudflare, Inc.', svc: 'ssh', icmp: 'echo-request', lab: 'lab' }])
+  })
+})
+
+describe('migrations on a database holding flows', () => {
+  const base = section({ database: 'upgrade' })
+
+  const insertFlows = (columns: Record<string, unknown>, rows: number, token: string) =>
+    client.insert({
+      table: 'upgrade.flows',
+      values: Array.from({ length: rows }, (_, i) => ({
+        TimeReceived: now - i,
+        SamplingRate: 100,
+        ExporterAddress: '::ffff:192.0.2.1',
+        ExporterName: 'edge1',
+        SrcAddr: `::ffff:198.51.100.${i % 250}`,
+        InIf: 10,
+        OutIf: 20,
+        InIfName: 'et-0/0/1',
+        SrcAS: 64500,
+        Bytes: 1000,
+        Packets: 2,
+        ...columns,
+      })),
+      format: 'JSONEachRow',
+      clickhouse_settings: { insert_deduplication_token: token },
+    })
+
+  it('adds optional columns in place, keeps the rows and feeds the new columns to the aggregates', async () => {
+    await runMigrations(client, base, options)
+    await insertFlows({}, 100, 'before-upgrade')
+    const sums = `SELECT sum(Bytes) AS n FROM upgrade.flows_1m0s`
+    expect(await count(sums)).toBe(100_000)
+
+    const upgraded = section({ database: 'upgrade', columns: { enable: ['l2', 'vrf'] }, retention: { flows: '30d' } })
+    const report = await runMigrations(client, upgraded, options)
+    const changed = new Map(report.changed.map((c) => [c.step, c.actions.join('; ')]))
+    expect(changed.get('table flows')).toMatch(/added SrcVlan, DstVlan, SrcMAC, DstMAC, InVrf, OutVrf, InVrfName, OutVrfName; TTL set to/)
+    expect(changed.get('table flows_1m0s')).toMatch(/added SrcVlan, DstVlan, InVrf, OutVrf, InVrfName, OutVrfName/)
+    expect(changed.get('view flows_1m0s_consumer')).toBe('replaced')
+    expect(changed.has('table exporters')).toBe(false)
+
+    expect(await count('SELECT count() AS n FROM upgrade.flows')).toBe(100)
+    expect(await count(sums)).toBe(100_000)
+    const columns = await existingColumns(client, 'upgrade', 'flows_1h0m0s')
+    expect(columns.get('InVrfName')).toBe('LowCardinality(String)')
+    const [table] = await queryRows<{ sorting_key: string; create_table_query: string }>(
+      client,
+      "SELECT sorting_key, create_table_query FROM system.tables WHERE database = 'upgrade' AND name = 'flows_1m0s'",
+    )
+    expect(table!.sorting_key).toMatch(/, SrcVlan, DstVlan, InVrf, OutVrf, InVrfName, OutVrfName$/)
+    const [raw] = await queryRows<{ create_table_query: string }>(
+      client,
+      "SELECT create_table_query FROM system.tables WHERE database = 'upgrade' AND name = 'flows'",
+    )
+    expect(raw!.create_table_query).toContain('TTL TimeReceived + toIntervalSecond(2592000)')
+
+    await insertFlows({ SrcVlan: 42, InVrfName: 'blue', SrcMAC: 0x0200_0000_0001 }, 10, 'after-upgrade')
+    expect(await count("SELECT sum(Bytes) AS n FROM upgrade.flows_5m0s WHERE SrcVlan = 42 AND InVrfName = 'blue'")).toBe(10_000)
+    expect(await count('SELECT sum(Flows) AS n FROM upgrade.flows_1h0m0s')).toBe(110)
+    expect(await count("SELECT count() AS n FROM upgrade.flows WHERE SrcMAC = 0x020000000001")).toBe(10)
+
+    const before = await showCreateAll(client, 'upgrade')
+    expect((await runMigrations(client, upgraded, options)).changed).toEqual([])
+    expect(await showCreateAll(client, 'upgrade')).toEqual(before)
+  })
+
+  it('fills exporters and interfaces from flows', async () => {
+    const exporters = await queryRows<{ ExporterAddress: string; ExporterName: string }>(
+      client,
+      'SELECT ExporterAddress, ExporterName FROM upgrade.exporters FINAL',
+    )
+    expect(exporters).toEqual([{ ExporterAddress: '::ffff:192.0.2.1', ExporterName: 'edge1' }])
+    const interfaces = await queryRows<{ IfIndex: number; IfName: string }>(
+      client,
+      'SELECT IfIndex, IfName FROM upgrade.interfaces FINAL ORDER BY IfIndex',
+    )
+    expect(interfaces).toEqual([
+      { IfIndex: 10, IfName: 'et-0/0/1' },
+      { IfIndex: 20, IfName: '' },
+    ])
+  })
+})
