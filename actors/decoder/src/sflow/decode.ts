@@ -187,6 +187,8 @@ function decodeFlowSample(
 
   const batch = c.batch
   const row = batch.appendRow()
+  // Rows were reserved for the datagram, so this keeps the arrays; it guards the bound's arithmetic.
+  c.bind(batch)
   c.timeReceived[row] = d.timeReceived
   const exporter = c.exporterAddress
   const at = row * 16
