@@ -1,6 +1,6 @@
 // Compiles a NetFlow v9 / IPFIX data template into a specialised decode function (generated code):
 // one straight-line loop per template writing each field into its FlowBatch column, no per-field dispatch.
-import type { FlowBatch } from '@flowbus/bus-schemas'
+import { type FlowBatch, flowColumnIndex } from '@flowbus/bus-schemas'
 import type { DecodeSink } from '../protocol.js'
 
 /** One template field as the decoder keeps it. `length` 65535 means variable length (IPFIX). */
@@ -388,9 +388,9 @@ function build(fields: readonly FieldSpec[], ipfix: boolean): CompiledTemplate {
         return name
       case 158:
       case 159:
-        return `ctx.headerMs - Math.floor(${name} / 1000)`
+        return `hms - Math.floor(${name} / 1000)`
       default: // 21, 22: relative to the exporter's uptime
-        if (!ipfix) return `ctx.headerMs - ((ctx.sysUptime - ${name}) | 0)`
+        if (!ipfix) return `hms - ((up - ${name}) | 0)`
         return `(sysInit > 0 ? sysInit + ${name} : 0)`
     }
   }
@@ -417,7 +417,7 @@ function build(fields: readonly FieldSpec[], ipfix: boolean): CompiledTemplate {
   }
 
   // Sampling: the record's own rate, else its sampler's, else the domain's.
-  const samplingParts: string[] = ['let sr = ctx.samplingRate']
+  const samplingParts: string[] = ['let sr = sr0']
   const samplerId = localNames.get(302) ?? localNames.get(48)
   if (samplerId !== undefined) samplingParts.push(`if (smp !== undefined) { const s = smp.get(${samplerId}); if (s !== undefined) sr = s }`)
   const direct = localNames.get(34) ?? localNames.get(50)
@@ -529,7 +529,12 @@ function build(fields: readonly FieldSpec[], ipfix: boolean): CompiledTemplate {
   }
   const rowsPerRecord = biflow.length > 0 ? 2 : 1
 
-  const columnDecls = [...columns].map(([column, kind]) => `const c_${column} = b.${kind === 'string' ? 'stringIndexes' : ACCESSOR[kind]}('${column}')`)
+  // columnData(ordinal) is an array read; the named accessors (a map look-up) only allocate the first time.
+  const columnDecls = [...columns].map(
+    ([column, kind]) => `const c_${column} = b.columnData(${flowColumnIndex.get(column)}) ?? b.${kind === 'string' ? 'stringIndexes' : ACCESSOR[kind]}('${column}')`,
+  )
+  // Fixed-length records without a reverse flow: every record of the chunk is one row, added at once.
+  const rowsUpFront = !variable && biflow.length === 0
   const nameDecls: string[] = []
   if (nameColumns.length > 0) {
     const needIfs = nameColumns.some((c) => c.includes('If'))
@@ -546,15 +551,17 @@ function build(fields: readonly FieldSpec[], ipfix: boolean): CompiledTemplate {
     `const ifs = ctx.interfaces !== undefined && ctx.interfaces.size > 0 ? ctx.interfaces : undefined`,
     `const vrfs = ctx.vrfNames !== undefined && ctx.vrfNames.size > 0 ? ctx.vrfNames : undefined`,
     `const ms = H.mplsStack`,
+    `const hms = ctx.headerMs, up = ctx.sysUptime, sr0 = ctx.samplingRate`,
     `let pos = start, count = 0`,
     `outer: while (pos + ${minLength} <= end) {`,
     `const chunk = Math.min(((end - pos) / ${minLength}) | 0, ${variable ? 256 : 1024})`,
     `b.reserve(chunk * ${rowsPerRecord})`,
+    ...(rowsUpFront ? [`const r0 = b.appendRows(chunk)`] : []),
     ...columnDecls,
     ...nameDecls,
     `for (let i = 0; i < chunk && pos + ${minLength} <= end; i++) {`,
     ...offsetCode,
-    `const r = b.appendRow()`,
+    rowsUpFront ? `const r = r0 + i` : `const r = b.appendRow()`,
     `c_TimeReceived[r] = tr`,
     `{ const q = r * 16; if (v4) { c_ExporterAddress[q + 10] = 255; c_ExporterAddress[q + 11] = 255; c_ExporterAddress[q + 12] = ex[12]; c_ExporterAddress[q + 13] = ex[13]; c_ExporterAddress[q + 14] = ex[14]; c_ExporterAddress[q + 15] = ex[15] } else for (let k = 0; k < 16; k++) c_ExporterAddress[q + k] = ex[k] }`,
     ...frameCode,

@@ -1,6 +1,6 @@
 // NetFlow v5 decoding: a fixed 24-byte header and 48-byte records, straight into FlowBatch columns.
 // Times are the exporter's uptime-relative first/last, turned into ms since the epoch with the header clock.
-import { FlowProtocol } from '@flowbus/bus-schemas'
+import { FlowProtocol, isIPv4Mapped } from '@flowbus/bus-schemas'
 import type { Datagram, DecodeSink } from '../protocol.js'
 import type { ExportHeader } from './template-decoder.js'
 
@@ -68,12 +68,25 @@ export function decodeNetflowV5(d: Datagram, sink: DecodeSink): ExportHeader | u
   const etype = b.u16('EType')
   const ex = d.exporterAddress
   const tr = d.timeReceived
+  const exV4 = isIPv4Mapped(ex)
+  const ex12 = ex[12]!
+  const ex13 = ex[13]!
+  const ex14 = ex[14]!
+  const ex15 = ex[15]!
   for (let i = 0; i < n; i++) {
     const o = HEADER + i * RECORD
     const r = b.appendRow()
     const q = r * 16
     timeReceived[r] = tr
-    for (let k = 0; k < 16; k++) exporterAddress[q + k] = ex[k]!
+    if (exV4) {
+      // Rows start zeroed: an IPv4-mapped address needs only its last 6 bytes.
+      exporterAddress[q + 10] = 255
+      exporterAddress[q + 11] = 255
+      exporterAddress[q + 12] = ex12
+      exporterAddress[q + 13] = ex13
+      exporterAddress[q + 14] = ex14
+      exporterAddress[q + 15] = ex15
+    } else for (let k = 0; k < 16; k++) exporterAddress[q + k] = ex[k]!
     sampling[r] = samplingRate
     srcAddr[q + 10] = 255
     srcAddr[q + 11] = 255
