@@ -7,6 +7,10 @@
 // the header. The extended router record's next hop (the IP next hop, the NextHop column's meaning)
 // wins over the extended gateway's BGP next hop, which is used only without a router record.
 // DstAS is the last AS of the gateway's AS path, or the router's own AS when the path is empty.
+// Each flow sample is one packet: Packets 1, Bytes the original frame length (FCS included on
+// Ethernet, as the agent reports it), SamplingRate the sample's. The agent's own interface
+// (0x3FFFFFFF) and "multiple interfaces" give InIf/OutIf 0; a discarded packet gets OutIf 0 and a
+// dropped ForwardingStatus mapped from its reason (forwarding.ts), every other packet 64.
 import type { InterfaceCounters } from '@flowbus/bus-schemas'
 import { copyIPv4Mapped, copyIPv6, readMAC, readU32, readU64 } from '../packet/bytes.js'
 import { FlowColumnArrays } from '../packet/columns.js'
