@@ -240,27 +240,12 @@ function decodeFlowSample(
         }
         break
       case RECORD_SAMPLED_IPV4:
-        if (o + 32 > recordEnd) sink.error('bad-record', `sFlow sampled IPv4 record of ${length} bytes`)
-        else if (!sawHeader) {
-          if (c.bytes[row] === 0) c.bytes[row] = readU32(b, o)
-          c.etype[row] = ETHERTYPE_IPV4
-          c.proto[row] = readU32(b, o + 4) & 0xff
-          copyIPv4Mapped(c.srcAddr, at, b, o + 8)
-          copyIPv4Mapped(c.dstAddr, at, b, o + 12)
-          sampledTransport(b, o + 16, c, row)
-        }
+      case RECORD_SAMPLED_IPV6: {
+        const v6 = format === RECORD_SAMPLED_IPV6
+        if (o + (v6 ? 56 : 32) > recordEnd) sink.error('bad-record', `sFlow sampled ${v6 ? 'IPv6' : 'IPv4'} record of ${length} bytes`)
+        else if (!sawHeader) sampledIP(b, o, v6, c, row)
         break
-      case RECORD_SAMPLED_IPV6:
-        if (o + 56 > recordEnd) sink.error('bad-record', `sFlow sampled IPv6 record of ${length} bytes`)
-        else if (!sawHeader) {
-          if (c.bytes[row] === 0) c.bytes[row] = readU32(b, o)
-          c.etype[row] = ETHERTYPE_IPV6
-          c.proto[row] = readU32(b, o + 4) & 0xff
-          copyIPv6(c.srcAddr, at, b, o + 8)
-          copyIPv6(c.dstAddr, at, b, o + 24)
-          sampledTransport(b, o + 40, c, row)
-        }
-        break
+      }
       case RECORD_EXTENDED_SWITCH:
         if (o + 16 > recordEnd) sink.error('bad-record', `sFlow extended switch record of ${length} bytes`)
         else {
@@ -309,8 +294,22 @@ function sampledHeader(b: Uint8Array, o: number, end: number, c: FlowColumnArray
   }
 }
 
-/** Ports, TCP flags and TOS of a sampled IPv4/IPv6 record (src_port, dst_port, tcp_flags, tos). */
-function sampledTransport(b: Uint8Array, o: number, c: FlowColumnArrays, row: number): void {
+/** A sampled IPv4 or IPv6 record: length, protocol, addresses, ports, TCP flags, TOS (priority). */
+function sampledIP(b: Uint8Array, o: number, v6: boolean, c: FlowColumnArrays, row: number): void {
+  if (c.bytes[row] === 0) c.bytes[row] = readU32(b, o)
+  c.proto[row] = readU32(b, o + 4) & 0xff
+  const at = row * 16
+  if (v6) {
+    c.etype[row] = ETHERTYPE_IPV6
+    copyIPv6(c.srcAddr, at, b, o + 8)
+    copyIPv6(c.dstAddr, at, b, o + 24)
+    o += 40
+  } else {
+    c.etype[row] = ETHERTYPE_IPV4
+    copyIPv4Mapped(c.srcAddr, at, b, o + 8)
+    copyIPv4Mapped(c.dstAddr, at, b, o + 12)
+    o += 16
+  }
   const srcPort = readU32(b, o) & 0xffff
   const dstPort = readU32(b, o + 4) & 0xffff
   const tcpFlags = readU32(b, o + 8) & 0x1ff
