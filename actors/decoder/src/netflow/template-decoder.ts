@@ -65,6 +65,10 @@ export interface TemplateDecoderOptions {
   readonly maxHeld?: number
   /** Held bytes in all. Default 32 MiB. */
   readonly maxHeldBytes?: number
+  /** Exporter transport sessions (address and port) kept; idle ones are dropped first. Default 65536. */
+  readonly maxExporters?: number
+  /** Observation domains / source ids per exporter session. Default 256. */
+  readonly maxDomainsPerExporter?: number
   /** An unchanged template is reported again (refreshing the bus's copy) after this long, ms. Default 10 min. */
   readonly templateRefreshMs?: number
 }
@@ -157,6 +161,8 @@ export class TemplateDecoder {
   readonly #maxHeld: number
   readonly #maxHeldBytes: number
   readonly #refreshMs: number
+  readonly #maxExporters: number
+  readonly #maxDomainsPerExporter: number
   readonly #exporters = new Map<number | string, Exporter>()
   readonly #holding = new Set<Exporter>()
   #templates = 0
@@ -178,6 +184,8 @@ export class TemplateDecoder {
     this.#maxHeld = options.maxHeld ?? 8192
     this.#maxHeldBytes = options.maxHeldBytes ?? 32 * 1024 * 1024
     this.#refreshMs = options.templateRefreshMs ?? 600_000
+    this.#maxExporters = options.maxExporters ?? 65536
+    this.#maxDomainsPerExporter = options.maxDomainsPerExporter ?? 256
     this.#ctx = {
       sink: undefined as unknown as DecodeSink,
       timeReceived: 0,
@@ -244,7 +252,11 @@ export class TemplateDecoder {
     h.observationDomainId = dv.getUint32(16)
     h.dataRecords = 0
     const exporter = this.#exporter(d.exporterAddress, d.exporterPort)
-    const domain = this.#domain(exporter, FlowProtocol.NETFLOW_V9, h.observationDomainId)
+    const domain = exporter === undefined ? undefined : this.#domain(exporter, FlowProtocol.NETFLOW_V9, h.observationDomainId)
+    if (exporter === undefined || domain === undefined) {
+      sink.error('template-limit', `no room for the state of exporter port ${d.exporterPort} domain ${h.observationDomainId}`)
+      return h
+    }
     this.#sets(d, u8, dv, 20, u8.length, exporter, domain, sink, sysUptime, headerMs, false)
     return h
   }
@@ -272,7 +284,11 @@ export class TemplateDecoder {
     h.observationDomainId = dv.getUint32(12)
     h.dataRecords = 0
     const exporter = this.#exporter(d.exporterAddress, d.exporterPort)
-    const domain = this.#domain(exporter, FlowProtocol.IPFIX, h.observationDomainId)
+    const domain = exporter === undefined ? undefined : this.#domain(exporter, FlowProtocol.IPFIX, h.observationDomainId)
+    if (exporter === undefined || domain === undefined) {
+      sink.error('template-limit', `no room for the state of exporter port ${d.exporterPort} domain ${h.observationDomainId}`)
+      return h
+    }
     this.#sets(d, u8, dv, 16, length, exporter, domain, sink, 0, headerMs, true)
     return h
   }
@@ -340,8 +356,11 @@ export class TemplateDecoder {
       else sink.error('missing-template', `template ${templateId} of domain ${domain.id}`)
       return
     }
+    // Held data released now belongs to an earlier datagram: it does not count in this header.
+    const live = mayHold
     if (t.options) {
-      this.#header.dataRecords += applyOptionsData(t.fields, t.scopeCount, domain.protocol === FlowProtocol.NETFLOW_V9, t.minLength, u8, start, end, domain, sink)
+      const n = applyOptionsData(t.fields, t.scopeCount, domain.protocol === FlowProtocol.NETFLOW_V9, t.minLength, u8, start, end, domain, sink)
+      if (live) this.#header.dataRecords += n
       return
     }
     const ctx = this.#ctx
@@ -356,7 +375,8 @@ export class TemplateDecoder {
     ctx.sysUptime = sysUptime
     ctx.headerMs = headerMs
     ctx.sysInitMs = domain.sysInitMs
-    this.#header.dataRecords += t.decode!(u8, dv, start, end, sink.flows, ctx)
+    const n = t.decode!(u8, dv, start, end, sink.flows, ctx)
+    if (live) this.#header.dataRecords += n
   }
 
   /** Template set (v9 flowset 0, IPFIX set 2) or IPFIX options template set (3). */
@@ -558,7 +578,8 @@ export class TemplateDecoder {
         fields.push({ type: f.type, enterprise: f.enterpriseNumber >>> 0, length: f.length })
       }
       const exporter = this.#exporter(record.exporterAddress, record.exporterPort)
-      const domain = this.#domain(exporter, record.protocol, record.observationDomainId >>> 0)
+      const domain = exporter === undefined ? undefined : this.#domain(exporter, record.protocol, record.observationDomainId >>> 0)
+      if (exporter === undefined || domain === undefined) return false
       const sink = exporter.held.length > 0 ? this.#lateSink(exporter.address, exporter.port) : undefined
       return this.#learn(exporter, domain, record.templateId, record.options, record.options ? record.scopeFieldCount : 0, fields, Number(record.lastSeenUnixMs) || 0, sink, false)
     } catch {
@@ -630,10 +651,16 @@ export class TemplateDecoder {
     }
   }
 
-  #exporter(address: Uint8Array, port: number): Exporter {
+  /** The state of an exporter transport session; undefined when the bound is reached even after dropping idle ones. */
+  #exporter(address: Uint8Array, port: number): Exporter | undefined {
     const key = exporterKey(address, port)
     let e = this.#exporters.get(key)
     if (e === undefined) {
+      if (this.#exporters.size >= this.#maxExporters) {
+        // Sessions without templates or held data hold nothing worth keeping (a port change, a spoofed source).
+        for (const [k, other] of this.#exporters) if (other.templates === 0 && other.held.length === 0) this.#exporters.delete(k)
+        if (this.#exporters.size >= this.#maxExporters) return undefined
+      }
       const copy = new Uint8Array(16)
       copy.set(address.subarray(0, 16))
       e = { address: copy, port, isV4: isV4Mapped(copy), domains: new Map(), templates: 0, held: [], heldBytes: 0 }
@@ -642,10 +669,19 @@ export class TemplateDecoder {
     return e
   }
 
-  #domain(exporter: Exporter, protocol: FlowProtocol, id: number): Domain {
+  /** The state of an observation domain / source id; undefined when the exporter has too many. */
+  #domain(exporter: Exporter, protocol: FlowProtocol, id: number): Domain | undefined {
     const key = domainKey(protocol, id)
     let d = exporter.domains.get(key)
     if (d === undefined) {
+      if (exporter.domains.size >= this.#maxDomainsPerExporter) {
+        const heldFor = new Set(exporter.held.map((h) => h.domain))
+        for (const [k, other] of exporter.domains) {
+          const idle = other.templates.size === 0 && other.samplingRate === 0 && other.samplers === undefined && other.interfaces === undefined && other.vrfNames === undefined && other.sysInitMs === 0
+          if (idle && !heldFor.has(other)) exporter.domains.delete(k)
+        }
+        if (exporter.domains.size >= this.#maxDomainsPerExporter) return undefined
+      }
       d = { protocol, id, templates: new Map(), samplingRate: 0, samplers: undefined, interfaces: undefined, vrfNames: undefined, sysInitMs: 0 }
       exporter.domains.set(key, d)
     }

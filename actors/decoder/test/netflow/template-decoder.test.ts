@@ -454,6 +454,24 @@ describe('limits and bad input', () => {
     expect(sink.reasons()).toHaveLength(3)
   })
 
+  it('bounds observation domains per exporter and exporter sessions, dropping idle ones first', () => {
+    const { decoder } = decoderWith({ maxDomainsPerExporter: 2, maxExporters: 2 })
+    const sink = new TestSink()
+    decoder.decode(datagram(ipfix([set(2, template(256, [[8, 4]]))], { domain: 1 })), sink)
+    decoder.decode(datagram(ipfix([set(2, template(256, [[8, 4]]))], { domain: 2 })), sink)
+    decoder.decode(datagram(ipfix([], { domain: 3 })), sink)
+    expect(sink.reasons()).toEqual(['template-limit'])
+    decoder.decode(datagram(ipfix([set(2, bytes().u16(256).u16(0).build())], { domain: 2 })), sink)
+    // Domain 2 has nothing left: it makes room for domain 3.
+    decoder.decode(datagram(ipfix([set(2, template(256, [[8, 4]])), set(256, bytes().ip('10.0.0.3').build())], { domain: 3 })), sink)
+    expect(sink.rows().map((r) => r.SrcAddr)).toEqual(['10.0.0.3'])
+    decoder.decode(datagram(ipfix([]), { port: 1 }), sink)
+    decoder.decode(datagram(ipfix([set(2, template(256, [[8, 4]]))]), { port: 2 }), sink)
+    expect(sink.reasons()).toEqual(['template-limit'])
+    decoder.decode(datagram(ipfix([]), { port: 3 }), sink)
+    expect(sink.reasons()).toEqual(['template-limit', 'template-limit'])
+  })
+
   it('refuses templates with too many fields, a bad id or scope count, or empty records', () => {
     const { decoder } = decoderWith({ maxFieldsPerTemplate: 4 })
     const sink = new TestSink()
