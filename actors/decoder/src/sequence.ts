@@ -28,7 +28,7 @@ export interface SequenceTrackerOptions {
   readonly reorderWindow?: number
   /** A forward jump larger than this is a restart, not loss. Default 2^24 units. */
   readonly maxGap?: number
-  /** Streams tracked at most; the least recently seen are forgotten first. Default 65536. */
+  /** Streams tracked at most; beyond, the oldest tracked stream is forgotten (it starts over). Default 65536. */
   readonly maxStreams?: number
 }
 
@@ -41,7 +41,8 @@ const TWO_32 = 0x1_0000_0000
  * `reordered` (now) — gaps overcount by the reordered units, never undercount.
  */
 export class SequenceTracker {
-  readonly #expected = new Map<string, number>()
+  /** Mutable cells: the hot path updates a number, it does not re-insert a key. */
+  readonly #expected = new Map<string, { next: number }>()
   readonly #reorderWindow: number
   readonly #maxGap: number
   readonly #maxStreams: number
@@ -59,33 +60,22 @@ export class SequenceTracker {
   /** Records a datagram with sequence number `sequence` carrying `units` units. */
   observe(stream: string, sequence: number, units: number): SequenceVerdict {
     const next = (sequence + units) % TWO_32
-    const expected = this.#expected.get(stream)
-    if (expected === undefined) {
-      this.#remember(stream, next)
+    const cell = this.#expected.get(stream)
+    if (cell === undefined) {
+      this.#expected.set(stream, { next })
+      // Forgetting the oldest stream only makes it start over: no gap is invented.
+      if (this.#expected.size > this.#maxStreams) this.#expected.delete(this.#expected.keys().next().value!)
       return FIRST
     }
-    const ahead = (sequence - expected + TWO_32) % TWO_32
+    const ahead = (sequence - cell.next + TWO_32) % TWO_32
     if (ahead === 0) {
-      this.#remember(stream, next)
+      cell.next = next
       return IN_ORDER
     }
     const behind = TWO_32 - ahead
     if (behind <= this.#reorderWindow) return REORDERED
-    if (ahead > this.#maxGap) {
-      this.#remember(stream, next)
-      return RESET
-    }
-    this.#remember(stream, next)
+    cell.next = next
+    if (ahead > this.#maxGap) return RESET
     return { lost: ahead, reordered: false, reset: false }
-  }
-
-  #remember(stream: string, next: number): void {
-    // Delete then set keeps the Map's insertion order as recency order, for eviction.
-    this.#expected.delete(stream)
-    this.#expected.set(stream, next)
-    if (this.#expected.size > this.#maxStreams) {
-      const oldest = this.#expected.keys().next().value
-      if (oldest !== undefined) this.#expected.delete(oldest)
-    }
   }
 }
