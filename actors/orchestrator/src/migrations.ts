@@ -2,6 +2,7 @@
 // and act only on a difference, so running them again, or after a config change, is safe.
 import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
+import { finished } from 'node:stream/promises'
 import type { ClickHouseClient } from '@clickhouse/client'
 import {
   type ClickHouseConfig,
@@ -17,6 +18,7 @@ import {
   existingColumns,
   existingObjects,
   ident,
+  insertStatement,
   queryRows,
   renderCreateDictionary,
   renderCreateTable,
@@ -147,13 +149,13 @@ export const migrationSteps = (client: ClickHouseClient, config: ClickHouseConfi
       const table = dictionaryTableName(dictionary)
       if (objects.get(table)?.comment === signature) return []
       await command(`TRUNCATE TABLE IF EXISTS ${q(db, table)}`)
-      await client.insert({
-        table: q(db, table),
+      // Reloading the same rows later must not be taken for a retried insert.
+      const insert = await client.exec({
+        query: insertStatement(config, table, { format: 'CSVWithNames', settings: { insert_deduplicate: 0 } }),
         values: Readable.from([Buffer.from(text)], { objectMode: false }),
-        format: 'CSVWithNames',
-        // Reloading the same rows later must not be taken for a retried insert.
-        clickhouse_settings: { insert_deduplicate: 0 },
       })
+      insert.stream.resume()
+      await finished(insert.stream)
       await command(`ALTER TABLE ${q(db, table)} MODIFY COMMENT ${sqlString(signature)}`)
       const rows = text.split('\n').length - 2
       if (objects.get(dictionary.name)?.engine === 'Dictionary') await command(`SYSTEM RELOAD DICTIONARY ${q(db, dictionary.name)}`)

@@ -4,7 +4,17 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ClickHouseClient } from '@clickhouse/client'
-import { ClickHouseSection, type ClickHouseConfig, existingColumns, openClickHouse, queryRows } from '@flowbus/runtime'
+import { Readable } from 'node:stream'
+import { finished } from 'node:stream/promises'
+import {
+  ClickHouseSection,
+  type ClickHouseConfig,
+  deduplicatedInsertSettings,
+  existingColumns,
+  insertStatement,
+  openClickHouse,
+  queryRows,
+} from '@flowbus/runtime'
 import { Schema } from 'effect'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { makeDictionaryData, runMigrations, showCreateAll } from '../src/index.js'
@@ -55,26 +65,28 @@ describe('migrations on a fresh database', () => {
 describe('migrations on a database holding flows', () => {
   const base = section({ database: 'upgrade' })
 
-  const insertFlows = (columns: Record<string, unknown>, rows: number, token: string) =>
-    client.insert({
-      table: 'upgrade.flows',
-      values: Array.from({ length: rows }, (_, i) => ({
-        TimeReceived: now - i,
-        SamplingRate: 100,
-        ExporterAddress: '::ffff:192.0.2.1',
-        ExporterName: 'edge1',
-        SrcAddr: `::ffff:198.51.100.${i % 250}`,
-        InIf: 10,
-        OutIf: 20,
-        InIfName: 'et-0/0/1',
-        SrcAS: 64500,
-        Bytes: 1000,
-        Packets: 2,
-        ...columns,
-      })),
-      format: 'JSONEachRow',
-      clickhouse_settings: { insert_deduplication_token: token },
+  const insertFlows = async (columns: Record<string, unknown>, rows: number, token: string) => {
+    const values = Array.from({ length: rows }, (_, i) => ({
+      TimeReceived: now - i,
+      SamplingRate: 100,
+      ExporterAddress: '::ffff:192.0.2.1',
+      ExporterName: 'edge1',
+      SrcAddr: `::ffff:198.51.100.${i % 250}`,
+      InIf: 10,
+      OutIf: 20,
+      InIfName: 'et-0/0/1',
+      SrcAS: 64500,
+      Bytes: 1000,
+      Packets: 2,
+      ...columns,
+    }))
+    const result = await client.exec({
+      query: insertStatement(base, 'flows', { format: 'JSONEachRow', settings: deduplicatedInsertSettings(token) }),
+      values: Readable.from([Buffer.from(values.map((v) => JSON.stringify(v)).join('\n'))], { objectMode: false }),
     })
+    result.stream.resume()
+    await finished(result.stream)
+  }
 
   it('adds optional columns in place, keeps the rows and feeds the new columns to the aggregates', async () => {
     await runMigrations(client, base, options)
