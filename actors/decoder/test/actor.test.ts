@@ -6,6 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import {
   type FlowBatch,
   type FlowRow,
+  type InterfaceCounters,
+  countersInterfaces,
   type RawPacket,
   type RawPacketBatch,
   flowBatchToRows,
@@ -58,6 +60,7 @@ interface Harness {
   bus: BusService
   memory: ReturnType<typeof createMemoryBus>
   decoded: { key: string; batch: FlowBatch }[]
+  counters: { key: string; counters: InterfaceCounters[] }[]
   rows: () => FlowRow[]
   startDecoder: (section?: Record<string, unknown>) => Promise<{ metrics: () => Promise<string>; stop: () => Promise<void> }>
   close: () => Promise<void>
@@ -79,11 +82,18 @@ const makeHarness = async (): Promise<Harness> => {
       Scope.extend(scope),
     ),
   )
+  const counters: { key: string; counters: InterfaceCounters[] }[] = []
+  await run(
+    bus
+      .subscribe(countersInterfaces, { group: 'test-reader' }, (m) => Effect.sync(() => counters.push({ key: m.key, counters: m.value.counters })))
+      .pipe(Scope.extend(scope)),
+  )
   const stops: (() => Promise<void>)[] = []
   const harness: Harness = {
     bus,
     memory,
     decoded,
+    counters,
     rows: () => decoded.flatMap((d) => flowBatchToRows(d.batch)),
     startDecoder: async (section = {}) => {
       const withSection = { ...resolved, http: { listen: '127.0.0.1:0' }, decoder: { ...(resolved.decoder as object), ...section } }
@@ -147,6 +157,26 @@ describe('decoder actor on the memory bus', () => {
     expect(sample(metrics, 'flowbus_decoder_flows_total', { exporter: '10.19.144.41', protocol: 'netflow-v5' })).toBe(29)
     expect(sample(metrics, 'flowbus_actor_received_total', { actor: 'decoder', kind: 'packets' })).toBe(2)
     expect(sample(metrics, 'flowbus_actor_emitted_total', { actor: 'decoder', kind: 'flows' })).toBe(30)
+  })
+
+  it('publishes sFlow counter samples on counters.interfaces, keyed by exporter', async () => {
+    const h = await makeHarness()
+    await h.startDecoder()
+    // An sFlow v5 datagram from agent 192.0.2.9 with one counter sample: generic interface
+    // counters of ifIndex 7 (RFC 3176 / sFlow v5 counters_sample, record format 1, 88 bytes).
+    const words: number[] = [5, 1, 0xc0000209, 0, 42, 1000, 1]
+    words.push(2, 12 + 8 + 88, 3, 7, 1, 1, 88)
+    words.push(7, 6, 0, 1_000_000_000, 1, 3, 0, 123_456, 10, 2, 1, 0, 0, 0, 0, 654_321, 20, 4, 3, 0, 0, 0)
+    const payload = new Uint8Array(words.length * 4)
+    const view = new DataView(payload.buffer)
+    words.forEach((w, i) => view.setUint32(i * 4, w))
+    const [template] = rawPackets('flow-decoder-sflow/data-sflow-ipv4-data.pcap')
+    await publishRaw(h.bus, [{ ...template!, protocol: sniffProtocol(payload), payload }])
+    await waitFor(() => 'a counters batch', () => h.counters.length > 0)
+    expect(h.counters[0]!.key).toBe('192.0.2.100')
+    expect(h.counters[0]!.counters).toHaveLength(1)
+    expect(h.counters[0]!.counters[0]).toMatchObject({ ifIndex: 7, ifType: 6, ifSpeed: 1_000_000_000, inOctets: 123_456, outOctets: 654_321, inUnicastPackets: 10, outUnicastPackets: 20 })
+    expect(h.decoded).toHaveLength(0)
   })
 
   it('splits an exporter\'s flows into messages of the configured size', async () => {
