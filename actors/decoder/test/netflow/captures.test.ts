@@ -251,6 +251,42 @@ describe.skipIf(!existsSync(testdata))('Akvorado NetFlow/IPFIX captures', () => 
   }
 })
 
+describe.skipIf(!existsSync(testdata))('Akvorado captures cut and corrupted', () => {
+  it('every prefix and thousands of mutations of every packet decode without an exception', () => {
+    let seed = 11
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff
+      return seed % n
+    }
+    let decoded = 0
+    for (const group of GROUPS) {
+      const sink = new TestSink()
+      const decoder = new TemplateDecoder({ lateSink: () => sink, maxHeld: 64 })
+      const decode = (payload: Uint8Array): void => {
+        const d = { exporterAddress: new Uint8Array(16), exporterPort: 1, timeReceived: 1000, payload }
+        if (payload[0] === 0 && payload[1] === 5) decodeNetflowV5(d, sink)
+        else decoder.decode(d, sink)
+        decoded++
+        if (sink.flows.count > 10_000) sink.flows.clear()
+      }
+      for (const name of group.files) {
+        for (const r of readPcapUdpAll(readFileSync(join(testdata, name)), name).records) {
+          // Whole packet first, so that the cuts and mutations of data packets meet their templates.
+          decode(r.payload)
+          for (let cut = 0; cut < r.payload.length; cut++) decode(r.payload.subarray(0, cut))
+          for (let i = 0; i < 2000; i++) {
+            const mutated = r.payload.slice()
+            for (let k = random(3); k >= 0; k--) mutated[random(mutated.length)] ^= 1 << random(8)
+            decode(mutated)
+          }
+        }
+      }
+      expect(sink.errors.filter((e) => e.detail?.startsWith('decoder failure'))).toEqual([])
+    }
+    expect(decoded).toBeGreaterThan(30_000)
+  })
+})
+
 function decodeGroup(files: string[]): { rows: Record<string, unknown>[]; sink: TestSink } {
   const sink = new TestSink()
   const decoder = new TemplateDecoder({ lateSink: () => sink })
