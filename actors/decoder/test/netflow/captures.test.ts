@@ -276,7 +276,7 @@ describe.skipIf(!existsSync(testdata))('Akvorado captures cut and corrupted', ()
           for (let cut = 0; cut < r.payload.length; cut++) decode(r.payload.subarray(0, cut))
           for (let i = 0; i < 2000; i++) {
             const mutated = r.payload.slice()
-            for (let k = random(3); k >= 0; k--) mutated[random(mutated.length)] ^= 1 << random(8)
+            for (let k = random(3); k >= 0; k--) { const at = random(mutated.length); mutated[at] = mutated[at]! ^ (1 << random(8)) }
             decode(mutated)
           }
         }
