@@ -1,6 +1,7 @@
 // The decoder actor: consumes flows.raw as a consumer group, decodes every datagram, publishes
 // flows.decoded and counters.interfaces, shares NetFlow v9/IPFIX templates through the templates bucket.
 import {
+  FlowBatch,
   FlowProtocol,
   type TemplateRecord,
   countersInterfaces,
@@ -9,7 +10,7 @@ import {
   templateStateKey,
   templates,
 } from '@flowbus/bus-schemas'
-import { ActorContext, Bus, type BusService, Metrics, type StateStore, defineActor } from '@flowbus/runtime'
+import { ActorContext, Bus, type BusError, type BusService, type MessageTooLarge, Metrics, type StateStore, defineActor } from '@flowbus/runtime'
 import { Effect, Runtime, Schedule } from 'effect'
 import { DecoderConfig } from './config.js'
 import type { DecodedOutput } from './dispatch.js'
@@ -45,12 +46,35 @@ class TemplateSync {
   }
 }
 
+/** The flows of `batch` in two halves, for a message the bus found too large. */
+const halves = (batch: FlowBatch): [FlowBatch, FlowBatch] => {
+  const middle = Math.floor(batch.count / 2)
+  const first = new FlowBatch(middle)
+  const second = new FlowBatch(batch.count - middle)
+  for (let r = 0; r < batch.count; r++) (r < middle ? first : second).appendRowFrom(batch, r)
+  return [first, second]
+}
+
+/**
+ * Publishes one exporter's flow batch; a batch over the bus's message limit (flows with long
+ * lists, or `maxFlowsPerMessage` set too high for the broker) is split in halves until it fits.
+ */
+const publishFlows = (bus: BusService, exporter: string, batch: FlowBatch): Effect.Effect<number, BusError | MessageTooLarge> =>
+  bus.publish(flowsDecoded, exporter, batch).pipe(
+    Effect.as(1),
+    Effect.catchTag('MessageTooLarge', (error) => {
+      if (batch.count < 2) return Effect.fail(error)
+      const [first, second] = halves(batch)
+      return Effect.zipWith(publishFlows(bus, exporter, first), publishFlows(bus, exporter, second), (a, b) => a + b)
+    }),
+  )
+
 const publishOutput = (bus: BusService, output: DecodedOutput, count: (kind: string, n: number) => void) =>
   Effect.gen(function* () {
     for (const { exporter, batch } of output.flows) {
-      yield* bus.publish(flowsDecoded, exporter, batch)
+      const messages = yield* publishFlows(bus, exporter, batch)
       count('flows', batch.count)
-      count('batches', 1)
+      count('batches', messages)
     }
     for (const { exporter, counters } of output.counters) {
       yield* bus.publish(countersInterfaces, exporter, { counters })
@@ -61,11 +85,17 @@ const publishOutput = (bus: BusService, output: DecodedOutput, count: (kind: str
 const storeTemplates = (store: StateStore<TemplateRecord>, sync: TemplateSync, metrics: DecoderMetrics) =>
   Effect.gen(function* () {
     for (const [key, record] of [...sync.pendingPuts]) {
+      // Known before the write, so its echo through the watch is recognised as ours.
+      sync.known.set(key, { fingerprint: templateFingerprint(record), record })
       yield* store.put(key, record).pipe(
-        Effect.tapError(() => Effect.sync(() => metrics.templatesStored.inc({ outcome: 'failed' }))),
+        Effect.tapError(() =>
+          Effect.sync(() => {
+            sync.known.delete(key)
+            metrics.templatesStored.inc({ outcome: 'failed' })
+          }),
+        ),
       )
       sync.pendingPuts.delete(key)
-      sync.known.set(key, { fingerprint: templateFingerprint(record), record })
       metrics.templatesStored.inc({ outcome: 'stored' })
     }
     for (const key of [...sync.pendingDeletes]) {

@@ -62,7 +62,7 @@ interface Harness {
   decoded: { key: string; batch: FlowBatch }[]
   counters: { key: string; counters: InterfaceCounters[] }[]
   rows: () => FlowRow[]
-  startDecoder: (section?: Record<string, unknown>) => Promise<{ metrics: () => Promise<string>; stop: () => Promise<void> }>
+  startDecoder: (section?: Record<string, unknown>, maxMessageBytes?: number) => Promise<{ metrics: () => Promise<string>; stop: () => Promise<void> }>
   close: () => Promise<void>
 }
 
@@ -95,11 +95,14 @@ const makeHarness = async (): Promise<Harness> => {
     decoded,
     counters,
     rows: () => decoded.flatMap((d) => flowBatchToRows(d.batch)),
-    startDecoder: async (section = {}) => {
+    startDecoder: async (section = {}, maxMessageBytes) => {
+      const transport = memory.connect()
+      // A decoder whose bus takes smaller messages than the test's, to make its output too large.
+      if (maxMessageBytes !== undefined) Object.defineProperty(transport, 'maxMessageBytes', { value: maxMessageBytes })
       const withSection = { ...resolved, http: { listen: '127.0.0.1:0' }, decoder: { ...(resolved.decoder as object), ...section } }
       let endpoint: HttpEndpoint | undefined
       const fiber = Effect.runFork(
-        runActors({ actors: [decoderActor], config: withSection as ResolvedConfig, transport: memory.connect(), onReady: (e) => (endpoint = e) }),
+        runActors({ actors: [decoderActor], config: withSection as ResolvedConfig, transport, onReady: (e) => (endpoint = e) }),
       )
       await waitFor(() => 'the decoder to start', () => endpoint !== undefined)
       const url = `http://127.0.0.1:${endpoint!.address!.port}/metrics`
@@ -186,6 +189,23 @@ describe('decoder actor on the memory bus', () => {
     await publishRaw(h.bus, [v5[0]!, v5[0]!, v5[0]!])
     await waitFor(() => `87 flows, got ${h.rows().length}`, () => h.rows().length >= 87)
     expect(h.decoded.map((d) => d.batch.count)).toEqual([58, 29])
+  })
+
+  it('splits a batch the bus finds too large until its halves fit', async () => {
+    const h = await makeHarness()
+    // 87 NetFlow v5 flows encode to about 4 KB; each 29-flow datagram to about 1.5 KB.
+    const decoder = await h.startDecoder({}, 2500)
+    const [v5] = rawPackets('flow-decoder-netflow/nfv5.pcap')
+    await publishRaw(h.bus, [v5!, v5!, v5!])
+    await waitFor(() => `87 flows, got ${h.rows().length}`, () => h.rows().length >= 87)
+    expect(h.decoded.length).toBeGreaterThan(1)
+    expect(h.decoded.every((d) => d.batch.count < 87)).toBe(true)
+    expect(h.rows()).toEqual([...Array(3)].flatMap(() => h.rows().slice(0, 29)))
+    await waitFor(
+      () => 'every message counted',
+      async () => sample(await decoder.metrics(), 'flowbus_actor_emitted_total', { actor: 'decoder', kind: 'batches' }) === h.decoded.length,
+    )
+    expect(sample(await decoder.metrics(), 'flowbus_bus_deadlettered_total')).toBe(0)
   })
 
   it('counts bad datagrams per exporter and reason and decodes the rest of the batch', async () => {
