@@ -65,6 +65,11 @@ export interface TemplateDecoderOptions {
   readonly maxHeld?: number
   /** Held bytes in all. Default 32 MiB. */
   readonly maxHeldBytes?: number
+  /**
+   * A session (exporter address and port) silent this long is forgotten with its templates, which
+   * are reported withdrawn: exporters that restart often come back from another source port. Default 3 h.
+   */
+  readonly sessionIdleMs?: number
   /** Exporter transport sessions (address and port) kept; idle ones are dropped first. Default 65536. */
   readonly maxExporters?: number
   /** Observation domains / source ids per exporter session. Default 256. */
@@ -108,6 +113,8 @@ interface Exporter {
   templates: number
   held: Held[]
   heldBytes: number
+  /** Receive time of the session's last datagram, ms (0: only loaded from the bus so far). */
+  lastSeenMs: number
 }
 
 /** IE 315 carries an Ethernet frame's first bytes, parsed as sFlow sampled headers are (fields up to a bad layer are kept). */
@@ -117,6 +124,9 @@ const parseDataLinkFrame: FrameParser = (frame, batch, row, sink) => {
     sink.error('bad-frame', `dataLinkFrameSection ${status === FrameStatus.Truncated ? 'ends inside a header' : 'headers contradict themselves'}`)
   }
 }
+
+/** How often (in datagram receive time) sessions are checked for idleness. */
+const SWEEP_INTERVAL_MS = 60_000
 
 const TEMPLATE_SET_V9 = 0
 const OPTIONS_SET_V9 = 1
@@ -162,6 +172,7 @@ export class TemplateDecoder {
   readonly #maxHeldBytes: number
   readonly #refreshMs: number
   readonly #maxExporters: number
+  readonly #sessionIdleMs: number
   readonly #maxDomainsPerExporter: number
   readonly #exporters = new Map<number | string, Exporter>()
   readonly #holding = new Set<Exporter>()
@@ -169,6 +180,7 @@ export class TemplateDecoder {
   #held = 0
   #heldBytes = 0
   #lastExpiryMs = 0
+  #lastSweepMs = 0
   readonly #header: ExportHeader = { protocol: FlowProtocol.UNKNOWN, sequenceNumber: 0, observationDomainId: 0, dataRecords: 0, headerCount: 0 }
   readonly #ctx: RecordContext
 
@@ -185,6 +197,7 @@ export class TemplateDecoder {
     this.#maxHeldBytes = options.maxHeldBytes ?? 32 * 1024 * 1024
     this.#refreshMs = options.templateRefreshMs ?? 600_000
     this.#maxExporters = options.maxExporters ?? 65536
+    this.#sessionIdleMs = options.sessionIdleMs ?? 3 * 3600_000
     this.#maxDomainsPerExporter = options.maxDomainsPerExporter ?? 256
     this.#ctx = {
       sink: undefined as unknown as DecodeSink,
@@ -221,6 +234,7 @@ export class TemplateDecoder {
     try {
       const nowMs = d.timeReceived * 1000
       if (this.#held > 0 && (nowMs - this.#lastExpiryMs >= 1000 || nowMs < this.#lastExpiryMs)) this.expireHeld(nowMs)
+      if (nowMs - this.#lastSweepMs >= SWEEP_INTERVAL_MS || nowMs < this.#lastSweepMs) this.#forgetIdleSessions(nowMs)
       const u8 = d.payload
       if (u8.length < 4) {
         sink.error('truncated', `datagram of ${u8.length} bytes`)
@@ -257,6 +271,7 @@ export class TemplateDecoder {
       sink.error('template-limit', `no room for the state of exporter port ${d.exporterPort} domain ${h.observationDomainId}`)
       return h
     }
+    exporter.lastSeenMs = d.timeReceived * 1000
     this.#sets(d, u8, dv, 20, u8.length, exporter, domain, sink, sysUptime, headerMs, false)
     return h
   }
@@ -289,6 +304,7 @@ export class TemplateDecoder {
       sink.error('template-limit', `no room for the state of exporter port ${d.exporterPort} domain ${h.observationDomainId}`)
       return h
     }
+    exporter.lastSeenMs = d.timeReceived * 1000
     this.#sets(d, u8, dv, 16, length, exporter, domain, sink, 0, headerMs, true)
     return h
   }
@@ -651,6 +667,24 @@ export class TemplateDecoder {
     }
   }
 
+  #forgetIdleSessions(nowMs: number): void {
+    this.#lastSweepMs = nowMs
+    for (const [key, e] of this.#exporters) {
+      // Sessions only loaded from the bus start their idle time at the first sweep.
+      if (e.lastSeenMs === 0) e.lastSeenMs = nowMs
+      if (nowMs - e.lastSeenMs <= this.#sessionIdleMs) continue
+      this.#exporters.delete(key)
+      for (const domain of e.domains.values()) for (const t of [...domain.templates.values()]) this.#withdraw(e, domain, t.id)
+      if (e.held.length > 0) {
+        const sink = this.#lateSink(e.address, e.port)
+        for (const h of e.held.splice(0)) {
+          this.#forget(e, h)
+          sink.error('missing-template', `template ${h.templateId} of domain ${h.domain.id}: the session went silent`)
+        }
+      }
+    }
+  }
+
   /** The state of an exporter transport session; undefined when the bound is reached even after dropping idle ones. */
   #exporter(address: Uint8Array, port: number): Exporter | undefined {
     const key = exporterKey(address, port)
@@ -663,7 +697,7 @@ export class TemplateDecoder {
       }
       const copy = new Uint8Array(16)
       copy.set(address.subarray(0, 16))
-      e = { address: copy, port, isV4: isV4Mapped(copy), domains: new Map(), templates: 0, held: [], heldBytes: 0 }
+      e = { address: copy, port, isV4: isV4Mapped(copy), domains: new Map(), templates: 0, held: [], heldBytes: 0, lastSeenMs: 0 }
       this.#exporters.set(key, e)
     }
     return e

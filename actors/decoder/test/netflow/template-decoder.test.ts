@@ -403,6 +403,20 @@ describe('template state', () => {
     expect(second.decoder.heldCount).toBe(1)
   })
 
+  it('forgets a session silent longer than the idle time, reporting its templates withdrawn', () => {
+    const { decoder, changes, late } = decoderWith({ sessionIdleMs: 3600_000 })
+    const sink = new TestSink()
+    decoder.decode(datagram(ipfix([set(2, template(256, [[8, 4]])), set(300, bytes().u32(1).build())]), { port: 1000, timeReceived: 10_000 }), sink)
+    decoder.decode(datagram(ipfix([set(2, template(256, [[8, 4]]))]), { port: 2000, timeReceived: 12_000 }), sink)
+    decoder.decode(datagram(ipfix([]), { port: 2000, timeReceived: 13_000 }), sink)
+    expect(decoder.templateCount).toBe(2)
+    decoder.decode(datagram(ipfix([]), { port: 2000, timeReceived: 10_000 + 3601 }), sink)
+    expect(decoder.templateCount).toBe(1)
+    expect(decoder.heldCount).toBe(0)
+    expect(changes.map((c) => `${c.kind} ${c.record.exporterPort}`)).toEqual(['learnt 1000', 'learnt 2000', 'withdrawn 1000'])
+    expect(late.reasons()).toEqual(['missing-template'])
+  })
+
   it('refuses invalid template records from the bus', () => {
     const { decoder } = decoderWith()
     const base: TemplateRecord = {
