@@ -179,7 +179,9 @@ export const decoderActor = defineActor({
       // counted as missing-template instead of kept forever.
       yield* Effect.forkScoped(
         Effect.sync(() => {
-          decoder.runOutside(FlowProtocol.UNKNOWN, () => templateState.expireHeld(Date.now()))
+          const now = Date.now()
+          decoder.runOutside(FlowProtocol.UNKNOWN, () => templateState.expireHeld(now))
+          decoder.forgetIdle(Math.floor(now / 1000))
           updateGauges()
         }).pipe(Effect.repeat(Schedule.spaced('1 second'))),
       )

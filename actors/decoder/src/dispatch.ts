@@ -159,6 +159,11 @@ export class FlowDecoder {
     return this.#take()
   }
 
+  /** Forgets the rate-limit state of exporters silent for five minutes (call now and then). */
+  forgetIdle(nowSeconds: number): void {
+    this.#rateLimiter.forgetIdle(nowSeconds)
+  }
+
   #take(): DecodedOutput {
     for (const { exporter, batch, before } of this.#late) {
       if (batch.count > before) this.#observer.flows(exporter, 'late', batch.count - before)
