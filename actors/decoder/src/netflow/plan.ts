@@ -67,8 +67,9 @@ const IPV4_ELEMENTS = new Set([8, 12, 15, 18, 225, 226])
 // Columns filled straight from one element. Priorities follow what the elements mean: delta
 // counters before post/total ones, the IP next hop before the BGP one, vlanId before dot1qVlanId.
 const SLOTS: readonly Slot[] = [
-  { column: 'Bytes', kind: 'u64', groups: [[1], [23], [85]] },
-  { column: 'Packets', kind: 'u64', groups: [[2], [24], [86]] },
+  // initiator/responder counters: firewall (NSEL-style) records, the initiator side is the flow's.
+  { column: 'Bytes', kind: 'u64', groups: [[1], [23], [85], [231]] },
+  { column: 'Packets', kind: 'u64', groups: [[2], [24], [86], [298]] },
   { column: 'Proto', kind: 'u8', groups: [[4]] },
   { column: 'IPTos', kind: 'u8', groups: [[5]] },
   { column: 'TCPFlags', kind: 'u16', groups: [[6]] },

@@ -14,11 +14,14 @@
 // - `onTemplate` hears every template learnt (new, changed, or re-announced after
 //   `templateRefreshMs`) and withdrawn, as the bus's `TemplateRecord`.
 //
-// Options data (sampling rates, interface and VRF names, system init time) is kept in memory
-// only, per exporter/port/domain: it is not part of TemplateRecord. After a restart flows carry
-// SamplingRate 0 (unknown: the enricher's default applies) and no interface/VRF names until the
-// exporter resends its options data, which exporters do on a timer (typically 10 s to a few
-// minutes). Enterprise-specific elements are skipped, except RFC 5103 reverse elements (PEN 29305).
+// Options data (sampling rates, interface and VRF names, system init time) is kept per
+// exporter/port/domain and is not part of TemplateRecord. `optionsSnapshot()` / `loadOptions()`
+// let the actor keep it across a restart; without that, flows carry SamplingRate 0 (unknown: the
+// enricher's default applies) and no interface/VRF names until the exporter resends its options
+// data, which exporters do on a timer (typically 10 s to a few minutes).
+// Enterprise-specific elements are skipped, except RFC 5103 reverse elements (PEN 29305).
+// Zero-length fields take no bytes and are ignored (Cisco's v9 System scope is one); a template
+// whose records would be empty is 'bad-template'.
 import { type DecodeSink, type Datagram } from '../protocol.js'
 import { FlowProtocol, type TemplateField, type TemplateRecord } from '@flowbus/bus-schemas'
 import { applyOptionsData, type OptionsState } from './options.js'
@@ -41,6 +44,25 @@ export interface ExportHeader {
   dataRecords: number
   /** v9 header record count (templates and data); 0 for IPFIX. */
   headerCount: number
+}
+
+/**
+ * What options data taught about one exporter session and domain, in plain values (JSON-friendly
+ * apart from the address), so the actor may keep it across restarts; see `optionsSnapshot`.
+ */
+export interface OptionsSnapshot {
+  exporterAddress: Uint8Array
+  exporterPort: number
+  protocol: FlowProtocol
+  observationDomainId: number
+  samplingRate: number
+  /** [samplerId or selectorId, sampling rate] */
+  samplers: [number, number][]
+  /** [ifIndex, name, description] */
+  interfaces: [number, string, string][]
+  /** [VRF id, name] */
+  vrfNames: [number, string][]
+  sysInitMs: number
 }
 
 export interface TemplateDecoderOptions {
@@ -597,7 +619,65 @@ export class TemplateDecoder {
       const domain = exporter === undefined ? undefined : this.#domain(exporter, record.protocol, record.observationDomainId >>> 0)
       if (exporter === undefined || domain === undefined) return false
       const sink = exporter.held.length > 0 ? this.#lateSink(exporter.address, exporter.port) : undefined
-      return this.#learn(exporter, domain, record.templateId, record.options, record.options ? record.scopeFieldCount : 0, fields, Number(record.lastSeenUnixMs) || 0, sink, false)
+      // The bus may hand back an older announcement than the one this decoder has since learnt.
+      const known = domain.templates.get(record.templateId)
+      const lastSeen = Number(record.lastSeenUnixMs) || 0
+      if (known !== undefined && known.record.lastSeenUnixMs > lastSeen) return true
+      return this.#learn(exporter, domain, record.templateId, record.options, record.options ? record.scopeFieldCount : 0, fields, lastSeen, sink, false)
+    } catch {
+      return false
+    }
+  }
+
+  /** Options data of every session and domain that has some, for the actor to keep across a restart. */
+  optionsSnapshot(): OptionsSnapshot[] {
+    const out: OptionsSnapshot[] = []
+    for (const e of this.#exporters.values()) {
+      for (const d of e.domains.values()) {
+        if (d.samplingRate === 0 && d.samplers === undefined && d.interfaces === undefined && d.vrfNames === undefined && d.sysInitMs === 0) continue
+        out.push({
+          exporterAddress: e.address.slice(),
+          exporterPort: e.port,
+          protocol: d.protocol,
+          observationDomainId: d.id,
+          samplingRate: d.samplingRate,
+          samplers: [...(d.samplers ?? [])],
+          interfaces: [...(d.interfaces ?? [])].map(([i, n]) => [i, n.name, n.description]),
+          vrfNames: [...(d.vrfNames ?? [])],
+          sysInitMs: d.sysInitMs,
+        })
+      }
+    }
+    return out
+  }
+
+  /**
+   * Restores options data kept from an earlier run; what the exporter sends afterwards wins.
+   * Returns false (restoring nothing) for a snapshot that cannot be right.
+   */
+  loadOptions(snapshot: OptionsSnapshot): boolean {
+    try {
+      if (snapshot.protocol !== FlowProtocol.NETFLOW_V9 && snapshot.protocol !== FlowProtocol.IPFIX) return false
+      if (snapshot.exporterAddress.length !== 16) return false
+      const exporter = this.#exporter(snapshot.exporterAddress, snapshot.exporterPort)
+      const d = exporter === undefined ? undefined : this.#domain(exporter, snapshot.protocol, snapshot.observationDomainId >>> 0)
+      if (d === undefined) return false
+      const count = (n: unknown): number => (typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : 0)
+      if (d.samplingRate === 0) d.samplingRate = count(snapshot.samplingRate)
+      if (d.sysInitMs === 0) d.sysInitMs = count(snapshot.sysInitMs)
+      for (const [id, rate] of snapshot.samplers.slice(0, 65536)) {
+        d.samplers ??= new Map()
+        if (!d.samplers.has(id)) d.samplers.set(count(id), count(rate))
+      }
+      for (const [ifIndex, name, description] of snapshot.interfaces.slice(0, 65536)) {
+        d.interfaces ??= new Map()
+        if (!d.interfaces.has(ifIndex)) d.interfaces.set(count(ifIndex), { name: String(name), description: String(description) })
+      }
+      for (const [id, name] of snapshot.vrfNames.slice(0, 65536)) {
+        d.vrfNames ??= new Map()
+        if (!d.vrfNames.has(id)) d.vrfNames.set(count(id), String(name))
+      }
+      return true
     } catch {
       return false
     }

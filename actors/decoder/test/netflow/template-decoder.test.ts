@@ -138,6 +138,13 @@ describe('NetFlow v9', () => {
     expect(decoder.heldCount).toBe(2)
   })
 
+  it('counts firewall initiator octets and packets when there are no delta counters', () => {
+    const { decoder } = decoderWith()
+    const sink = new TestSink()
+    decoder.decode(datagram(v9([set(0, template(256, [[8, 4], [231, 4], [232, 4], [298, 4], [299, 4]])), set(256, bytes().ip('10.0.0.1').u32(1000).u32(5000).u32(10).u32(20).build())])), sink)
+    expect(sink.rows().map((r) => [r.Bytes, r.Packets])).toEqual([[1000, 10]])
+  })
+
   it('reads ICMP type and code from the destination port when no ICMP element is sent', () => {
     const { decoder } = decoderWith()
     const sink = new TestSink()
@@ -415,6 +422,39 @@ describe('template state', () => {
     expect(decoder.heldCount).toBe(0)
     expect(changes.map((c) => `${c.kind} ${c.record.exporterPort}`)).toEqual(['learnt 1000', 'learnt 2000', 'withdrawn 1000'])
     expect(late.reasons()).toEqual(['missing-template'])
+  })
+
+  it('ignores a bus record older than the template it has since learnt', () => {
+    const first = decoderWith()
+    const sink = new TestSink()
+    first.decoder.decode(datagram(ipfix([set(2, template(256, [[8, 4]]))]), { timeReceived: 1000 }), sink)
+    const old = first.changes[0]!.record
+    const { decoder } = decoderWith()
+    decoder.decode(datagram(ipfix([set(2, template(256, [[12, 4]]))]), { timeReceived: 2000 }), sink)
+    expect(decoder.loadTemplate(old)).toBe(true)
+    decoder.decode(datagram(ipfix([set(256, bytes().ip('10.0.0.1').build())]), { timeReceived: 2001 }), sink)
+    expect(sink.rows()).toEqual([expect.objectContaining({ DstAddr: '10.0.0.1' })])
+    expect(sink.rows()[0]).not.toHaveProperty('SrcAddr')
+  })
+
+  it('carries options data across a restart through a snapshot', () => {
+    const first = decoderWith()
+    const sink = new TestSink()
+    const options = set(3, concat(ipfixOptionsTemplate(700, 1, [[10, 4], [82, 65535]]), ipfixOptionsTemplate(701, 1, [[302, 4], [34, 4]])))
+    const data = set(702, bytes().ip('10.0.0.1').u32(4).u32(2).build())
+    const tmpl = set(2, template(702, [[8, 4], [10, 4], [302, 4]]))
+    first.decoder.decode(datagram(ipfix([options, set(700, bytes().u32(4).varlen(utf8('ge-0/0/4')).build()), set(701, bytes().u32(2).u32(64).build()), tmpl], { domain: 3 })), sink)
+    const snapshot = structuredClone(first.decoder.optionsSnapshot())
+    expect(snapshot).toEqual([
+      expect.objectContaining({ exporterPort: 2055, protocol: FlowProtocol.IPFIX, observationDomainId: 3, samplingRate: 64, samplers: [[2, 64]], interfaces: [[4, 'ge-0/0/4', '']] }),
+    ])
+    const second = decoderWith()
+    for (const r of first.changes) second.decoder.loadTemplate(r.record)
+    for (const o of snapshot) expect(second.decoder.loadOptions(o)).toBe(true)
+    const out = new TestSink()
+    second.decoder.decode(datagram(ipfix([data], { domain: 3 })), out)
+    expect(out.rows().map((r) => [r.SamplingRate, r.InIfName])).toEqual([[64, 'ge-0/0/4']])
+    expect(second.decoder.loadOptions({ ...snapshot[0]!, protocol: FlowProtocol.SFLOW_V5 })).toBe(false)
   })
 
   it('refuses invalid template records from the bus', () => {
