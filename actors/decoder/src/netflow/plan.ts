@@ -1,5 +1,7 @@
 // Compiles a NetFlow v9 / IPFIX data template into a specialised decode function (generated code):
 // one straight-line loop per template writing each field into its FlowBatch column, no per-field dispatch.
+// The generated source is built from template numbers (element ids, lengths, offsets) and this
+// module's own tables only: no packet byte or string reaches it as text.
 import { type FlowBatch, flowColumnIndex } from '@flowbus/bus-schemas'
 import type { DecodeSink } from '../protocol.js'
 

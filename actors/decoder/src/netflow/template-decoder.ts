@@ -12,7 +12,11 @@
 //   `lateSink`; `decode` also calls it with the datagram's receive time, so a busy decoder needs
 //   no timer, an idle one may call it from one.
 // - `onTemplate` hears every template learnt (new, changed, or re-announced after
-//   `templateRefreshMs`) and withdrawn, as the bus's `TemplateRecord`.
+//   `templateRefreshMs`) and withdrawn (by the exporter, or with its session after
+//   `sessionIdleMs` of silence), as the bus's `TemplateRecord`; `removeTemplate` applies a
+//   withdrawal seen on the bus.
+// Bounds (templates per domain and in all, fields per template, domains per session, sessions,
+// held data per session and in all) keep a template bomb or spoofed sources from growing state.
 //
 // Options data (sampling rates, interface and VRF names, system init time) is kept per
 // exporter/port/domain and is not part of TemplateRecord. `optionsSnapshot()` / `loadOptions()`
@@ -22,7 +26,7 @@
 // Enterprise-specific elements are skipped, except RFC 5103 reverse elements (PEN 29305).
 // Zero-length fields take no bytes and are ignored (Cisco's v9 System scope is one); a template
 // whose records would be empty is 'bad-template'.
-import { type DecodeSink, type Datagram } from '../protocol.js'
+import type { DecodeSink, Datagram } from '../protocol.js'
 import { FlowProtocol, type TemplateField, type TemplateRecord } from '@flowbus/bus-schemas'
 import { applyOptionsData, type OptionsState } from './options.js'
 import { FrameStatus, parseFrame } from '../packet/index.js'
