@@ -6,8 +6,6 @@ import { DecodeTally, createDecoder } from '@flowbus/decoder'
 import { formatPcapSkips, newPcapReadStats, readPcapUdp } from '@flowbus/runtime'
 import { type Command, UsageError } from '../command.js'
 
-/** Datagrams decoded per loop call: output is printed as it comes, memory stays flat. */
-const CHUNK = 512
 
 const help = `Reads every UDP datagram of the captures in file order (pcap or pcapng; Ethernet, Linux
 cooked, loopback/null and raw IP link types; IPv4 and IPv6), takes the exporter address from
@@ -88,22 +86,20 @@ export const decodeCommand: Command = {
       const stats = newPcapReadStats()
       let datagrams = 0
       try {
-        let packets: RawPacket[] = []
+        // One datagram per loop call: the loop groups its output by exporter, and a capture of
+        // several exporters should print in file order.
         for (const record of readPcapUdp(bytes, file, stats)) {
           datagrams++
-          packets.push({
-            exporterAddress: record.srcAddress,
-            exporterPort: record.srcPort,
-            receivedNs: record.timestampNs,
-            protocol: sniffProtocol(record.payload),
-            payload: record.payload,
-          })
-          if (packets.length === CHUNK) {
-            emit(packets)
-            packets = []
-          }
+          emit([
+            {
+              exporterAddress: record.srcAddress,
+              exporterPort: record.srcPort,
+              receivedNs: record.timestampNs,
+              protocol: sniffProtocol(record.payload),
+              payload: record.payload,
+            },
+          ])
         }
-        emit(packets)
       } catch (error) {
         // The reader throws only when the bytes are not a capture at all.
         unreadable++
