@@ -247,7 +247,8 @@ export interface Comparison {
   readonly compared: Record<string, number>
 }
 
-const tupleKey = (r: Row): string => `${r.Proto} ${r.SrcAddr}:${r.SrcPort} > ${r.DstAddr}:${r.DstPort}`
+// A record without ports (ICMP with its own type/code element) prints them as 0 in flowbus.
+const tupleKey = (r: Row): string => `${r.Proto} ${r.SrcAddr}:${r.SrcPort ?? 0} > ${r.DstAddr}:${r.DstPort ?? 0}`
 
 /**
  * Matches each reference flow to one of ours with the same 5-tuple (the same byte and packet

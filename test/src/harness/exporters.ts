@@ -253,6 +253,9 @@ export interface NfdumpFlow {
   readonly dstPort: number
   readonly packets: number
   readonly bytes: number
+  /** ICMP/ICMPv6 type and code (nfdump shows them instead of ports for ICMP flows). */
+  readonly icmpType?: number
+  readonly icmpCode?: number
 }
 
 /** Every flow record nfdump reads from the files nfcapd wrote into dir. */
@@ -269,6 +272,7 @@ export async function nfdumpFlows(tools: FlowTools, dir: string): Promise<Nfdump
       dstPort: Number(r.dst_port ?? 0),
       packets: Number(r.in_packets),
       bytes: Number(r.in_bytes),
+      ...(r.icmp_type !== undefined ? { icmpType: Number(r.icmp_type), icmpCode: Number(r.icmp_code ?? 0) } : {}),
     }))
 }
 
