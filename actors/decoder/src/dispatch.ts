@@ -6,6 +6,7 @@ import {
   type InterfaceCounters,
   type RawPacket,
   formatIP,
+  isIPv4Mapped,
 } from '@flowbus/bus-schemas'
 import type { Datagram, DecodeErrorReason, DecodeSink } from './protocol.js'
 import { FlowRateLimiter, scaleSamplingRate } from './rate-limit.js'
@@ -38,7 +39,7 @@ export const protocolName = (protocol: FlowProtocol): ProtocolName => {
  * `units` is how many units of that space's sequence the datagram carries.
  */
 export interface SequencePoint {
-  readonly stream: string
+  readonly stream: string | number
   readonly sequence: number
   readonly units: number
 }
@@ -78,8 +79,16 @@ export interface FlowDecoderOptions {
   readonly maxFlowsPerBatch?: number
   /** Per-exporter flow rate limit, flows/s; 0 (default) disables it. */
   readonly rateLimit?: number
-  readonly sequences?: SequenceTracker
 }
+
+/** What the loop keeps per exporter address and port: its name in text and its sequence streams. */
+interface ExporterEntry {
+  readonly name: string
+  readonly sequences: SequenceTracker
+}
+
+/** Exporter address/port pairs remembered at most; beyond, the oldest is forgotten (its sequences start over). */
+const MAX_EXPORTERS = 65536
 
 const NO_STREAM = { exporter: '', protocol: 'unknown' as ProtocolName }
 
@@ -91,7 +100,7 @@ export class FlowDecoder {
   readonly #decoders: ProtocolDecoders
   readonly #observer: DecodeObserver
   readonly #maxFlows: number
-  readonly #sequences: SequenceTracker
+  readonly #exporters = new Map<number | string, ExporterEntry>()
   readonly #rateLimiter: FlowRateLimiter
   /** Rate-limited datagrams decode here first, then kept rows are copied out. */
   readonly #scratch = new FlowBatch(256)
@@ -106,7 +115,6 @@ export class FlowDecoder {
     this.#decoders = options.decoders
     this.#observer = options.observer
     this.#maxFlows = options.maxFlowsPerBatch ?? 500
-    this.#sequences = options.sequences ?? new SequenceTracker()
     this.#rateLimiter = new FlowRateLimiter(options.rateLimit ?? 0)
     const self = this
     this.#sink = {
@@ -174,8 +182,23 @@ export class FlowDecoder {
     return output
   }
 
+  /** The exporter's entry; IPv4 exporters are found by a number, without formatting their address. */
+  #exporter(address: Uint8Array, port: number): ExporterEntry {
+    const key = isIPv4Mapped(address)
+      ? (address[12]! * 0x100_0000 + ((address[13]! << 16) | (address[14]! << 8) | address[15]!)) * 65536 + port
+      : `${formatIP(address)}|${port}`
+    let entry = this.#exporters.get(key)
+    if (entry === undefined) {
+      entry = { name: formatIP(address), sequences: new SequenceTracker({ maxStreams: 4096 }) }
+      this.#exporters.set(key, entry)
+      if (this.#exporters.size > MAX_EXPORTERS) this.#exporters.delete(this.#exporters.keys().next().value!)
+    }
+    return entry
+  }
+
   #decodeOne(packet: RawPacket): void {
-    const exporter = formatIP(packet.exporterAddress)
+    const entry = this.#exporter(packet.exporterAddress, packet.exporterPort)
+    const exporter = entry.name
     const protocol = protocolName(packet.protocol)
     this.#observer.packet(exporter, protocol)
     const decoder = this.#decoders[packet.protocol]
@@ -219,8 +242,7 @@ export class FlowDecoder {
       sink.counters.length = 0
     }
     if (point !== undefined) {
-      const stream = `${exporter}|${packet.exporterPort}|${protocol}|${point.stream}`
-      this.#observer.sequence(exporter, protocol, this.#sequences.observe(stream, point.sequence, point.units))
+      this.#observer.sequence(exporter, protocol, entry.sequences.observe(point.stream, point.sequence, point.units))
     }
   }
 

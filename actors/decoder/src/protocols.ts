@@ -8,17 +8,18 @@ import { decodeSflow } from './sflow/index.js'
 /**
  * What each protocol's sequence number counts, as a SequencePoint: NetFlow v5 flow_sequence
  * counts flows (per engine type/id), v9 counts export packets (per source id), IPFIX counts data
- * records (per observation domain).
+ * records (per observation domain). Streams are numbers (no string per datagram), the protocol
+ * in the bits above the 32-bit id so v9 and IPFIX domains of one exporter stay apart.
  */
 const netflowPoint = (h: ExportHeader | undefined): SequencePoint | undefined => {
   if (h === undefined) return undefined
   switch (h.protocol) {
     case FlowProtocol.NETFLOW_V5:
-      return { stream: `engine ${h.observationDomainId}`, sequence: h.sequenceNumber, units: h.dataRecords }
+      return { stream: h.observationDomainId, sequence: h.sequenceNumber, units: h.dataRecords }
     case FlowProtocol.NETFLOW_V9:
-      return { stream: `source ${h.observationDomainId}`, sequence: h.sequenceNumber, units: 1 }
+      return { stream: 0x1_0000_0000 + h.observationDomainId, sequence: h.sequenceNumber, units: 1 }
     case FlowProtocol.IPFIX:
-      return { stream: `domain ${h.observationDomainId}`, sequence: h.sequenceNumber, units: h.dataRecords }
+      return { stream: 0x2_0000_0000 + h.observationDomainId, sequence: h.sequenceNumber, units: h.dataRecords }
     default:
       return undefined
   }

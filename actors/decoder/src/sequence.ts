@@ -35,14 +35,14 @@ export interface SequenceTrackerOptions {
 const TWO_32 = 0x1_0000_0000
 
 /**
- * Expected next sequence number per stream, 32-bit arithmetic (wrap-around is not a reset).
+ * Expected next sequence number per stream (a string or number naming it), 32-bit arithmetic (wrap-around is not a reset).
  * Loss is only ever counted forward: a late datagram does not move the expectation back, so a
  * packet that was counted as lost and then arrives late is counted in both `lost` (before) and
  * `reordered` (now) — gaps overcount by the reordered units, never undercount.
  */
 export class SequenceTracker {
   /** Mutable cells: the hot path updates a number, it does not re-insert a key. */
-  readonly #expected = new Map<string, { next: number }>()
+  readonly #expected = new Map<string | number, { next: number }>()
   readonly #reorderWindow: number
   readonly #maxGap: number
   readonly #maxStreams: number
@@ -58,7 +58,7 @@ export class SequenceTracker {
   }
 
   /** Records a datagram with sequence number `sequence` carrying `units` units. */
-  observe(stream: string, sequence: number, units: number): SequenceVerdict {
+  observe(stream: string | number, sequence: number, units: number): SequenceVerdict {
     const next = (sequence + units) % TWO_32
     const cell = this.#expected.get(stream)
     if (cell === undefined) {
