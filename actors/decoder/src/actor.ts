@@ -123,7 +123,7 @@ export const decoderActor = defineActor({
         maxFlowsPerBatch: config.maxFlowsPerMessage,
         rateLimit: config.rateLimit,
         holdMs: config.holdMaxAge,
-        maxHeld: config.holdMaxDatagrams,
+        maxHeld: config.holdMaxDataSets,
         onTemplate: (change) => {
           if (change.kind === 'learnt') metrics.templatesLoaded.inc({ source: 'packet' })
           if (!config.templateState) return
@@ -165,9 +165,10 @@ export const decoderActor = defineActor({
           if (output.flows.length > 0 || output.counters.length > 0) {
             runFork(
               publishOutput(bus, output, emitted).pipe(
-                Effect.catchAll((error) =>
-                  Effect.logWarning(`flows decoded from data held for template ${key} could not be published`, error),
-                ),
+                Effect.catchAll((error) => {
+                  actor.error('late-publish')
+                  return Effect.logWarning(`flows decoded from data held for template ${key} could not be published`, error)
+                }),
               ),
             )
           }

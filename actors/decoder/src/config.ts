@@ -23,8 +23,8 @@ export const DecoderConfig = Schema.Struct({
   holdMaxAge: Schema.optionalWith(Duration, { default: () => 30_000 }).annotations({
     description: 'data arriving before its template is held this long, then counted as missing-template and dropped',
   }),
-  holdMaxDatagrams: Schema.optionalWith(positiveInt, { default: () => 1000 }).annotations({
-    description: 'datagrams held for templates at most, all exporters together; the oldest is dropped first',
+  holdMaxDataSets: Schema.optionalWith(positiveInt, { default: () => 1000 }).annotations({
+    description: 'data sets held for templates at most, all exporters together; beyond, new data is counted as missing-template',
   }),
 })
 
