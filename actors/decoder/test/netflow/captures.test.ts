@@ -91,8 +91,8 @@ describe.skipIf(!existsSync(testdata))('Akvorado captures cut and corrupted', ()
   it('every prefix and thousands of mutations of every packet decode without an exception', () => {
     let seed = 11
     const random = (n: number): number => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff
-      return seed % n
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+      return (seed >>> 8) % n
     }
     let decoded = 0
     for (const group of GROUPS) {

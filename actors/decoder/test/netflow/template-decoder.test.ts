@@ -571,8 +571,8 @@ describe('limits and bad input', () => {
     ])
     let seed = 7
     const random = (n: number): number => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff
-      return seed % n
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+      return (seed >>> 8) % n
     }
     for (let cut = 0; cut <= packet.length; cut++) {
       const sink = new TestSink()

@@ -2,6 +2,7 @@
 // turns each data record into the flow columns we expect, so tests compare field by field.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { formatIP, parseIP } from '@flowbus/bus-schemas'
 
 const execFileAsync = promisify(execFile)
 
@@ -100,6 +101,7 @@ export class OptionRates {
 }
 
 const ZERO = new Set(['0.0.0.0', '::'])
+const ADDRESS_COLUMNS = new Set(['SrcAddr', 'DstAddr', 'NextHop', 'SrcAddrNAT', 'DstAddrNAT'])
 
 /**
  * The columns we expect for one tshark record; only fields tshark shows are expected. `reverse`:
@@ -111,7 +113,9 @@ export function expectedColumns(t: TsharkRecord, rates: OptionRates, o: { v5?: b
   const one = (key: string): string | undefined => pick(f, key, 0)
   const num = (key: string): number | undefined => number(f, key)
   const set = (column: string, value: unknown): void => {
-    if (value !== undefined && !(typeof value === 'number' && Number.isNaN(value))) e[column] = value
+    if (value === undefined || (typeof value === 'number' && Number.isNaN(value))) return
+    // tshark writes IPv4-compatible IPv6 addresses as ::a.b.c.d; flowbus uses RFC 5952 text.
+    e[column] = ADDRESS_COLUMNS.has(column) ? formatIP(parseIP(value as string)) : value
   }
   set('SrcAddr', one('cflow.srcaddr') ?? one('cflow.srcaddrv6') ?? one('ip.src') ?? one('ipv6.src'))
   set('DstAddr', one('cflow.dstaddr') ?? one('cflow.dstaddrv6') ?? one('ip.dst') ?? one('ipv6.dst'))
