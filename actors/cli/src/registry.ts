@@ -1,7 +1,8 @@
 // Every actor the `flowbus` command knows, in start order. Actors never import each other;
 // only this list brings them together. Later work adds receiver, decoder, enricher, …
+import { clickhouseWriter } from '@flowbus/clickhouse-writer'
 import { decoderActor } from '@flowbus/decoder'
 import { orchestrator } from '@flowbus/orchestrator'
 import type { ActorDefinition } from '@flowbus/runtime'
 
-export const knownActors: readonly ActorDefinition<any>[] = [orchestrator, decoderActor]
+export const knownActors: readonly ActorDefinition<any>[] = [orchestrator, decoderActor, clickhouseWriter]

@@ -1,5 +1,6 @@
 // Public surface of @flowbus/clickhouse-writer: the actor, and the pure encoders its benchmark
 // and tests drive directly.
+export { clickhouseWriter, FlowsRefused } from './actor.js'
 export { WriterConfig } from './config.js'
 export { NativeEncoder } from './encode/native.js'
 export { encodeRows, type RowFormat } from './encode/rows.js'

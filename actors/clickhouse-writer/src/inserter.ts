@@ -8,12 +8,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import type { openClickHouse } from '@flowbus/runtime'
+import type { BlockColumn } from './encode/native.js'
 
 type ClickHouseClient = Awaited<ReturnType<typeof openClickHouse>>
 
 export interface BlockInserter {
-  /** Inserts Native blocks (read in order, as one insert) into `table`, deduplicated by `token`. */
-  readonly insertNative: (table: string, columns: readonly string[], blocks: readonly Uint8Array[], token: string) => Promise<void>
+  /**
+   * Inserts Native blocks (read in order, as one insert) into `table`, deduplicated by `token`.
+   * `columns` are the blocks' columns with their block types: ClickHouse converts them to the
+   * table's types and refuses values that do not fit (e.g. a number outside an Enum).
+   */
+  readonly insertNative: (table: string, columns: readonly BlockColumn[], blocks: readonly Uint8Array[], token: string) => Promise<void>
   /** Inserts a few rows as JSONEachRow (small tables such as interface counters). */
   readonly insertRows: (table: string, rows: readonly object[], token: string) => Promise<void>
 }
@@ -23,7 +28,9 @@ const literal = (text: string): string => `'${text.replace(/\\/g, '\\\\').replac
 
 // Settings go into the statement itself: chdb/connection turns clickhouse_settings into session
 // SETs, which would leave a deduplication token behind for the next insert of the process.
-const dedupSettings = (token: string): string => `SETTINGS insert_deduplication_token = ${literal(token)}, insert_deduplicate = 1`
+// Views deduplicate too, so an insert retried after the views failed still feeds them once.
+const dedupSettings = (token: string): string =>
+  `SETTINGS insert_deduplication_token = ${literal(token)}, insert_deduplicate = 1, deduplicate_blocks_in_dependent_materialized_views = 1`
 
 /** Where embedded mode stages blocks: memory-backed /dev/shm when present. */
 export const defaultSpoolDirectory = (): string => (existsSync('/dev/shm') ? '/dev/shm' : tmpdir())
@@ -42,10 +49,13 @@ export function embeddedInserter(client: ClickHouseClient, spoolDirectory: strin
       } finally {
         await handle.close()
       }
-      const list = columns.map(ident).join(', ')
+      const list = columns.map((c) => ident(c.name)).join(', ')
+      // The structure is explicit: inferred from the target table, file() would read enums and
+      // other converted columns as the table's types, skipping the checks of the conversion.
+      const structure = columns.map((c) => `${ident(c.name)} ${c.type}`).join(', ')
       try {
         await client.command({
-          query: `INSERT INTO ${table} (${list}) ${dedupSettings(token)} SELECT ${list} FROM file(${literal(file)}, Native)`,
+          query: `INSERT INTO ${table} (${list}) ${dedupSettings(token)} SELECT ${list} FROM file(${literal(file)}, Native, ${literal(structure)})`,
         })
       } finally {
         await unlink(file).catch(() => undefined)
@@ -63,9 +73,9 @@ export function serverInserter(client: ClickHouseClient): BlockInserter {
   return {
     insertNative: async (table, columns, blocks, token) => {
       const result = await client.exec({
-        query: `INSERT INTO ${table} (${columns.map(ident).join(', ')}) FORMAT Native`,
+        query: `INSERT INTO ${table} (${columns.map((c) => ident(c.name)).join(', ')}) FORMAT Native`,
         values: Readable.from(blocks.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength))),
-        clickhouse_settings: { insert_deduplication_token: token, insert_deduplicate: 1 },
+        clickhouse_settings: { insert_deduplication_token: token, insert_deduplicate: 1, deduplicate_blocks_in_dependent_materialized_views: 1 },
       })
       // The response body is empty for an INSERT; reading it to the end frees the socket.
       for await (const _ of result.stream) void _

@@ -3,6 +3,7 @@
 // split message by message when it refuses the data, so only the bad messages are set aside.
 import { createHash } from 'node:crypto'
 import { describeError, isRejectedData } from './errors.js'
+import type { BlockColumn } from './encode/native.js'
 import type { BlockInserter } from './inserter.js'
 
 /** A bus message the writer holds until its rows are stored. */
@@ -40,7 +41,7 @@ export interface WriterEvents {
 
 export interface WriterOptions {
   readonly table: string
-  readonly columns: readonly string[]
+  readonly columns: readonly BlockColumn[]
   readonly inserter: BlockInserter
   readonly maxRows: number
   readonly maxDelayMs: number

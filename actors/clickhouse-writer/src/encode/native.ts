@@ -20,9 +20,18 @@ const utf8 = new TextEncoder()
 /** String columns are sent as LowCardinality(String) whatever the target: the engine converts. */
 const asDictionary = (plan: ColumnPlan): boolean => plan.layout.k === 'string' && plan.sourceKind === 'string'
 
+/** The type a column has in the block. */
+const blockType = (plan: ColumnPlan): string => (asDictionary(plan) ? 'LowCardinality(String)' : plan.nativeType)
+
+/** A column of the encoded blocks: what a reader declares to read them (e.g. file(…, Native, structure)). */
+export interface BlockColumn {
+  readonly name: string
+  readonly type: string
+}
+
 const headerBytes = (plan: ColumnPlan): Uint8Array => {
   const name = utf8.encode(plan.name)
-  const type = utf8.encode(asDictionary(plan) ? 'LowCardinality(String)' : plan.nativeType)
+  const type = utf8.encode(blockType(plan))
   const out = new Uint8Array(varintLength(name.length) + name.length + varintLength(type.length) + type.length)
   let pos = writeVarint(out, 0, name.length)
   out.set(name, pos)
@@ -35,10 +44,13 @@ const headerBytes = (plan: ColumnPlan): Uint8Array => {
 export class NativeEncoder {
   readonly #plans: readonly ColumnPlan[]
   readonly #headers: readonly Uint8Array[]
+  /** The blocks' columns, in order, with the types they have in the block. */
+  readonly columns: readonly BlockColumn[]
 
   constructor(plans: readonly ColumnPlan[]) {
     this.#plans = plans
     this.#headers = plans.map(headerBytes)
+    this.columns = plans.map((p) => ({ name: p.name, type: blockType(p) }))
   }
 
   encode(batch: FlowBatch): Uint8Array {
