@@ -63,6 +63,8 @@ export interface DecodeObserver {
   /** Flows the rate limit dropped (their weight went to kept flows). */
   rateLimited(exporter: string, count: number): void
   counterSamples(exporter: string, count: number): void
+  /** Called at the end of each loop call, so an observer may sum per call and publish once. */
+  flush?(): void
 }
 
 /** What one call of the loop produced, grouped by exporter (the bus partition key). */
@@ -177,6 +179,7 @@ export class FlowDecoder {
       if (batch.count > before) this.#observer.flows(exporter, 'late', batch.count - before)
     }
     this.#late.length = 0
+    this.#observer.flush?.()
     const output = this.#output.take()
     this.#output = new OutputCollector(1)
     return output

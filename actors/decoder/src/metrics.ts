@@ -49,28 +49,54 @@ export const makeDecoderMetrics = (registry: Registry): DecoderMetrics => ({
   templatesStored: counter(registry, 'flowbus_decoder_templates_stored_total', 'Template writes to the templates bucket, by outcome (stored, deleted, failed)', ['outcome']),
 })
 
-/** The decode loop's observer for the actor: decoder metrics plus the runtime's actor counters. */
-export const metricsObserver = (metrics: DecoderMetrics, actor: ActorContextService): DecodeObserver => ({
-  packet: (exporter, protocol) => {
-    metrics.packets.inc({ exporter, protocol })
-    actor.received('packets')
-  },
-  flows: (exporter, protocol, count) => metrics.flows.inc({ exporter, protocol }, count),
-  error: (exporter, _protocol, reason) => {
-    metrics.errors.inc({ exporter, reason })
-    actor.error(reason)
-  },
-  sequence: (exporter, protocol, verdict) => {
-    if (verdict.lost > 0) metrics.sequenceGaps.inc({ exporter, protocol }, verdict.lost)
-    else if (verdict.reset) metrics.sequenceResets.inc({ exporter, protocol })
-    else if (verdict.reordered) metrics.sequenceReorders.inc({ exporter, protocol })
-  },
-  rateLimited: (exporter, count) => {
-    metrics.rateLimited.inc({ exporter }, count)
-    actor.dropped('rate-limit', count)
-  },
-  counterSamples: (exporter, count) => metrics.counterSamples.inc({ exporter }, count),
-})
+/**
+ * The decode loop's observer for the actor: decoder metrics plus the runtime's actor counters.
+ * Packets and flows, counted per datagram, are summed per exporter and protocol during a loop
+ * call and added to the counters once at its end (a labelled counter update costs more than a
+ * datagram's bookkeeping).
+ */
+export const metricsObserver = (metrics: DecoderMetrics, actor: ActorContextService): DecodeObserver => {
+  const sums = new Map<string, { exporter: string; protocol: string; packets: number; flows: number }>()
+  const sumFor = (exporter: string, protocol: string) => {
+    const key = `${exporter} ${protocol}`
+    let sum = sums.get(key)
+    if (sum === undefined) sums.set(key, (sum = { exporter, protocol, packets: 0, flows: 0 }))
+    return sum
+  }
+  return {
+    packet: (exporter, protocol) => {
+      sumFor(exporter, protocol).packets++
+    },
+    flows: (exporter, protocol, count) => {
+      sumFor(exporter, protocol).flows += count
+    },
+    flush: () => {
+      let packets = 0
+      for (const sum of sums.values()) {
+        const labels = { exporter: sum.exporter, protocol: sum.protocol }
+        if (sum.packets > 0) metrics.packets.inc(labels, sum.packets)
+        if (sum.flows > 0) metrics.flows.inc(labels, sum.flows)
+        packets += sum.packets
+      }
+      sums.clear()
+      if (packets > 0) actor.received('packets', packets)
+    },
+    error: (exporter, _protocol, reason) => {
+      metrics.errors.inc({ exporter, reason })
+      actor.error(reason)
+    },
+    sequence: (exporter, protocol, verdict) => {
+      if (verdict.lost > 0) metrics.sequenceGaps.inc({ exporter, protocol }, verdict.lost)
+      else if (verdict.reset) metrics.sequenceResets.inc({ exporter, protocol })
+      else if (verdict.reordered) metrics.sequenceReorders.inc({ exporter, protocol })
+    },
+    rateLimited: (exporter, count) => {
+      metrics.rateLimited.inc({ exporter }, count)
+      actor.dropped('rate-limit', count)
+    },
+    counterSamples: (exporter, count) => metrics.counterSamples.inc({ exporter }, count),
+  }
+}
 
 /** Counts kept in memory: `flowbus decode` prints them, tests assert on them. */
 export class DecodeTally implements DecodeObserver {
