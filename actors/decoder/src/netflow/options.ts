@@ -37,6 +37,12 @@ function uint(u8: Uint8Array, o: number, len: number): number {
   return v
 }
 
+/** IEEE float64 (or float32, reduced-size encoding) at o. */
+function float(u8: Uint8Array, o: number, len: number): number {
+  const dv = new DataView(u8.buffer, u8.byteOffset + o, len)
+  return len === 8 ? dv.getFloat64(0) : len === 4 ? dv.getFloat32(0) : 0
+}
+
 function setBounded<K, V>(map: Map<K, V>, key: K, value: V): void {
   if (map.size < MAX_ENTRIES || map.has(key)) map.set(key, value)
 }
@@ -65,6 +71,7 @@ export function applyOptionsData(
     let space = 0
     let size = 0
     let population = 0
+    let probability = 0
     let ifIndex = -1
     let name: string | undefined
     let description: string | undefined
@@ -104,6 +111,9 @@ export function applyOptionsData(
             case 306: // samplingPacketSpace
               space = uint(u8, p, len)
               break
+            case 311: // samplingProbability (uniform probabilistic selection): 1 in 1/p
+              probability = float(u8, p, len)
+              break
             case 309: // samplingSize
               size = uint(u8, p, len)
               break
@@ -137,6 +147,7 @@ export function applyOptionsData(
     }
     if (rate === 0 && interval > 0) rate = Math.round((interval + space) / interval)
     if (rate === 0 && size > 0 && population > 0) rate = Math.round(population / size)
+    if (rate === 0 && probability > 0 && probability <= 1) rate = Math.round(1 / probability)
     if (rate > 0) {
       state.samplingRate = rate
       if (samplerId >= 0) setBounded((state.samplers ??= new Map()), samplerId, rate)

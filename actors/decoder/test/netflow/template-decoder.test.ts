@@ -278,6 +278,22 @@ describe('IPFIX', () => {
     expect(sink.rows().map((r) => r.SamplingRate)).toEqual([10, 1000, 10])
   })
 
+  it('turns a sampling probability or a size out of a population into a rate', () => {
+    const { decoder } = decoderWith()
+    const sink = new TestSink()
+    const options = set(3, ipfixOptionsTemplate(600, 1, [[302, 4], [311, 8], [309, 4], [310, 4]]))
+    const f64 = (v: number): number[] => {
+      const b = new Uint8Array(8)
+      new DataView(b.buffer).setFloat64(0, v)
+      return [...b]
+    }
+    const optionsData = set(600, bytes().u32(1).raw(f64(0.001)).u32(0).u32(0).u32(2).raw(f64(0)).u32(2).u32(200).build())
+    const data = set(601, bytes().ip('10.0.0.1').u32(1).ip('10.0.0.2').u32(2).build())
+    decoder.decode(datagram(ipfix([options, optionsData, set(2, template(601, [[8, 4], [302, 4]])), data])), sink)
+    expect(sink.errors).toEqual([])
+    expect(sink.rows().map((r) => r.SamplingRate)).toEqual([1000, 100])
+  })
+
   it('uses the sampling interval carried in the data record itself', () => {
     const { decoder } = decoderWith()
     const sink = new TestSink()
