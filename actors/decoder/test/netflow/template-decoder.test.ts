@@ -576,6 +576,37 @@ describe('limits and bad input', () => {
     expect(sink.rows().map((r) => r.SrcAddr)).toEqual(['10.0.0.1', '10.0.0.1', '10.0.0.1'])
   })
 
+  it('compiles and runs random templates of any element, length and enterprise number', () => {
+    let seed = 99
+    const random = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+      return (seed >>> 8) % n
+    }
+    const lengths = [0, 1, 2, 3, 4, 5, 6, 8, 12, 16, 20, 65535]
+    const pens = [0, 0, 0, 0, 29305, 29305, 9, 2636]
+    for (let t = 0; t < 400; t++) {
+      const { decoder, late } = decoderWith()
+      const fields: Field[] = Array.from({ length: 1 + random(40) }, () => {
+        const pen = pens[random(pens.length)]!
+        const type = random(4) === 0 ? random(32768) : random(330)
+        const length = lengths[random(lengths.length)]!
+        return pen === 0 ? [type, length] : [type, length, pen]
+      })
+      const data = bytes()
+      for (let r = 0; r < 1 + random(5); r++) {
+        for (const [, length] of fields) {
+          if (length === 65535) data.varlen(Array.from({ length: random(3) === 0 ? 300 : random(20) }, () => random(256)))
+          else for (let k = 0; k < length; k++) data.u8(random(256))
+        }
+      }
+      const sink = new TestSink()
+      decoder.decode(datagram(ipfix([set(2, template(256, fields)), set(3, ipfixOptionsTemplate(257, 1, fields)), set(256, data.build()), set(257, data.build())])), sink)
+      decoder.decode(datagram(v9([set(0, template(256, fields.map(([type, length]) => [type, length === 65535 ? 4 : length] as const)))])), sink)
+      const failures = [...sink.errors, ...late.errors].filter((e) => e.detail?.startsWith('decoder failure'))
+      expect(failures, JSON.stringify(fields)).toEqual([])
+    }
+  })
+
   it('never throws on any truncation or random corruption of a datagram', () => {
     const { decoder } = decoderWith({ maxHeld: 16 })
     const fields: Field[] = [[8, 4], [96, 65535], [1000, 65535, 9], [12, 4], [1, 8, 29305], [1, 8], [70, 3], [315, 65535]]
