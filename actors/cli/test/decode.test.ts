@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { ensureExecutable } from '../../../test/src/harness/process.js'
 import { knownActors } from '../src/registry.js'
 import { runCli } from '../src/main.js'
 
@@ -135,6 +136,18 @@ describe.skipIf(!haveTestdata)('flowbus decode on real captures', () => {
     const run = await decode('--pcap', join(netflow, 'mpls.pcap'))
     expect(run.rows[0]!.MPLSLabels).toEqual([20005, 524250])
     expect(run.rows[0]!.SrcAddr).toBe('fd00::1:0:1:7:1')
+  })
+
+  it('reads pcapng as well (a capture rewritten by Wireshark\'s editcap)', async () => {
+    const editcap = await ensureExecutable('editcap', 'wireshark-common')
+    const dir = mkdtempSync(join(tmpdir(), 'flowbus-decode-'))
+    const pcapng = join(dir, 'nfv5.pcapng')
+    const result = spawnSync(editcap, ['-F', 'pcapng', join(netflow, 'nfv5.pcap'), pcapng], { encoding: 'utf8' })
+    expect(result.status, result.stderr).toBe(0)
+    const run = await decode('--pcap', pcapng)
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.rows).toEqual((await decode('--pcap', join(netflow, 'nfv5.pcap'))).rows)
+    expect(run.rows).toHaveLength(29)
   })
 
   it('prints an aligned table', async () => {
