@@ -207,9 +207,9 @@ describe.skipIf(unavailable !== undefined)('real exporters: flowbus agrees with 
     const e = exports.get('pmacctd-sfprobe')!
     const samples = e.decoded.rows
     expect(samples.every((r) => r.SamplingRate === SFLOW_SAMPLING_RATE && r.Packets === 1)).toBe(true)
-    // pmacctd's core hands packets to its plugins in buffers; the last partial buffer of a savefile
-    // is not always sampled before the plugin shuts down (seen: the last 6 of 4375 packets). The
-    // samples must be exactly the capture's packets up to there, in order.
+    // sfprobe packs samples into datagrams and does not send the last, partial one when pmacctd
+    // exits at the end of the savefile (seen: the last 6 of 4375 packets, sample sequence numbers
+    // contiguous). The samples must be exactly the capture's packets up to there, in order.
     expect(samples.length).toBeGreaterThan(traffic.packets.length - 64)
     expect(samples.length).toBeLessThanOrEqual(traffic.packets.length)
     const sampled = traffic.packets.slice(0, samples.length)

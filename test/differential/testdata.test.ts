@@ -60,7 +60,7 @@ describe.skipIf(unavailable !== undefined)('real captures: flowbus decode agrees
     let merged = paths[0]!
     if (paths.length > 1) {
       merged = join(dir, `${files.at(-1)}.merged.pcap`)
-      await execFileAsync('mergecap', ['-a', '-F', 'pcap', '-w', merged, ...paths])
+      await execFileAsync(tools.mergecap, ['-a', '-F', 'pcap', '-w', merged, ...paths])
     }
     const reference = tsharkNetflowFlows(await tsharkDecode(tools, merged, DECODE_AS))
     const result = compareFlows(run.rows, reference)

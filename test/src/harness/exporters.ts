@@ -21,6 +21,8 @@ export interface FlowTools {
   readonly tshark: string
   /** Wireshark's text-to-pcap converter (package wireshark-common, a dependency of tshark). */
   readonly text2pcap: string
+  /** Wireshark's capture concatenation (wireshark-common). */
+  readonly mergecap: string
 }
 
 // Debian package of each command.
@@ -31,6 +33,7 @@ const TOOL_PACKAGES: Readonly<Record<keyof FlowTools, string>> = {
   nfdump: 'nfdump',
   tshark: 'tshark',
   text2pcap: 'wireshark-common',
+  mergecap: 'wireshark-common',
 }
 
 let toolsPromise: Promise<FlowTools> | undefined
@@ -195,11 +198,14 @@ export async function runPmacctd(options: PmacctdOptions): Promise<ExporterRun> 
     lines.push(`nfprobe_receiver[${name}]: 127.0.0.1:${probe.port}`, `nfprobe_version[${name}]: ${probe.version}`)
     // One template per address family, source ID distinct per plugin: both exporters share 127.0.0.1.
     lines.push(`nfprobe_engine[${name}]: ${probe.version}`, `nfprobe_maxflows[${name}]: 65536`)
+    lines.push(`plugin_pipe_size[${name}]: 16777216`)
   }
   if (options.sfprobe) {
     plugins.push('sfprobe[sf]')
     lines.push(`sfprobe_receiver[sf]: 127.0.0.1:${options.sfprobe.port}`, 'sfprobe_agentip[sf]: 127.0.0.1')
     lines.push(`sampling_rate[sf]: ${options.sfprobe.samplingRate}`)
+    // The whole capture fits in the core-to-plugin queue: no packet is dropped if the plugin lags.
+    lines.push('plugin_pipe_size[sf]: 16777216')
   }
   if (plugins.length === 0) throw new Error('runPmacctd: give at least one nfprobe or sfprobe plugin')
   lines.push(`plugins: ${plugins.join(', ')}`)
