@@ -130,7 +130,12 @@ export class FlowDecoder {
 
   /** Decodes every datagram in order; a bad datagram is counted and never stops the others. */
   decode(packets: Iterable<RawPacket>): DecodedOutput {
-    this.#output = new OutputCollector(this.#maxFlows)
+    // Batches start at a size guessed from the datagrams (≥ 32 bytes per flow record in NetFlow
+    // and IPFIX, more in sFlow): a small raw batch does not allocate columns for hundreds of rows.
+    let bytes = 0
+    if (Array.isArray(packets)) for (const packet of packets as RawPacket[]) bytes += packet.payload.length
+    else bytes = Number.POSITIVE_INFINITY
+    this.#output = new OutputCollector(this.#maxFlows, Math.ceil(bytes / 32) + 16)
     for (const packet of packets) this.#decodeOne(packet)
     return this.#take()
   }
@@ -158,7 +163,7 @@ export class FlowDecoder {
    * data expiring) and returns the flows it wrote through late sinks. `protocol` labels its errors.
    */
   runOutside(protocol: FlowProtocol, work: () => void): DecodedOutput {
-    this.#output = new OutputCollector(this.#maxFlows)
+    this.#output = new OutputCollector(this.#maxFlows, 64)
     this.#current = { exporter: '', protocol: protocolName(protocol) }
     try {
       work()
@@ -276,12 +281,16 @@ export const decodeDatagrams = (decoder: FlowDecoder, packets: Iterable<RawPacke
 /** Per-exporter batches being filled, closed at the size limit, in the order they were opened. */
 class OutputCollector {
   readonly #maxFlows: number
+  readonly #capacity: number
   readonly #open = new Map<string, FlowBatch>()
   readonly #flows: { exporter: string; batch: FlowBatch }[] = []
   readonly #counters = new Map<string, InterfaceCounters[]>()
 
-  constructor(maxFlows: number) {
+  /** `expectedFlows` sizes new batches; they are never smaller than needed to go past the limit once. */
+  constructor(maxFlows: number, expectedFlows = Number.POSITIVE_INFINITY) {
     this.#maxFlows = maxFlows
+    // Room for the datagram that crosses the limit, so a full batch is not reallocated.
+    this.#capacity = Math.min(maxFlows + 128, expectedFlows)
   }
 
   /** The exporter's open batch; late flows get batches of their own, so they can be told apart. */
@@ -293,8 +302,7 @@ class OutputCollector {
       batch = undefined
     }
     if (batch === undefined) {
-      // Room for the datagram that crosses the limit, so a full batch is not reallocated.
-      batch = new FlowBatch(this.#maxFlows + 128)
+      batch = new FlowBatch(this.#capacity)
       this.#open.set(key, batch)
       this.#flows.push({ exporter, batch })
     }
