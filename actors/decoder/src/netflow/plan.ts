@@ -186,8 +186,6 @@ export interface CompiledTemplate {
   readonly decode: SetDecoder
   /** Smallest record: fixed fields plus one length byte per variable field. */
   readonly minLength: number
-  /** Record length when every field is fixed, else -1. */
-  readonly fixedLength: number
 }
 
 const cache = new Map<string, CompiledTemplate>()
@@ -223,7 +221,6 @@ function build(fields: readonly FieldSpec[], ipfix: boolean): CompiledTemplate {
       minLength += 1
     } else minLength += f.length
   }
-  const fixedLength = variable ? -1 : minLength
 
   // First occurrence of each element, forward (PEN 0) and reverse (PEN 29305); others are skipped.
   const forward = new Map<number, Located>()
@@ -584,5 +581,5 @@ function build(fields: readonly FieldSpec[], ipfix: boolean): CompiledTemplate {
   ]
   const source = body.join('\n')
   const decode = new Function('H', source)(H) as SetDecoder
-  return { decode, minLength, fixedLength }
+  return { decode, minLength }
 }
