@@ -108,7 +108,7 @@ export class FlowDecoder {
   readonly #scratch = new FlowBatch(256)
   #output = new OutputCollector(1)
   /** Late sinks handed out during the current call: their new rows are counted when it ends. */
-  readonly #late: { exporter: string; batch: FlowBatch; before: number }[] = []
+  readonly #late = new Map<FlowBatch, { exporter: string; before: number }>()
   /** Exporter and protocol of the datagram being decoded, for sink errors. */
   #current = NO_STREAM
   readonly #sink: DecodeSink & { flows: FlowBatch; counters: InterfaceCounters[] }
@@ -148,7 +148,8 @@ export class FlowDecoder {
   lateSink(exporterAddress: Uint8Array, _exporterPort: number): DecodeSink {
     const exporter = formatIP(exporterAddress)
     const batch = this.#output.batchFor(exporter, true)
-    this.#late.push({ exporter, batch, before: batch.count })
+    // The first hand-out of a batch in this call counts for all: later sinks write to the same rows.
+    if (!this.#late.has(batch)) this.#late.set(batch, { exporter, before: batch.count })
     const observer = this.#observer
     const protocol = this.#current.protocol
     return {
@@ -180,10 +181,10 @@ export class FlowDecoder {
   }
 
   #take(): DecodedOutput {
-    for (const { exporter, batch, before } of this.#late) {
+    for (const [batch, { exporter, before }] of this.#late) {
       if (batch.count > before) this.#observer.flows(exporter, 'late', batch.count - before)
     }
-    this.#late.length = 0
+    this.#late.clear()
     this.#observer.flush?.()
     const output = this.#output.take()
     this.#output = new OutputCollector(1)

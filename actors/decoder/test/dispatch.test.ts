@@ -111,4 +111,20 @@ describe('FlowDecoder', () => {
     expect(weighted).toBeGreaterThan(200 * 100 * 10 * 0.95)
     expect(tally.flowCounts.get('netflow-v9')).toBe(200)
   })
+
+  it('collects flows written through late sinks outside a datagram, counted once as late', () => {
+    const { tally, decoder } = make()
+    const exporter = parseIP('192.0.2.9')
+    const out = decoder.runOutside(FlowProtocol.IPFIX, () => {
+      const first = decoder.lateSink(exporter, 4739)
+      first.flows.appendRow()
+      first.flows.appendRow()
+      const second = decoder.lateSink(exporter, 4739)
+      second.flows.appendRow()
+      second.error('missing-template', 'expired')
+    })
+    expect(out.flows.map((f) => [f.exporter, f.batch.count])).toEqual([['192.0.2.9', 3]])
+    expect(tally.flowCounts.get('late')).toBe(3)
+    expect(tally.errorDetails).toEqual(['192.0.2.9 ipfix missing-template: expired'])
+  })
 })
