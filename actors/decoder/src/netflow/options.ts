@@ -1,7 +1,7 @@
 // Options data of NetFlow v9 / IPFIX: the sampling rates, interface names, VRF names and system
 // init time exporters announce in options records, kept per exporter and observation domain.
 import type { DecodeSink } from '../protocol.js'
-import { type FieldSpec, type InterfaceNames, VARIABLE_LENGTH } from './plan.js'
+import { type FieldSpec, type InterfaceNames, readUint, VARIABLE_LENGTH } from './plan.js'
 
 /** What options data taught about one observation domain; the data decoders join it onto flows. */
 export interface OptionsState {
@@ -28,13 +28,6 @@ function text(u8: Uint8Array, o: number, len: number): string {
   // Fixed-length string fields are padded with NULs (or spaces on some exporters).
   while (n > 0 && (u8[o + n - 1] === 0 || u8[o + n - 1] === 0x20)) n--
   return n === 0 ? '' : utf8.decode(u8.subarray(o, o + n))
-}
-
-function uint(u8: Uint8Array, o: number, len: number): number {
-  let v = 0
-  const n = len > 8 ? 8 : len
-  for (let i = 0; i < n; i++) v = v * 256 + u8[o + i]!
-  return v
 }
 
 /** IEEE float64 (or float32, reduced-size encoding) at o. */
@@ -94,35 +87,35 @@ export function applyOptionsData(
       if (p + len > end) return bad(sink, records)
       if (f.enterprise === 0 && len > 0) {
         if (v9Scopes && i < scopeCount) {
-          if (f.type === V9_SCOPE_INTERFACE) ifIndex = uint(u8, p, len)
+          if (f.type === V9_SCOPE_INTERFACE) ifIndex = readUint(u8, p, len)
         } else {
           switch (f.type) {
             case 48: // samplerId (v9 FLOW_SAMPLER_ID)
             case 302: // selectorId
-              samplerId = uint(u8, p, len)
+              samplerId = readUint(u8, p, len)
               break
             case 34: // samplingInterval
             case 50: // samplerRandomInterval
-              rate = uint(u8, p, len)
+              rate = readUint(u8, p, len)
               break
             case 305: // samplingPacketInterval
-              interval = uint(u8, p, len)
+              interval = readUint(u8, p, len)
               break
             case 306: // samplingPacketSpace
-              space = uint(u8, p, len)
+              space = readUint(u8, p, len)
               break
             case 311: // samplingProbability (uniform probabilistic selection): 1 in 1/p
               probability = float(u8, p, len)
               break
             case 309: // samplingSize
-              size = uint(u8, p, len)
+              size = readUint(u8, p, len)
               break
             case 310: // samplingPopulation
-              population = uint(u8, p, len)
+              population = readUint(u8, p, len)
               break
             case 10: // ingressInterface
             case 14: // egressInterface
-              if (ifIndex < 0) ifIndex = uint(u8, p, len)
+              if (ifIndex < 0) ifIndex = readUint(u8, p, len)
               break
             case 82: // interfaceName
               name = text(u8, p, len)
@@ -132,13 +125,13 @@ export function applyOptionsData(
               break
             case 234: // ingressVRFID
             case 235: // egressVRFID
-              if (vrfId < 0) vrfId = uint(u8, p, len)
+              if (vrfId < 0) vrfId = readUint(u8, p, len)
               break
             case 236: // VRFname
               vrfName = text(u8, p, len)
               break
             case 160: // systemInitTimeMilliseconds
-              sysInit = uint(u8, p, len)
+              sysInit = readUint(u8, p, len)
               break
           }
         }

@@ -141,15 +141,17 @@ const NOT_INHERITED = new Set(['Bytes', 'Packets', 'TCPFlags', 'NextHop'])
 
 const ACCESSOR: Record<Kind, string> = { u8: 'u8', u16: 'u16', u32: 'u32', u64: 'u64', ip: 'ip', mac: 'mac' }
 
+/** Big-endian unsigned integer of 0..8 bytes (beyond 2^53 loses precision, as Float64 columns do). */
+export function readUint(u8: Uint8Array, o: number, len: number): number {
+  let v = 0
+  const n = len > 8 ? 8 : len
+  for (let i = 0; i < n; i++) v = v * 256 + u8[o + i]!
+  return v
+}
+
 /** Helpers the generated code calls for the rare or long cases. */
 const H = {
-  /** Big-endian unsigned integer of 1..8 bytes (beyond 2^53 loses precision, as Float64 columns do). */
-  uint(u8: Uint8Array, o: number, len: number): number {
-    let v = 0
-    const n = len > 8 ? 8 : len
-    for (let i = 0; i < n; i++) v = v * 256 + u8[o + i]!
-    return v
-  },
+  uint: readUint,
   /** NTP 64-bit timestamp (RFC 7011 dateTimeMicroseconds/Nanoseconds) to ms since the Unix epoch. */
   ntpMs(dv: DataView, o: number): number {
     const secs = dv.getUint32(o)

@@ -27,7 +27,7 @@
 // Zero-length fields take no bytes and are ignored (Cisco's v9 System scope is one); a template
 // whose records would be empty is 'bad-template'.
 import type { DecodeSink, Datagram } from '../protocol.js'
-import { FlowProtocol, type TemplateField, type TemplateRecord } from '@flowbus/bus-schemas'
+import { FlowProtocol, isIPv4Mapped, type TemplateField, type TemplateRecord } from '@flowbus/bus-schemas'
 import { applyOptionsData, type OptionsState } from './options.js'
 import { FrameStatus, parseFrame } from '../packet/index.js'
 import { compileTemplate, type FieldSpec, type FrameParser, type RecordContext, type SetDecoder, VARIABLE_LENGTH } from './plan.js'
@@ -160,11 +160,8 @@ const TEMPLATE_SET_IPFIX = 2
 const OPTIONS_SET_IPFIX = 3
 const MIN_DATA_SET = 256
 
-const isV4Mapped = (a: Uint8Array): boolean =>
-  a[0] === 0 && a[1] === 0 && a[2] === 0 && a[3] === 0 && a[4] === 0 && a[5] === 0 && a[6] === 0 && a[7] === 0 && a[8] === 0 && a[9] === 0 && a[10] === 0xff && a[11] === 0xff
-
 function exporterKey(address: Uint8Array, port: number): number | string {
-  if (address.length === 16 && isV4Mapped(address)) {
+  if (address.length === 16 && isIPv4Mapped(address)) {
     return (((address[12]! << 24) | (address[13]! << 16) | (address[14]! << 8) | address[15]!) >>> 0) * 65536 + (port & 0xffff)
   }
   let s = ''
@@ -781,7 +778,7 @@ export class TemplateDecoder {
       }
       const copy = new Uint8Array(16)
       copy.set(address.subarray(0, 16))
-      e = { address: copy, port, isV4: isV4Mapped(copy), domains: new Map(), templates: 0, held: [], heldBytes: 0, lastSeenMs: 0 }
+      e = { address: copy, port, isV4: isIPv4Mapped(copy), domains: new Map(), templates: 0, held: [], heldBytes: 0, lastSeenMs: 0 }
       this.#exporters.set(key, e)
     }
     return e

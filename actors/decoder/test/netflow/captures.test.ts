@@ -8,7 +8,7 @@ import { readPcapUdpAll } from '@flowbus/runtime'
 import { ensureExecutable, removeDir, skipReason, tempDir } from '@flowbus/test/harness'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TemplateDecoder, decodeNetflowV5 } from '../../src/netflow/index.js'
-import { TestSink } from './packets.js'
+import { seededRandom, TestSink } from './packets.js'
 import { expectedColumns, OptionRates, tsharkRecords } from './tshark-cflow.js'
 
 const execFileAsync = promisify(execFile)
@@ -89,11 +89,7 @@ describe.skipIf(!existsSync(testdata))('Akvorado NetFlow/IPFIX captures', () => 
 
 describe.skipIf(!existsSync(testdata))('Akvorado captures cut and corrupted', () => {
   it('every prefix and thousands of mutations of every packet decode without an exception', () => {
-    let seed = 11
-    const random = (n: number): number => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
-      return (seed >>> 8) % n
-    }
+    const random = seededRandom(11)
     let decoded = 0
     for (const group of GROUPS) {
       const sink = new TestSink()

@@ -7,14 +7,10 @@ import { type PcapUdpRecord, writePcap } from '@flowbus/runtime'
 import { ensureExecutable, removeDir, skipReason, tempDir } from '@flowbus/test/harness'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TemplateDecoder } from '../../src/netflow/index.js'
-import { bytes, type Field, ipfix, ipfixOptionsTemplate, set, template, TestSink, utf8, v9, v9OptionsTemplate } from './packets.js'
+import { bytes, type Field, ipfix, ipfixOptionsTemplate, seededRandom, set, template, TestSink, utf8, v9, v9OptionsTemplate } from './packets.js'
 import { expectedColumns, hasReverseFlow, OptionRates, tsharkRecords } from './tshark-cflow.js'
 
-let seed = 20261121
-const random = (n: number): number => {
-  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
-  return (seed >>> 8) % n
-}
+const random = seededRandom(20261121)
 const randomBytes = (n: number): number[] => Array.from({ length: n }, () => random(256))
 
 const R = 29305

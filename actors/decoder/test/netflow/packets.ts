@@ -152,3 +152,12 @@ export class TestSink implements DecodeSink {
     return flowBatchToRows(this.flows) as unknown as Record<string, unknown>[]
   }
 }
+
+/** A seeded pseudo-random source (32-bit LCG): integers in [0, n), the same sequence every run. */
+export function seededRandom(seed: number): (n: number) => number {
+  let state = seed >>> 0
+  return (n: number): number => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0
+    return (state >>> 8) % n
+  }
+}

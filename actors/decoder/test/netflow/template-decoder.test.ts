@@ -17,6 +17,7 @@ import {
   utf8,
   v9,
   v9OptionsTemplate,
+  seededRandom,
 } from './packets.js'
 
 function decoderWith(options: Partial<TemplateDecoderOptions> = {}): { decoder: TemplateDecoder; late: TestSink; changes: TemplateChange[] } {
@@ -577,11 +578,7 @@ describe('limits and bad input', () => {
   })
 
   it('compiles and runs random templates of any element, length and enterprise number', () => {
-    let seed = 99
-    const random = (n: number): number => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
-      return (seed >>> 8) % n
-    }
+    const random = seededRandom(99)
     const lengths = [0, 1, 2, 3, 4, 5, 6, 8, 12, 16, 20, 65535]
     const pens = [0, 0, 0, 0, 29305, 29305, 9, 2636]
     for (let t = 0; t < 400; t++) {
@@ -616,11 +613,7 @@ describe('limits and bad input', () => {
       set(257, bytes().u32(1).varlen(utf8('ge-0')).build()),
       set(256, bytes().ip('10.0.0.1').varlen([1]).varlen([2, 3]).ip('10.0.0.2').u64(1).u64(2).u24(0x101).varlen([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]).build()),
     ])
-    let seed = 7
-    const random = (n: number): number => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
-      return (seed >>> 8) % n
-    }
+    const random = seededRandom(7)
     for (let cut = 0; cut <= packet.length; cut++) {
       const sink = new TestSink()
       expect(() => decoder.decode(datagram(packet.slice(0, cut)), sink)).not.toThrow()
