@@ -208,6 +208,28 @@ describe('decoder actor on the memory bus', () => {
     expect(sample(await decoder.metrics(), 'flowbus_bus_deadlettered_total')).toBe(0)
   })
 
+  it('rate-limits an exporter, kept flows carrying the dropped flows\' weight in SamplingRate', async () => {
+    const h = await makeHarness()
+    const decoder = await h.startDecoder({ rateLimit: 10 })
+    const [v5] = rawPackets('flow-decoder-netflow/nfv5.pcap')
+    await publishRaw(h.bus, [v5!, v5!, v5!])
+    await waitFor(
+      () => 'the raw batch to be acknowledged',
+      async () => sample(await decoder.metrics(), 'flowbus_bus_acked_total', { subject: 'flows.raw.v1', group: 'decoder' }) === 1,
+    )
+    // One raw batch of one exporter, under the split size: one flows message.
+    await waitFor(() => 'the decoded batch', () => h.decoded.length === 1)
+    const rows = h.rows()
+    const dropped = sample(await decoder.metrics(), 'flowbus_decoder_rate_limited_flows_total', { exporter: '10.19.144.41' })
+    expect(rows.length).toBeLessThan(87)
+    expect(rows.length + dropped).toBe(87)
+    // Each kept flow stands for itself and the flows dropped before it (v5 SamplingRate 0 = 1).
+    const weight = rows.reduce((n, r) => n + Math.max(1, r.SamplingRate as number), 0)
+    expect(weight).toBeLessThanOrEqual(87)
+    expect(weight).toBeGreaterThan(87 - 10)
+    expect(sample(await decoder.metrics(), 'flowbus_actor_dropped_total', { actor: 'decoder', reason: 'rate-limit' })).toBe(dropped)
+  })
+
   it('counts bad datagrams per exporter and reason and decodes the rest of the batch', async () => {
     const h = await makeHarness()
     const decoder = await h.startDecoder()
