@@ -106,3 +106,38 @@ describe('storage definition', () => {
     expect(readFileSync(join(root, 'docs/columns.md'), 'utf8')).toBe(columnsMarkdown())
   })
 })
+
+describe('flowbus schema', () => {
+  const run = async (argv: string[], env: Record<string, string> = {}) => {
+    // The command lives in the CLI package; imported here beside the definition it prints.
+    const { runCli, knownActors } = await import('@flowbus/cli')
+    let stdout = ''
+    let stderr = ''
+    const code = await runCli(argv, { actors: knownActors, env, stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) })
+    return { code, stdout, stderr }
+  }
+
+  it('prints the effective columns as a table, optional groups from config', async () => {
+    const plain = await run(['schema'])
+    expect(plain.code).toBe(0)
+    expect(plain.stdout).toMatch(/^column\s+ClickHouse type\s+kind\s+role\s+group$/m)
+    expect(plain.stdout).toMatch(/^SrcAddr\s+IPv6\s+ip\s+dimension,filter,raw$/m)
+    expect(plain.stdout).not.toMatch(/^SrcVlan/m)
+    const l2 = await run(['schema'], { FLOWBUS_CLICKHOUSE__COLUMNS__ENABLE: '[l2]' })
+    expect(l2.stdout).toMatch(/^SrcVlan\s+UInt16\s+u16\s+dimension,filter\s+l2$/m)
+    expect(l2.stdout).toContain(`${storageColumns(section({ columns: { enable: ['l2'] } })).length} columns stored in flowbus.flows`)
+  })
+
+  it('prints JSON and the DDL, and refuses a bad column selection with exit 2', async () => {
+    const json = await run(['schema', '--json'])
+    const rows = JSON.parse(json.stdout) as { name: string; type: string; kind: string; aggregated: boolean; group: string | null }[]
+    expect(rows.map((r) => r.name)).toEqual(storageColumns(section({})).map((c) => c.name))
+    expect(rows.find((r) => r.name === 'DstASPath')).toMatchObject({ type: 'Array(UInt32)', kind: 'u32list', aggregated: false, group: null })
+    const ddl = await run(['schema', '--ddl'])
+    expect(ddl.stdout).toContain('CREATE TABLE IF NOT EXISTS `flowbus`.`flows`')
+    expect(ddl.stdout).toContain('CREATE MATERIALIZED VIEW IF NOT EXISTS `flowbus`.`flows_1h0m0s_consumer`')
+    const bad = await run(['schema'], { FLOWBUS_CLICKHOUSE__COLUMNS__ENABLE: '[SrcVLAN]' })
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('"SrcVLAN" is neither an optional group')
+  })
+})
