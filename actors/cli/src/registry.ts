@@ -3,6 +3,7 @@
 import { clickhouseWriter } from '@flowbus/clickhouse-writer'
 import { decoderActor } from '@flowbus/decoder'
 import { orchestrator } from '@flowbus/orchestrator'
+import { receiverActor } from '@flowbus/receiver'
 import type { ActorDefinition } from '@flowbus/runtime'
 
-export const knownActors: readonly ActorDefinition<any>[] = [orchestrator, decoderActor, clickhouseWriter]
+export const knownActors: readonly ActorDefinition<any>[] = [receiverActor, orchestrator, decoderActor, clickhouseWriter]
