@@ -1,13 +1,13 @@
 // Differential test on the real captures of ../shared/testdata/akvorado: every capture decodes
 // through `flowbus decode` without an exception, and every flow tshark decodes agrees field by field.
 
+import { execFile } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type FlowTools, ensureFlowTools, removeDir, skipReason, tempDir, tsharkDecode } from '@flowbus/test/harness'
-import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { type FlowTools, ensureFlowTools, removeDir, skipReason, tempDir, tsharkDecode } from '@flowbus/test/harness'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NETFLOW_FIELDS, SFLOW_COMPARED, compareFlows, describeDisagreements, flowbusDecode, tsharkNetflowFlows, tsharkSflowFlows } from './support.js'
 
 const execFileAsync = promisify(execFile)

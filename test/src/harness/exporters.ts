@@ -6,7 +6,7 @@ import { createSocket } from 'node:dgram'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { ipv4ToMapped } from '@flowbus/bus-schemas'
+import { parseIP } from '@flowbus/bus-schemas'
 import type { PcapUdpRecord } from '@flowbus/runtime'
 import { errorText, findExecutable, freePort, startProcess } from './process.js'
 
@@ -39,7 +39,7 @@ const TOOL_PACKAGES: Readonly<Record<keyof FlowTools, string>> = {
 let toolsPromise: Promise<FlowTools> | undefined
 
 /**
- * Paths of softflowd, pmacctd, nfcapd, nfdump, tshark and text2pcap, installing the missing
+ * Paths of softflowd, pmacctd, nfcapd, nfdump, tshark, text2pcap and mergecap, installing the missing
  * Debian packages first with one `apt-get update` and one `apt-get install` (once per process;
  * the dpkg lock timeout lets parallel test workers install safely). Throws saying what failed.
  */
@@ -91,12 +91,14 @@ export async function startUdpCollector(): Promise<UdpCollector> {
   const datagrams: PcapUdpRecord[] = []
   let lastArrival = Date.now()
   let localPort = 0
-  const local = ipv4ToMapped(0x7f000001)
+  const local = parseIP('127.0.0.1')
+  // Wall-clock receive times with the monotonic clock's resolution, so datagrams keep their order.
+  const epochNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint()
   socket.on('message', (payload, remote) => {
     lastArrival = Date.now()
     datagrams.push({
-      timestampNs: BigInt(Date.now()) * 1_000_000n + BigInt(datagrams.length % 1000) * 1000n,
-      srcAddress: ipv4ToMapped(ipv4Number(remote.address)),
+      timestampNs: epochNs + process.hrtime.bigint(),
+      srcAddress: parseIP(remote.address),
       srcPort: remote.port,
       dstAddress: local,
       dstPort: localPort,
@@ -120,11 +122,6 @@ export async function startUdpCollector(): Promise<UdpCollector> {
     },
     close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
   }
-}
-
-function ipv4Number(text: string): number {
-  const parts = text.split('.').map(Number)
-  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0
 }
 
 /** Sends datagrams to 127.0.0.1:port in order, pacing so a small socket buffer keeps up. */
@@ -218,12 +215,12 @@ export async function runPmacctd(options: PmacctdOptions): Promise<ExporterRun> 
 
 /** Runs a command to completion (killing it after timeoutMs); throws with its output on failure. */
 async function runToExit(name: string, command: string, args: readonly string[], timeoutMs: number): Promise<ExporterRun> {
-  const process = startProcess({ name, command, args })
-  const timer = setTimeout(() => process.kill(), timeoutMs)
-  const code = await process.exited
+  const run = startProcess({ name, command, args })
+  const timer = setTimeout(() => run.kill(), timeoutMs)
+  const code = await run.exited
   clearTimeout(timer)
-  if (code !== 0) throw new Error(`${name} ${args.join(' ')} exited with ${code}:\n${process.output()}`)
-  return { output: process.output() }
+  if (code !== 0) throw new Error(`${name} ${args.join(' ')} exited with ${code}:\n${run.output()}`)
+  return { output: run.output() }
 }
 
 /** nfcapd listening on a loopback port, writing its flow files into a folder. */
@@ -235,19 +232,19 @@ export interface Nfcapd {
 
 export async function startNfcapd(tools: FlowTools, dir: string): Promise<Nfcapd> {
   const port = await freePort()
-  const process = startProcess({
+  const server = startProcess({
     name: 'nfcapd',
     command: tools.nfcapd,
     args: ['-b', '127.0.0.1', '-p', String(port), '-w', dir, '-P', join(dir, 'nfcapd.pid')],
   })
   // nfcapd has no TCP port to wait for: its startup line says it is bound.
   const deadline = Date.now() + 10_000
-  while (!process.output().includes('Startup')) {
-    if (process.child.exitCode !== null) throw new Error(`nfcapd exited before listening:\n${process.output()}`)
-    if (Date.now() > deadline) throw new Error(`nfcapd did not start in time:\n${process.output()}`)
+  while (!server.output().includes('Startup')) {
+    if (server.child.exitCode !== null) throw new Error(`nfcapd exited before listening:\n${server.output()}`)
+    if (Date.now() > deadline) throw new Error(`nfcapd did not start in time:\n${server.output()}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  return { port, stop: () => process.stop() }
+  return { port, stop: () => server.stop() }
 }
 
 /** One flow record as nfdump prints it with `-o json` (the fields the tests compare). */
