@@ -17,6 +17,7 @@ import {
 import { JSONSchema } from 'effect'
 import { type CliContext, type Command, UsageError, configFlagHelp, parseArgs, resolveConfig } from './command.js'
 import { decodeCommand } from './commands/decode.js'
+import { replayCommand } from './commands/replay.js'
 import { schemaCommand } from './commands/schema.js'
 import { knownActors } from './registry.js'
 
@@ -122,6 +123,7 @@ ${configFlagHelp}`,
     },
   },
   decode: decodeCommand,
+  replay: replayCommand,
   schema: schemaCommand,
 }
 
