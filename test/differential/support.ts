@@ -52,7 +52,10 @@ const ip = (v: unknown): string | undefined => {
 
 /**
  * Columns compared with tshark's NetFlow/IPFIX decoding, and the tshark field(s) each comes from
- * (first one present). A field tshark does not show for a record is not compared.
+ * (first one present). A field tshark does not show for a record is not compared. Besides these,
+ * tsharkNetflowFlows derives ICMPv4Type/Code (from icmpTypeCodeIPv4), MPLSLabels (the stack down
+ * to bottom of stack), the v5 header's SamplingRate, and the addresses, ports and MACs of an
+ * IPFIX dataLinkFrameSection from the frame tshark dissects inside it.
  */
 export const NETFLOW_FIELDS: readonly (readonly [string, readonly string[], (v: unknown) => unknown])[] = [
   ['SrcAddr', ['cflow.srcaddr', 'cflow.srcaddrv6'], ip],
@@ -91,9 +94,7 @@ export const NETFLOW_FIELDS: readonly (readonly [string, readonly string[], (v: 
  */
 export const NETFLOW_NOT_COMPARED: Readonly<Record<string, string>> = {
   NextHop: 'flowbus takes the BGP next hop (IE 18) over the IP next hop (IE 15) when both are sent; tshark shows both separately',
-  SamplingRate: 'joined from options data (sampler, interval) or the v5 header; tshark shows them where they are sent, not per flow',
-  ICMPv4Type: 'tshark shows icmpTypeCodeIPv4 as one number; compared through type << 8 | code below',
-  MPLSLabels: 'tshark splits each stack entry into label/exp/bos; compared through the labels below',
+  SamplingRate: 'joined from options data (sampler, interval); tshark shows it where it is sent, not per flow (v5: compared, from the header)',
   FlowStartTime: 'v9 times are relative to sysUpTime; tshark prints them in local text form',
   FlowEndTime: 'as FlowStartTime',
   TimeReceived: 'the capture time, not a field of the export',
@@ -108,7 +109,7 @@ export function tsharkNetflowFlows(frames: readonly TsharkTree[]): Row[] {
     for (const layer of Array.isArray(cflow) ? cflow : [cflow]) {
       if (typeof layer !== 'object') continue
       const header = layer as TsharkTree
-      const v5Sampling = num(header['cflow.sampling_interval'])
+      const v5Sampling = num(header['cflow.samplerate'])
       for (const record of tsharkFind(header, /^(Flow \d+|pdu \d+\/\d+)$/)) {
         const row: Row = {}
         for (const [column, fields, convert] of NETFLOW_FIELDS) {
@@ -136,7 +137,7 @@ export function tsharkNetflowFlows(frames: readonly TsharkTree[]): Row[] {
         }
         // Options data (sampler, interface names…) is not a flow.
         if (row.SrcAddr === undefined && row.Bytes === undefined && row.Packets === undefined && !('cflow.data_link_frame_section' in record)) continue
-        if (header['cflow.version'] === '5' && v5Sampling !== undefined) row.SamplingRate = v5Sampling & 0x3fff
+        if (header['cflow.version'] === '5' && v5Sampling !== undefined) row.SamplingRate = v5Sampling
         // A dataLinkFrameSection record: addresses and ports come from the frame tshark dissects inside it.
         const section = tsharkFind(record, /^cflow\.data_link_frame_section_tree$/)[0]
         if (section !== undefined && row.SrcAddr === undefined) Object.assign(row, sampledFrameFields(section))
