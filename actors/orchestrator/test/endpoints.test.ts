@@ -42,6 +42,7 @@ const freePort = () =>
 let base: string
 let scope: Scope.CloseableScope
 let client: ClickHouseClient
+let context: Context.Context<HttpServer>
 
 beforeAll(async () => {
   const port = await freePort()
@@ -51,7 +52,7 @@ beforeAll(async () => {
     Layer.provideMerge(Layer.merge(MetricsLive, HealthLive)),
   )
   scope = await Effect.runPromise(Scope.make())
-  const context = await Effect.runPromise(
+  context = await Effect.runPromise(
     Layer.buildWithScope(Layer.provideMerge(actorLayer(orchestrator, config), kernel), scope).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)),
   )
   expect(Context.get(context, HttpServer).address?.port).toBe(port)
@@ -133,5 +134,16 @@ describe('orchestrator endpoints', () => {
               dictGet('served.icmp', 'name', (toUInt8(1), toUInt8(0), toUInt8(0))) AS icmp`,
     )
     expect(names).toEqual({ lab: 'lab, "north"', proto: 'TCP', icmp: 'echo-reply' })
+  })
+})
+
+describe('shared HTTP endpoint', () => {
+  it('keeps /metrics, /healthz and /readyz and refuses a route overlapping one in use', async () => {
+    expect((await fetch(`${base}/healthz`)).status).toBe(200)
+    expect(await (await fetch(`${base}/metrics`)).text()).toContain('flowbus_')
+    const overlaps = (prefix: string) =>
+      Effect.runPromise(Effect.scoped(Effect.flatMap(HttpServer, (server) => server.route(prefix, () => undefined))).pipe(Effect.provide(context), Effect.flip))
+    expect((await overlaps('/metrics')).message).toBe('HTTP route /metrics overlaps /metrics, already served')
+    expect((await overlaps('/api/v0/')).message).toBe('HTTP route /api/v0/ overlaps /api/v0/clickhouse/, already served')
   })
 })

@@ -116,8 +116,13 @@ export const describeClickHouse = (config: ClickHouseConfig): string =>
  */
 export const clickHouseError = (config: ClickHouseConfig, what: string, cause: unknown): ClickHouseUnavailable => {
   if (cause instanceof ClickHouseUnavailable) return cause
-  const error = cause as { message?: string; code?: string }
-  const reason = error?.code === 'ECONNREFUSED' ? 'connection refused (is the server running and clickhouse.url right?)' : (error?.message ?? String(cause))
+  // The socket error may sit under a wrapper (a migration step naming itself, the client's own).
+  let refused = false
+  for (let e = cause as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.code === 'ECONNREFUSED') refused = true
+  }
+  const message = cause instanceof Error ? cause.message : String(cause)
+  const reason = refused ? `connection refused (is the server running and clickhouse.url right?): ${message}` : message
   return new ClickHouseUnavailable(`${what} on ${describeClickHouse(config)}: ${reason}`, { cause })
 }
 
