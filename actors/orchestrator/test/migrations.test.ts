@@ -143,3 +143,24 @@ describe('migrations on a database holding flows', () => {
     ])
   })
 })
+
+describe('migrations with columns disabled', () => {
+  it('create tables and views that do without them', async () => {
+    const config = section({ database: 'minimal', columns: { disable: ['InIf', 'OutIf', 'InIfName', 'InIfBoundary', 'ExporterName', 'SrcAS'] } })
+    await runMigrations(client, config, options)
+    expect((await runMigrations(client, config, options)).changed).toEqual([])
+    const columns = await existingColumns(client, 'minimal', 'flows')
+    expect(columns.has('InIf')).toBe(false)
+    expect(columns.has('OutIfName')).toBe(true)
+    const result = await client.exec({
+      query: insertStatement(config, 'flows', { format: 'JSONEachRow', settings: deduplicatedInsertSettings('minimal-1') }),
+      values: Readable.from([Buffer.from(JSON.stringify({ TimeReceived: now, ExporterAddress: '::1', OutIfName: 'xe-1', Bytes: 5, Packets: 1 }))], {
+        objectMode: false,
+      }),
+    })
+    result.stream.resume()
+    await finished(result.stream)
+    expect(await count('SELECT sum(Bytes) AS n FROM minimal.flows_1m0s')).toBe(5)
+    expect(await queryRows(client, 'SELECT ExporterAddress, ExporterName FROM minimal.exporters FINAL')).toEqual([{ ExporterAddress: '::1', ExporterName: '' }])
+  })
+})

@@ -85,6 +85,8 @@ describe('storage definition', () => {
     expect(ddl).toMatch(/non_replicated_deduplication_window = \d+/)
     expect(ddl).toContain('PARTITION BY toYYYYMMDD(TimeReceived)')
     expect(renderCreateTable(section({ retention: { flows: 0 } }), flowsTable(section({ retention: { flows: 0 } })))).not.toContain('TTL')
+    const noInterfaces = section({ columns: { disable: ['InIf', 'OutIf'] } })
+    expect(renderCreateTable(noInterfaces, flowsTable(noInterfaces))).toContain('ORDER BY (toStartOfFiveMinutes(TimeReceived), ExporterAddress)\n')
   })
 
   it('keeps only aggregated columns in the summed tables, every non-summed column in their key', () => {

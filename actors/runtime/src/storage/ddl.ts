@@ -83,16 +83,19 @@ export const renderCreateTable = (config: Pick<ClickHouseConfig, 'database'>, ta
 export const flowsTable = (config: Settings): TableDefinition => {
   const columns = storageColumns(config)
   const ttl = ttlClause('TimeReceived', config.retention.flows)
+  // A disabled interface column leaves the key (the time and the exporter are always stored).
+  const stored = new Set(columns.map((c) => c.name as string))
+  const orderBy = FLOWS_ORDER_BY.filter((key) => key.includes('(') || stored.has(key))
   return {
     name: FLOWS_TABLE,
     columns,
     indexes: columns.flatMap((c) => (c.index ? [{ name: indexName(c.name), column: c.name, type: c.index }] : [])),
-    orderBy: FLOWS_ORDER_BY,
+    orderBy,
     ttl,
     engine: [
       'ENGINE = MergeTree',
       'PARTITION BY toYYYYMMDD(TimeReceived)',
-      `ORDER BY (${FLOWS_ORDER_BY.join(', ')})`,
+      `ORDER BY (${orderBy.join(', ')})`,
       ttl,
       `SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}, ttl_only_drop_parts = 1`,
     ]
