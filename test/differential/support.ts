@@ -140,13 +140,44 @@ export function tsharkNetflowFlows(frames: readonly TsharkTree[]): Row[] {
         if (header['cflow.version'] === '5' && v5Sampling !== undefined) row.SamplingRate = v5Sampling
         // A dataLinkFrameSection record: addresses and ports come from the frame tshark dissects inside it.
         const section = tsharkFind(record, /^cflow\.data_link_frame_section_tree$/)[0]
-        if (section !== undefined && row.SrcAddr === undefined) Object.assign(row, sampledFrameFields(section))
+        if (section !== undefined && row.SrcAddr === undefined) {
+          Object.assign(row, sampledFrameFields(section))
+          delete row[IP_LENGTH]
+        }
         rows.push(row)
+        const reverse = reverseFlow(record, row)
+        if (reverse) rows.push(reverse)
       }
     }
   }
   return rows
 }
+
+/**
+ * The reverse direction of an RFC 5103 biflow record: tshark shows each reverse element (PEN
+ * 29305) under the same field name as its forward one, which `--no-duplicate-keys` turns into a
+ * [forward, reverse] pair. A reverse direction without packets is no flow.
+ */
+function reverseFlow(record: TsharkTree, forward: Row): Row | undefined {
+  const second = (field: string): unknown => {
+    const v = record[field]
+    return Array.isArray(v) && v.length === 2 ? v[1] : undefined
+  }
+  const packets = num(second('cflow.packets'))
+  if (packets === undefined || packets === 0) return undefined
+  const row: Row = { ...forward, SrcAddr: forward.DstAddr, DstAddr: forward.SrcAddr, SrcPort: forward.DstPort, DstPort: forward.SrcPort }
+  row.Packets = packets
+  row.Bytes = num(second('cflow.octets'))
+  const flags = num(second('cflow.tcpflags'))
+  if (flags !== undefined) row.TCPFlags = flags
+  const tos = num(second('cflow.tos'))
+  if (tos !== undefined) row.IPTos = tos
+  for (const key of Object.keys(row)) if (row[key] === undefined) delete row[key]
+  return row
+}
+
+/** Where sampledFrameFields leaves the first IP header's packet length (not a column). */
+const IP_LENGTH = '(ip length)'
 
 /** Addresses, ports, protocol and MACs of the first IP packet in a frame tshark dissected. */
 function sampledFrameFields(tree: TsharkTree): Row {
@@ -168,6 +199,9 @@ function sampledFrameFields(tree: TsharkTree): Row {
     row.DstAddr = ip(v6['ipv6.dst'])
     row.Proto = num(v6['ipv6.nxt'])
   }
+  // The IP packet's length, which flowbus reports as Bytes for a sampled frame.
+  const ipLength = v4 ? num(v4['ip.len']) : v6 ? (num(v6['ipv6.plen']) ?? NaN) + 40 : undefined
+  if (ipLength !== undefined && !Number.isNaN(ipLength)) row[IP_LENGTH] = ipLength
   const tcp = first(/^tcp$/)
   const udp = first(/^udp$/)
   if (tcp) {
@@ -212,9 +246,14 @@ export function tsharkSflowFlows(frames: readonly TsharkTree[]): Row[] {
       if (output && output.format === 0) row.OutIf = output.value === LOCAL_INTERFACE ? 0 : output.value
       const header = tsharkFind(sample, /^Raw packet header$/)[0]
       if (header) {
-        row.Bytes = num(header['sflow_245.header.frame_length'])
         const tree = tsharkFind(header, /^sflow_245\.header_tree$/)[0]
         if (tree) Object.assign(row, sampledFrameFields(tree))
+        // Bytes is the sampled packet's IP length (layer 3, as NetFlow counts); without an IP
+        // header, the frame length less the Ethernet FCS the agent counted in it.
+        const frameLength = num(header['sflow_245.header.frame_length'])
+        const stripped = num(header['sflow_245.header.payload_stripped']) ?? 0
+        row.Bytes = row[IP_LENGTH] ?? (frameLength === undefined ? undefined : frameLength - (stripped >= 4 ? 4 : 0))
+        delete row[IP_LENGTH]
       }
       const sw = tsharkFind(sample, /^Extended switch data$/)[0]
       if (sw) {

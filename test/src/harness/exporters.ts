@@ -154,6 +154,8 @@ export interface SoftflowdOptions {
   readonly version: 5 | 9 | 10
   /** Folder for the pid file. */
   readonly dir: string
+  /** IPFIX only: export both directions of a connection as one RFC 5103 biflow record (-b). */
+  readonly biflows?: boolean
 }
 
 /**
@@ -167,6 +169,7 @@ export async function runSoftflowd(options: SoftflowdOptions): Promise<ExporterR
   const args = ['-r', options.pcap, '-n', `127.0.0.1:${options.port}`, '-v', String(options.version), '-d']
   args.push('-p', join(options.dir, `softflowd-${options.port}.pid`), '-c', 'none', '-m', '65536')
   if (options.version !== 5) args.push('-6')
+  if (options.biflows) args.push('-b')
   return runToExit('softflowd', options.tools.softflowd, args, 60_000)
 }
 

@@ -37,6 +37,8 @@ export interface TrafficFlow {
   readonly ipTos: number
   readonly firstNs: bigint
   readonly lastNs: bigint
+  /** For an answer: index in Traffic.flows of the flow it answers (its reverse 5-tuple). */
+  readonly replyTo?: number
 }
 
 /** One captured frame of the traffic. */
@@ -62,6 +64,8 @@ export interface TrafficOptions {
   readonly ipv6Share?: number
   /** Leave IPv6 out (NetFlow v5 cannot carry it). */
   readonly ipv4Only?: boolean
+  /** Share of TCP/UDP flows answered by a flow in the other direction, 0..1 (default 0). */
+  readonly replyShare?: number
   /** Capture time of the first packet, ns since the epoch (default 2024-01-01T00:00:00Z). */
   readonly startNs?: bigint
   /** Flows start within this many seconds of the first packet (default 5). */
@@ -83,8 +87,8 @@ export function flowKey(f: {
 
 /**
  * Generates `flows` flows with a seeded PRNG: every call with the same options gives the same
- * frames. 5-tuples are unique and no flow has its reverse in the traffic, so bidirectional flow
- * caches (softflowd) still report one record per generated flow.
+ * frames. 5-tuples are unique; a flow's reverse 5-tuple is in the traffic only as its answer
+ * (replyShare), which exporters report as a flow of its own (or a biflow's reverse direction).
  */
 export function generateTraffic(options: TrafficOptions): Traffic {
   const random = new SeededRandom(options.seed)
@@ -93,6 +97,7 @@ export function generateTraffic(options: TrafficOptions): Traffic {
   const startNs = options.startNs ?? 1_704_067_200_000_000_000n
   const spreadNs = BigInt(Math.round((options.spreadSeconds ?? 5) * 1e9))
   const maxPacket = options.maxPacketBytes ?? 1500
+  const replyShare = options.replyShare ?? 0
   const used = new Set<string>()
   const flows: TrafficFlow[] = []
   const packets: TrafficPacket[] = []
@@ -114,46 +119,76 @@ export function generateTraffic(options: TrafficOptions): Traffic {
     if (used.has(key) || used.has(reverse)) continue
     used.add(key)
 
-    // Mostly short flows, a few long ones; sizes from small (ACK-like) to full MTU.
-    const packetCount = random.next() < 0.1 ? random.int(20, 120) : random.int(1, 12)
     const ipTos = random.pick([0, 0, 0, 0x10, 0x28, 0xb8])
-    const index = flows.length
-    let t = startNs + BigInt(Math.floor(random.next() * Number(spreadNs)))
-    let bytes = 0
-    let frameBytes = 0
-    let tcpFlags = 0
-    const first = t
-    const minPacket = (v6 ? 40 : 20) + (proto === PROTO_TCP ? 20 : 8)
-    for (let p = 0; p < packetCount; p++) {
-      const ipLength = random.next() < 0.3 ? minPacket + random.int(0, 40) : random.int(minPacket, maxPacket)
-      let flags = 0
-      if (proto === PROTO_TCP) {
-        flags = p === 0 ? TCP_SYN : p === packetCount - 1 && packetCount > 2 ? TCP_FIN | TCP_ACK : TCP_ACK | TCP_PSH
-        tcpFlags |= flags
-      }
-      const frame = buildFrame(random, { v6, src, dst, proto, srcPort, dstPort, icmpType, icmpCode, ipLength, ipTos, flags, seq: p })
-      packets.push({ timestampNs: t, frame, flow: index })
-      bytes += ipLength
-      frameBytes += frame.length
-      if (p < packetCount - 1) t += BigInt(random.int(1, 40)) * 1_000_000n
+    const begin = startNs + BigInt(Math.floor(random.next() * Number(spreadNs)))
+    const forward = { v6, src, dst, proto, srcPort, dstPort, icmpType, icmpCode, ipTos }
+    flows.push(emitFlow(random, forward, flows.length, begin, maxPacket, packets, false))
+    // A share of TCP/UDP flows get an answer: the reverse 5-tuple, starting a little later, so
+    // exporters see both directions (softflowd -b exports them as one RFC 5103 biflow record).
+    if (!icmp && flows.length < count && random.next() < replyShare) {
+      const reply = { ...forward, src: dst, dst: src, srcPort: dstPort, dstPort: srcPort }
+      used.add(reverse)
+      const at = begin + BigInt(random.int(1, 5)) * 1_000_000n
+      flows.push({ ...emitFlow(random, reply, flows.length, at, maxPacket, packets, true), replyTo: flows.length - 1 })
     }
-    flows.push({
-      ipVersion: v6 ? 6 : 4,
-      ...flow,
-      icmpType,
-      icmpCode,
-      packets: packetCount,
-      bytes,
-      frameBytes,
-      tcpFlags,
-      ipTos,
-      firstNs: first,
-      lastNs: t,
-    })
   }
   // Stable sort: packets of one flow keep their order at equal timestamps.
   packets.sort((a, b) => (a.timestampNs < b.timestampNs ? -1 : a.timestampNs > b.timestampNs ? 1 : 0))
   return { flows, packets }
+}
+
+interface FlowSpec {
+  readonly v6: boolean
+  readonly src: Uint8Array
+  readonly dst: Uint8Array
+  readonly proto: number
+  readonly srcPort: number
+  readonly dstPort: number
+  readonly icmpType: number
+  readonly icmpCode: number
+  readonly ipTos: number
+}
+
+/** Appends one direction's packets to `packets` and returns the flow with its exact totals. */
+function emitFlow(random: SeededRandom, f: FlowSpec, index: number, begin: bigint, maxPacket: number, packets: TrafficPacket[], answer: boolean): TrafficFlow {
+  // Mostly short flows, a few long ones; sizes from small (ACK-like) to full MTU.
+  const packetCount = random.next() < 0.1 ? random.int(20, 120) : random.int(1, 12)
+  const minPacket = (f.v6 ? 40 : 20) + (f.proto === PROTO_TCP ? 20 : 8)
+  let t = begin
+  let bytes = 0
+  let frameBytes = 0
+  let tcpFlags = 0
+  for (let p = 0; p < packetCount; p++) {
+    const ipLength = random.next() < 0.3 ? minPacket + random.int(0, 40) : random.int(minPacket, maxPacket)
+    let flags = 0
+    if (f.proto === PROTO_TCP) {
+      const opening = answer ? TCP_SYN | TCP_ACK : TCP_SYN
+      flags = p === 0 ? opening : p === packetCount - 1 && packetCount > 2 ? TCP_FIN | TCP_ACK : TCP_ACK | TCP_PSH
+      tcpFlags |= flags
+    }
+    const frame = buildFrame(random, { ...f, ipLength, flags, seq: p })
+    packets.push({ timestampNs: t, frame, flow: index })
+    bytes += ipLength
+    frameBytes += frame.length
+    if (p < packetCount - 1) t += BigInt(random.int(1, 40)) * 1_000_000n
+  }
+  return {
+    ipVersion: f.v6 ? 6 : 4,
+    srcAddr: formatIP(f.src),
+    dstAddr: formatIP(f.dst),
+    proto: f.proto,
+    srcPort: f.srcPort,
+    dstPort: f.dstPort,
+    icmpType: f.icmpType,
+    icmpCode: f.icmpCode,
+    packets: packetCount,
+    bytes,
+    frameBytes,
+    tcpFlags,
+    ipTos: f.ipTos,
+    firstNs: begin,
+    lastNs: t,
+  }
 }
 
 const ICMPV4_TYPES: readonly (readonly [number, number])[] = [
