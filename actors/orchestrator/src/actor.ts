@@ -17,11 +17,11 @@ import {
   provisioningPlan,
   serveHttpRoute,
 } from '@flowbus/runtime'
-import { Duration, Effect, Option, Runtime, Schedule } from 'effect'
+import { Duration, Effect, Option, Schedule } from 'effect'
 import { OrchestratorConfig } from './config.js'
 import { makeDictionaryData } from './dictionaries.js'
 import { API_PREFIX, clickHouseEndpoints } from './endpoints.js'
-import { runMigrations } from './migrations.js'
+import { migrationSteps } from './migrations.js'
 
 /** Where dictionaries read their rows under this configuration. */
 export const dictionarySourceOf = (config: OrchestratorConfig, clickhouse: ClickHouseConfig): DictionarySource =>
@@ -65,27 +65,29 @@ export const orchestrator = defineActor({
       const clickhouse = yield* clickHouseSection
       const data = makeDictionaryData(config)
       yield* serveHttpRoute(API_PREFIX, clickHouseEndpoints(data))
-      const runtime = yield* Effect.runtime<never>()
-      const log = Runtime.runSync(runtime)
       const migrate = (client: ClickHouseClient) =>
-        Effect.tryPromise({
-          try: () =>
-            runMigrations(client, clickhouse, {
-              dictionarySource: dictionarySourceOf(config, clickhouse),
-              dictionaryData: data,
-              progress: (step, outcome) => log(Effect.logInfo(`migration ${step}: ${outcome}`)),
-            }),
-          catch: (cause) => clickHouseError(clickhouse, 'migrating', cause),
+        Effect.gen(function* () {
+          const steps = migrationSteps(client, clickhouse, {
+            dictionarySource: dictionarySourceOf(config, clickhouse),
+            dictionaryData: data,
+          })
+          const changed: string[] = []
+          for (const step of steps) {
+            // A request under way cannot be cancelled in the engine: stopping waits for the
+            // current step only, and the next start resumes from the state it left.
+            const actions = yield* Effect.tryPromise({
+              try: () => step.run(),
+              catch: (cause) => clickHouseError(clickhouse, `migration step "${step.name}"`, cause),
+            }).pipe(Effect.uninterruptible)
+            yield* Effect.logInfo(`migration ${step.name}: ${actions.length > 0 ? actions.join('; ') : 'current'}`)
+            if (actions.length > 0) changed.push(`${step.name} (${actions.join('; ')})`)
+          }
+          yield* Effect.logInfo(
+            changed.length === 0
+              ? `schema of ${describeClickHouse(clickhouse)} is current (${steps.length} steps checked)`
+              : `migrated ${describeClickHouse(clickhouse)}: ${changed.join(', ')}`,
+          )
         }).pipe(
-          // A request under way cannot be cancelled in the engine: stopping waits for the step.
-          Effect.uninterruptible,
-          Effect.tap((report) =>
-            Effect.logInfo(
-              report.changed.length === 0
-                ? `schema of ${describeClickHouse(clickhouse)} is current (${report.steps} steps checked)`
-                : `migrated ${describeClickHouse(clickhouse)}: ${report.changed.map((c) => `${c.step} (${c.actions.join('; ')})`).join(', ')}`,
-            ),
-          ),
           Effect.tapError((error) =>
             Effect.zipRight(
               Effect.sync(() => context.error('migration')),

@@ -43,7 +43,7 @@ export interface MigrationReport {
   readonly steps: number
 }
 
-interface Step {
+export interface MigrationStep {
   readonly name: string
   /** Reads the state, applies what is missing, and says what it did (empty: already current). */
   readonly run: () => Promise<string[]>
@@ -55,7 +55,7 @@ const q = (database: string, name: string) => `${ident(database)}.${ident(name)}
 const currentTtl = (createQuery: string): string => /\sTTL\s+(.+?)(?:\s+SETTINGS\s|\s+COMMENT\s|$)/.exec(createQuery)?.[1]?.trim() ?? ''
 
 /** Every migration step of this configuration, in order. */
-export const migrationSteps = (client: ClickHouseClient, config: ClickHouseConfig, options: MigrationOptions): Step[] => {
+export const migrationSteps = (client: ClickHouseClient, config: ClickHouseConfig, options: MigrationOptions): MigrationStep[] => {
   const db = config.database
   const command = (query: string) => client.command({ query })
   let objects = new Map<string, ExistingObject>()
@@ -63,7 +63,7 @@ export const migrationSteps = (client: ClickHouseClient, config: ClickHouseConfi
     objects = await existingObjects(client, db)
   }
 
-  const databaseStep: Step = {
+  const databaseStep: MigrationStep = {
     name: `database ${db}`,
     run: async () => {
       const found = await queryRows(client, 'SELECT name FROM system.databases WHERE name = {db:String}', { db })
@@ -73,7 +73,7 @@ export const migrationSteps = (client: ClickHouseClient, config: ClickHouseConfi
     },
   }
 
-  const tableStep = (table: TableDefinition): Step => ({
+  const tableStep = (table: TableDefinition): MigrationStep => ({
     name: `table ${table.name}`,
     run: async () => {
       await refresh()
@@ -126,7 +126,7 @@ export const migrationSteps = (client: ClickHouseClient, config: ClickHouseConfi
     },
   })
 
-  const viewStep = (view: ViewDefinition): Step => ({
+  const viewStep = (view: ViewDefinition): MigrationStep => ({
     name: `view ${view.name}`,
     run: async () => {
       await refresh()
@@ -140,7 +140,7 @@ export const migrationSteps = (client: ClickHouseClient, config: ClickHouseConfi
     },
   })
 
-  const dictionaryDataStep = (dictionary: DictionaryDefinition): Step => ({
+  const dictionaryDataStep = (dictionary: DictionaryDefinition): MigrationStep => ({
     name: `table ${dictionaryTableName(dictionary)} rows`,
     run: async () => {
       const text = await options.dictionaryData(dictionary.name as DictionaryName)
@@ -163,7 +163,7 @@ export const migrationSteps = (client: ClickHouseClient, config: ClickHouseConfi
     },
   })
 
-  const dictionaryStep = (dictionary: DictionaryDefinition): Step => ({
+  const dictionaryStep = (dictionary: DictionaryDefinition): MigrationStep => ({
     name: `dictionary ${dictionary.name}`,
     run: async () => {
       await refresh()
