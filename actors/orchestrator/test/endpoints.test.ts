@@ -16,7 +16,7 @@ import {
   HttpServer,
   HttpServerLive,
   MetricsLive,
-  SharedSections,
+  SharedSectionsLive,
   actorLayer,
   awaitSchema,
   dictionaryDefinitions,
@@ -48,7 +48,7 @@ beforeAll(async () => {
   const port = await freePort()
   base = `http://127.0.0.1:${port}`
   const config = Schema.decodeUnknownSync(OrchestratorConfig)({ dictionaryURL: base, asNames: { '64512': 'lab, "north"' } })
-  const kernel = Layer.mergeAll(BusLive(bus), HttpServerLive({ listen: `127.0.0.1:${port}` }), Layer.succeed(SharedSections, { bus, clickhouse })).pipe(
+  const kernel = Layer.mergeAll(BusLive(bus), HttpServerLive({ listen: `127.0.0.1:${port}` }), SharedSectionsLive({ bus, clickhouse })).pipe(
     Layer.provideMerge(Layer.merge(MetricsLive, HealthLive)),
   )
   scope = await Effect.runPromise(Scope.make())

@@ -2,7 +2,7 @@
 // exists afterwards with the configured shards, without anyone running `flowbus provision`.
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
-import { BusLive, BusSection, ClickHouseSection, HealthLive, HttpServerLive, MetricsLive, SharedSections, actorLayer } from '@flowbus/runtime'
+import { BusLive, BusSection, ClickHouseSection, HealthLive, HttpServerLive, MetricsLive, SharedSectionsLive, actorLayer } from '@flowbus/runtime'
 import { Effect, Exit, Layer, LogLevel, Logger, Schema, Scope } from 'effect'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type NatsServer, ensureNatsServer, startNats } from '../../../test/src/harness/nats.js'
@@ -24,7 +24,7 @@ describe.skipIf(natsSkip !== undefined)('orchestrator provisioning on NATS', () 
     const bus = Schema.decodeUnknownSync(BusSection)({ transport: 'nats', partitions: 3, nats: { servers: [server.url] } })
     // No ClickHouse here: migrations fail and retry quietly, provisioning does not wait for them.
     const clickhouse = Schema.decodeUnknownSync(ClickHouseSection)({ mode: 'server', url: `http://127.0.0.1:${await freePort()}` })
-    const kernel = Layer.mergeAll(BusLive(bus), HttpServerLive({ listen: '' }), Layer.succeed(SharedSections, { bus, clickhouse })).pipe(
+    const kernel = Layer.mergeAll(BusLive(bus), HttpServerLive({ listen: '' }), SharedSectionsLive({ bus, clickhouse })).pipe(
       Layer.provideMerge(Layer.merge(MetricsLive, HealthLive)),
     )
     const scope = await Effect.runPromise(Scope.make())

@@ -9,7 +9,7 @@ import {
   HttpServerLive,
   Metrics,
   MetricsLive,
-  SharedSections,
+  SharedSectionsLive,
   actorLayer,
   clickHouseError,
   openClickHouse,
@@ -52,7 +52,7 @@ describe('ClickHouse server refusing connections', () => {
     const clickhouse = Schema.decodeUnknownSync(ClickHouseSection)({ mode: 'server', url, requestTimeout: '5s' })
     const bus = Schema.decodeUnknownSync(BusSection)({})
     const config = Schema.decodeUnknownSync(OrchestratorConfig)({ migrationRetry: '100ms' })
-    const kernel = Layer.mergeAll(BusLive(bus), HttpServerLive({ listen: '' }), Layer.succeed(SharedSections, { bus, clickhouse })).pipe(
+    const kernel = Layer.mergeAll(BusLive(bus), HttpServerLive({ listen: '' }), SharedSectionsLive({ bus, clickhouse })).pipe(
       Layer.provideMerge(Layer.merge(MetricsLive, HealthLive)),
     )
     const scope = await Effect.runPromise(Scope.make())

@@ -1,6 +1,6 @@
 // The configuration sections every flowbus process shares: the bus, the HTTP endpoint for
 // metrics and health, logging and ClickHouse. Actor sections are added by each actor's definition.
-import { Context, Schema } from 'effect'
+import { Context, Layer, Schema } from 'effect'
 import { columnSelectionProblems, optionalGroups } from '../storage/schema.js'
 import { ByteSize, Duration } from './units.js'
 
@@ -165,3 +165,7 @@ export interface SharedConfig {
 
 /** Provided by the process running the actors (see process.ts) so actors can read the shared sections. */
 export class SharedSections extends Context.Tag('flowbus/SharedSections')<SharedSections, SharedConfig>() {}
+
+/** The SharedSections service from a resolved configuration, for the process running actors. */
+export const SharedSectionsLive = (config: SharedConfig): Layer.Layer<SharedSections> =>
+  Layer.succeed(SharedSections, { bus: config.bus, clickhouse: config.clickhouse })
