@@ -89,7 +89,7 @@ export const serveHttpRoute = (prefix: string, handler: HttpRouteHandler): Effec
 
 export class HttpServer extends Context.Tag('flowbus/HttpServer')<HttpServer, HttpEndpoint>() {}
 
-/** Serves /metrics, /healthz and /readyz while the layer is alive. */
+/** Serves /metrics, /healthz, /readyz and the routes actors register while the layer is alive. */
 export const HttpServerLive = (config: HttpConfig): Layer.Layer<HttpServer, Error, Metrics | Health> =>
   Layer.scoped(
     HttpServer,
