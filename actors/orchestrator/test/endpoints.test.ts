@@ -3,7 +3,6 @@
 // in the background with dictionaries reading the live endpoint.
 import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -24,6 +23,7 @@ import {
   queryRows,
 } from '@flowbus/runtime'
 import { Context, Effect, Exit, Layer, LogLevel, Logger, Schema, Scope } from 'effect'
+import { freePort } from '../../../test/src/harness/process.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { OrchestratorConfig, orchestrator, parseCsvLine } from '../src/index.js'
 
@@ -31,13 +31,6 @@ const dir = mkdtempSync(join(tmpdir(), 'flowbus-endpoints-'))
 const clickhouse = Schema.decodeUnknownSync(ClickHouseSection)({ path: join(dir, 'engine'), database: 'served' })
 const bus = Schema.decodeUnknownSync(BusSection)({})
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 
 let base: string
 let scope: Scope.CloseableScope

@@ -1,6 +1,5 @@
 // Server mode against a closed loopback port: migrations fail with an error naming the URL, and
 // the orchestrator actor keeps running, counting and logging the failure while it retries.
-import { createServer } from 'node:net'
 import {
   BusLive,
   BusSection,
@@ -16,19 +15,13 @@ import {
 } from '@flowbus/runtime'
 import { Context, Effect, Exit, Layer, LogLevel, Logger, Schema, Scope } from 'effect'
 import { describe, expect, it } from 'vitest'
+import { freePort } from '../../../test/src/harness/process.js'
 import { OrchestratorConfig, makeDictionaryData, orchestrator, runMigrations } from '../src/index.js'
 
-const closedPort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 
 describe('ClickHouse server refusing connections', () => {
   it('fails a migration with the URL in the message', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`
+    const url = `http://127.0.0.1:${await freePort()}`
     const config = Schema.decodeUnknownSync(ClickHouseSection)({ mode: 'server', url, requestTimeout: '5s' })
     const client = await openClickHouse(config)
     try {
@@ -48,7 +41,7 @@ describe('ClickHouse server refusing connections', () => {
   })
 
   it('keeps the actor running and counts the failed attempts', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`
+    const url = `http://127.0.0.1:${await freePort()}`
     const clickhouse = Schema.decodeUnknownSync(ClickHouseSection)({ mode: 'server', url, requestTimeout: '5s' })
     const bus = Schema.decodeUnknownSync(BusSection)({})
     const config = Schema.decodeUnknownSync(OrchestratorConfig)({ migrationRetry: '100ms' })

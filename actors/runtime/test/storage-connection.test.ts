@@ -1,10 +1,10 @@
 // The ClickHouse connection: the embedded chDB engine (one data path per process), a server that
 // refuses connections named in the error, and awaitSchema waiting for the flows table.
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Effect, Fiber, Schema } from 'effect'
+import { freePort } from '../../../test/src/harness/process.js'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   ClickHouseSection,
@@ -21,14 +21,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const section = (value: unknown) => Schema.decodeUnknownSync(ClickHouseSection)(value)
 
-/** A loopback port nobody listens on: bound, then released. */
-const closedPort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 
 describe('embedded ClickHouse', () => {
   const config = section({ path: join(dir, 'engine'), database: 'conn_test' })
@@ -69,7 +61,7 @@ describe('embedded ClickHouse', () => {
 
 describe('ClickHouse server mode', () => {
   it('reports a refused connection with the URL', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`
+    const url = `http://127.0.0.1:${await freePort()}`
     const config = section({ mode: 'server', url, requestTimeout: '5s' })
     const client = await openClickHouse(config)
     try {
