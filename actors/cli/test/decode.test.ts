@@ -117,11 +117,12 @@ describe.skipIf(!haveTestdata)('flowbus decode on real captures', () => {
   it('prints sFlow flows with the values tshark shows, MACs and VLANs as text and numbers', async () => {
     const run = await decode('--pcap', join(sflow, 'data-sflow-ipv4-data.pcap'))
     // tshark -d udp.port==6343,sflow -V: sampling rate 256, output interface 182, frame length
-    // 1390, 00:fe:c8:99:05:47 → 01:00:5e:2a:aa:04, UDP 46622 → 58631.
+    // 1390 holding an IPv4 packet of ip.len 1344 (Bytes count layer 3),
+    // 00:fe:c8:99:05:47 → 01:00:5e:2a:aa:04, UDP 46622 → 58631.
     expect(run.rows[0]).toMatchObject({
       SamplingRate: 256,
       OutIf: 182,
-      Bytes: 1390,
+      Bytes: 1344,
       SrcMAC: '00:fe:c8:99:05:47',
       DstMAC: '01:00:5e:2a:aa:04',
       SrcPort: 46622,

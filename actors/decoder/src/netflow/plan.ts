@@ -25,8 +25,9 @@ export interface InterfaceNames {
 /**
  * Parses a sampled link-layer frame (IPFIX dataLinkFrameSection, IE 315) into row `row` of the
  * batch: the same header parser sFlow uses. Fields the template also carries explicitly win.
+ * Returns the length of the frame's IP packet, 0 when the section does not reach it.
  */
-export type FrameParser = (frame: Uint8Array, batch: FlowBatch, row: number, sink: DecodeSink) => void
+export type FrameParser = (frame: Uint8Array, batch: FlowBatch, row: number, sink: DecodeSink) => number
 
 /** Per-datagram and per-domain values the generated code reads; one object reused by the decoder. */
 export interface RecordContext {
@@ -472,13 +473,16 @@ function build(fields: readonly FieldSpec[], ipfix: boolean): CompiledTemplate {
   const frame = forward.get(315)
   const frameCode =
     frame !== undefined && frame.field.length !== 0
-      ? [`if (ctx.frame !== undefined) ctx.frame(u8.subarray(${offset(frame.index)}, ${offset(frame.index)} + ${lengthOf(frame)}), b, r, ctx.sink)`]
+      ? [`const ipLength = ctx.frame !== undefined ? ctx.frame(u8.subarray(${offset(frame.index)}, ${offset(frame.index)} + ${lengthOf(frame)}), b, r, ctx.sink) : 0`]
       : []
-  // A frame section is one sampled packet: its size (IE 312 dataLinkFrameSize) is the bytes.
+  // A frame section is one sampled packet. Without an octet counter its Bytes are its IP packet's
+  // length (layer 3, like octet counters and sFlow), else the frame's size (IE 312 dataLinkFrameSize).
   if (frameCode.length > 0) {
-    const size = forward.get(312)
-    if (!columns.has('Bytes') && size !== undefined && size.field.length > 0 && size.field.length <= 8) {
-      finish.push(`${use('Bytes', 'u64')}[r] = ${readUint(size)}`)
+    if (!columns.has('Bytes')) {
+      const size = forward.get(312)
+      const bytes = use('Bytes', 'u64')
+      if (size !== undefined && size.field.length > 0 && size.field.length <= 8) finish.push(`${bytes}[r] = ipLength > 0 ? ipLength : ${readUint(size)}`)
+      else finish.push(`if (ipLength > 0) ${bytes}[r] = ipLength`)
     }
     if (!columns.has('Packets')) finish.push(`${use('Packets', 'u64')}[r] = 1`)
   }

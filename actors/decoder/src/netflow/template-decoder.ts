@@ -29,7 +29,7 @@
 import type { DecodeSink, Datagram } from '../protocol.js'
 import { FlowProtocol, isIPv4Mapped, type TemplateField, type TemplateRecord } from '@flowbus/bus-schemas'
 import { applyOptionsData, type OptionsState } from './options.js'
-import { FrameStatus, parseFrame } from '../packet/index.js'
+import { type FrameFacts, FrameStatus, parseFrame } from '../packet/index.js'
 import { compileTemplate, type FieldSpec, type FrameParser, type RecordContext, type SetDecoder, VARIABLE_LENGTH } from './plan.js'
 
 export interface TemplateChange {
@@ -143,12 +143,15 @@ interface Exporter {
   lastSeenMs: number
 }
 
+const frameFacts: FrameFacts = { ipLength: 0 }
+
 /** IE 315 carries an Ethernet frame's first bytes, parsed as sFlow sampled headers are (fields up to a bad layer are kept). */
 const parseDataLinkFrame: FrameParser = (frame, batch, row, sink) => {
-  const status = parseFrame(frame, 0, frame.length, batch, row, 'ethernet')
+  const status = parseFrame(frame, 0, frame.length, batch, row, 'ethernet', frameFacts)
   if (status !== FrameStatus.Complete) {
     sink.error('bad-frame', `dataLinkFrameSection ${status === FrameStatus.Truncated ? 'ends inside a header' : 'headers contradict themselves'}`)
   }
+  return frameFacts.ipLength
 }
 
 /** How often (in datagram receive time) sessions are checked for idleness. */

@@ -8,6 +8,9 @@
 // the IPv4/IPv6 payload (guessed from its first nibble, as routers do) or, after a pseudowire
 // control word (first nibble 0, RFC 4385), into an Ethernet-over-MPLS frame. Where a frame holds
 // a field twice (MACs of an EoMPLS inner frame, a QinQ inner tag), the outermost value is kept.
+// The first IP header's own length (IPv4 total length, IPv6 payload length + 40) is handed back
+// through FrameFacts: callers count a sampled packet's Bytes at layer 3, as NetFlow/IPFIX octet
+// counters do, and fall back to the frame length only when the header does not reach it.
 import type { FlowBatch } from '@flowbus/bus-schemas'
 import { copyIPv4Mapped, copyIPv6, readMAC, readU16, readU32 } from './bytes.js'
 import { FlowColumnArrays } from './columns.js'
@@ -48,12 +51,18 @@ const MAX_IPV6_EXTENSIONS = 16
 
 const shared = new FlowColumnArrays()
 
+/** What parseFrame learnt beyond the row's columns; one object may be reused across calls. */
+export interface FrameFacts {
+  /** Length of the first IP packet (IPv4 total length, IPv6 payload length + 40); 0 when the bytes do not reach it. */
+  ipLength: number
+}
+
 /**
  * Parses the headers in bytes[start, end) and fills row `row` of `flows`: EType, SrcMAC/DstMAC,
  * SrcVlan (only if the row has none yet, so an sFlow extended switch record keeps precedence),
  * MPLSLabels, SrcAddr/DstAddr, Proto, IPTTL, IPTos, IPFragmentID/Offset, IPv6FlowLabel,
- * SrcPort/DstPort, TCPFlags, ICMPv4/ICMPv6 type and code. Never reads outside [start, end) nor
- * past bytes.length; never throws on any content.
+ * SrcPort/DstPort, TCPFlags, ICMPv4/ICMPv6 type and code; `facts.ipLength` when given. Never reads
+ * outside [start, end) nor past bytes.length; never throws on any content.
  */
 export function parseFrame(
   bytes: Uint8Array,
@@ -62,8 +71,9 @@ export function parseFrame(
   flows: FlowBatch,
   row: number,
   firstLayer: FirstLayer,
+  facts?: FrameFacts,
 ): FrameStatus {
-  return parseFrameInto(bytes, start, end, shared.bind(flows), row, firstLayer)
+  return parseFrameInto(bytes, start, end, shared.bind(flows), row, firstLayer, facts)
 }
 
 /** parseFrame for callers that keep their own bound FlowColumnArrays (the sFlow decoder). */
@@ -74,7 +84,9 @@ export function parseFrameInto(
   c: FlowColumnArrays,
   row: number,
   firstLayer: FirstLayer,
+  facts?: FrameFacts,
 ): FrameStatus {
+  if (facts !== undefined) facts.ipLength = 0
   if (end > b.length) end = b.length
   let o = start
   let type =
@@ -141,8 +153,22 @@ export function parseFrameInto(
     } else break
   }
   c.etype[row] = type
-  if (type === ETHERTYPE_IPV4) return parseIPv4(b, o, end, c, row)
-  if (type === ETHERTYPE_IPV6) return parseIPv6(b, o, end, c, row)
+  if (type === ETHERTYPE_IPV4) {
+    if (facts !== undefined && o + 4 <= end && b[o]! >> 4 === 4) {
+      // A total length below the header's own is a lie (or TSO's 0): the frame length is all we know.
+      const total = readU16(b, o + 2)
+      if (total >= (b[o]! & 0x0f) * 4 && total >= 20) facts.ipLength = total
+    }
+    return parseIPv4(b, o, end, c, row)
+  }
+  if (type === ETHERTYPE_IPV6) {
+    if (facts !== undefined && o + 7 <= end && b[o]! >> 4 === 6) {
+      // Payload length 0 with a hop-by-hop header is a jumbogram (RFC 2675): its length is elsewhere.
+      const payload = readU16(b, o + 4)
+      if (payload !== 0 || b[o + 6] !== 0) facts.ipLength = payload + 40
+    }
+    return parseIPv6(b, o, end, c, row)
+  }
   return FrameStatus.Complete
 }
 

@@ -2,19 +2,23 @@
 // generic interface counters, one per counter sample. Pure: bytes in, sink out, never throws.
 //
 // Precedence inside one flow sample, whatever the record order: a sampled header record gives the
-// packet fields and Bytes (its frame length); sampled Ethernet/IPv4/IPv6 records fill them only
-// when the sample has no sampled header. The extended switch record's VLANs win over a VLAN tag in
-// the header. The extended router record's next hop (the IP next hop, the NextHop column's meaning)
-// wins over the extended gateway's BGP next hop, which is used only without a router record.
+// packet fields; sampled Ethernet/IPv4/IPv6 records fill them only when the sample has no sampled
+// header. The extended switch record's VLANs win over a VLAN tag in the header. The extended router
+// record's next hop (the IP next hop, the NextHop column's meaning) wins over the extended
+// gateway's BGP next hop, which is used only without a router record.
 // DstAS is the last AS of the gateway's AS path, or the router's own AS when the path is empty.
-// Each flow sample is one packet: Packets 1, Bytes the original frame length (FCS included on
-// Ethernet, as the agent reports it), SamplingRate the sample's. The agent's own interface
-// (0x3FFFFFFF) and "multiple interfaces" give InIf/OutIf 0; a discarded packet gets OutIf 0 and a
-// dropped ForwardingStatus mapped from its reason (forwarding.ts), every other packet 64.
+// Each flow sample is one packet: Packets 1, SamplingRate the sample's, and Bytes the IP packet's
+// length (layer 3, as NetFlow/IPFIX octet counters count, so sFlow and NetFlow exporters add up
+// alike): the IPv4 total length or IPv6 payload length + 40 of the sampled header's first IP
+// header, else a sampled IPv4/IPv6 record's length, else the frame length less the 4-byte FCS of
+// an Ethernet frame (a sampled header whose `stripped` is at least 4, or an Ethernet record: sFlow
+// counts the FCS in both). The agent's own interface (0x3FFFFFFF) and "multiple interfaces" give
+// InIf/OutIf 0; a discarded packet gets OutIf 0 and a dropped ForwardingStatus mapped from its
+// reason (forwarding.ts), every other packet 64.
 import type { InterfaceCounters } from '@flowbus/bus-schemas'
 import { copyIPv4Mapped, copyIPv6, readMAC, readU32, readU64 } from '../packet/bytes.js'
 import { FlowColumnArrays } from '../packet/columns.js'
-import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, FrameStatus, parseFrameInto } from '../packet/frame.js'
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, type FrameFacts, FrameStatus, parseFrameInto } from '../packet/frame.js'
 import type { Datagram, DecodeSink } from '../protocol.js'
 import { FORWARDED, discardStatus } from './forwarding.js'
 
@@ -60,6 +64,10 @@ const LOCAL_INTERFACE = 0x3fffffff
 const MIN_FLOW_SAMPLE = 8 + 32
 
 const columns = new FlowColumnArrays()
+const frameFacts: FrameFacts = { ipLength: 0 }
+
+/** Ethernet frame check sequence: sFlow frame lengths count it, layer-3 Bytes do not. */
+const ETHERNET_FCS = 4
 
 /**
  * Decodes one sFlow v5 datagram: flow samples (compact and expanded) into rows of sink.flows,
@@ -211,6 +219,7 @@ function decodeFlowSample(
   }
 
   let sawHeader = false
+  let sawIP = false
   let sawRouter = false
   for (let i = 0; i < records; i++) {
     if (o + 8 > end) {
@@ -233,7 +242,7 @@ function decodeFlowSample(
       case RECORD_SAMPLED_ETHERNET:
         if (o + 24 > recordEnd) sink.error('bad-record', `sFlow sampled Ethernet record of ${length} bytes`)
         else if (!sawHeader) {
-          if (c.bytes[row] === 0) c.bytes[row] = readU32(b, o)
+          if (!sawIP) c.bytes[row] = withoutFCS(readU32(b, o))
           c.srcMAC[row] = readMAC(b, o + 4)
           c.dstMAC[row] = readMAC(b, o + 12)
           c.etype[row] = readU32(b, o + 20) & 0xffff
@@ -243,7 +252,10 @@ function decodeFlowSample(
       case RECORD_SAMPLED_IPV6: {
         const v6 = format === RECORD_SAMPLED_IPV6
         if (o + (v6 ? 56 : 32) > recordEnd) sink.error('bad-record', `sFlow sampled ${v6 ? 'IPv6' : 'IPv4'} record of ${length} bytes`)
-        else if (!sawHeader) sampledIP(b, o, v6, c, row)
+        else if (!sawHeader) {
+          sawIP = true
+          sampledIP(b, o, v6, c, row)
+        }
         break
       }
       case RECORD_EXTENDED_SWITCH:
@@ -278,7 +290,10 @@ function sampledHeader(b: Uint8Array, o: number, end: number, c: FlowColumnArray
     return
   }
   const protocol = readU32(b, o)
-  c.bytes[row] = readU32(b, o + 4)
+  const frameLength = readU32(b, o + 4)
+  // An agent that stripped 4 bytes or more from an Ethernet frame took its FCS off the header
+  // but, as the spec asks, still counts it in frame_length.
+  c.bytes[row] = protocol === 1 && readU32(b, o + 8) >= ETHERNET_FCS ? withoutFCS(frameLength) : frameLength
   let headerLength = readU32(b, o + 12)
   o += 16
   if (headerLength > end - o) {
@@ -288,15 +303,18 @@ function sampledHeader(b: Uint8Array, o: number, end: number, c: FlowColumnArray
   const first = protocol === 1 ? 'ethernet' : protocol === 11 ? 'ipv4' : protocol === 12 ? 'ipv6' : protocol === 13 ? 'mpls' : undefined
   // Other link types (Token Ring, FDDI, PPP…) are not parsed: the sample still counts its bytes.
   if (first === undefined) return
-  const status = parseFrameInto(b, o, o + headerLength, c, row, first)
+  const status = parseFrameInto(b, o, o + headerLength, c, row, first, frameFacts)
+  if (frameFacts.ipLength > 0) c.bytes[row] = frameFacts.ipLength
   if (status !== FrameStatus.Complete) {
     sink.error('bad-frame', status === FrameStatus.Truncated ? 'sampled header cut inside a header' : 'sampled header malformed')
   }
 }
 
-/** A sampled IPv4 or IPv6 record: length, protocol, addresses, ports, TCP flags, TOS (priority). */
+const withoutFCS = (frameLength: number): number => (frameLength >= ETHERNET_FCS ? frameLength - ETHERNET_FCS : frameLength)
+
+/** A sampled IPv4 or IPv6 record: IP packet length, protocol, addresses, ports, TCP flags, TOS (priority). */
 function sampledIP(b: Uint8Array, o: number, v6: boolean, c: FlowColumnArrays, row: number): void {
-  if (c.bytes[row] === 0) c.bytes[row] = readU32(b, o)
+  c.bytes[row] = readU32(b, o)
   c.proto[row] = readU32(b, o + 4) & 0xff
   const at = row * 16
   if (v6) {

@@ -53,8 +53,8 @@ export interface TsharkPacket {
 }
 
 /** Records of every packet of a capture, tshark reading udp.port==port as NetFlow/IPFIX. */
-export async function tsharkRecords(tshark: string, file: string, port: number): Promise<TsharkPacket[]> {
-  const { stdout } = await execFileAsync(tshark, ['-r', file, '-T', 'json', '--no-duplicate-keys', '-d', `udp.port==${port},cflow`], {
+export async function tsharkRecords(tshark: string, file: string, port: number, args: readonly string[] = []): Promise<TsharkPacket[]> {
+  const { stdout } = await execFileAsync(tshark, ['-r', file, '-T', 'json', '--no-duplicate-keys', '-d', `udp.port==${port},cflow`, ...args], {
     maxBuffer: 256 << 20,
   })
   const packets = JSON.parse(stdout) as { _source: { layers: { cflow?: Record<string, unknown> } } }[]
@@ -122,7 +122,10 @@ export function expectedColumns(t: TsharkRecord, rates: OptionRates, o: { v5?: b
   set('SrcPort', num('cflow.srcport') ?? num('udp.srcport') ?? num('tcp.srcport'))
   set('DstPort', num('cflow.dstport') ?? num('udp.dstport') ?? num('tcp.dstport'))
   set('Proto', num('cflow.protocol') ?? num('ip.proto'))
-  set('Bytes', num('cflow.octets') ?? num('cflow.post_octets') ?? num('cflow.permanent_octets') ?? num('cflow.initiator_octets') ?? num('cflow.data_link_frame_size'))
+  // A dataLinkFrameSection counts its IP packet's length (layer 3), else the frame's size.
+  const plen = num('ipv6.plen')
+  const frameIPLength = f.has('cflow.data_link_frame_section') ? (num('ip.len') ?? (plen === undefined ? undefined : plen + 40)) : undefined
+  set('Bytes', num('cflow.octets') ?? num('cflow.post_octets') ?? num('cflow.permanent_octets') ?? num('cflow.initiator_octets') ?? frameIPLength ?? num('cflow.data_link_frame_size'))
   set('Packets', num('cflow.packets') ?? num('cflow.post_packets') ?? num('cflow.permanent_packets') ?? num('cflow.initiator_packets') ?? (f.has('cflow.data_link_frame_section') ? 1 : undefined))
   set('InIf', num('cflow.inputint') ?? num('cflow.ingress_physical_interface'))
   set('OutIf', num('cflow.outputint') ?? num('cflow.egress_physical_interface'))

@@ -21,14 +21,19 @@ import {
 import { seededRandom } from './random.js'
 import { decode, recordingSink } from './sink.js'
 
+// The first 128 bytes of a 1518-byte frame on the wire (1514 bytes and the FCS): an IPv4 packet of 1496 bytes.
 const tcpFrame = bytes(
   ethernet(
     '00:11:22:33:44:55',
     '66:77:88:99:aa:bb',
     0x8100,
-    vlanTag(10, 0x0800, ipv4Header({ src: '10.0.0.1', dst: '10.0.0.2', proto: 6, ttl: 60, tos: 0x10, id: 77 }, tcpHeader(443, 50000, 0x18))),
+    vlanTag(
+      10,
+      0x0800,
+      ipv4Header({ src: '10.0.0.1', dst: '10.0.0.2', proto: 6, ttl: 60, tos: 0x10, id: 77 }, [...tcpHeader(443, 50000, 0x18), ...new Array<number>(1456).fill(0)]),
+    ),
   ),
-)
+).subarray(0, 128)
 
 const switchRecord = (srcVlan: number, dstVlan: number) => ({ format: 1001, body: xdr().u32(srcVlan).u32(0).u32(dstVlan).u32(0) })
 const routerRecord = (nextHop: string, srcMask: number, dstMask: number) => ({
@@ -91,7 +96,7 @@ describe('decodeSflow: datagram header', () => {
 
 describe('decodeSflow: flow samples', () => {
   it('decodes a flow sample with a sampled Ethernet header', () => {
-    const { sink, header } = decode(datagram([flowSample([sampledHeader(1, 1514, tcpFrame)], { samplingRate: 4096, input: 12, output: 34 })]))
+    const { sink, header } = decode(datagram([flowSample([sampledHeader(1, 1518, tcpFrame)], { samplingRate: 4096, input: 12, output: 34 })]))
     expect(sink.errors).toEqual([])
     expect(header!.flowSamples).toBe(1)
     const f = sink.flows
@@ -104,7 +109,7 @@ describe('decodeSflow: flow samples', () => {
       InIf: 12,
       OutIf: 34,
       ForwardingStatus: 64,
-      Bytes: 1514,
+      Bytes: 1496,
       Packets: 1,
       EType: 0x0800,
       SrcAddr: '10.0.0.1',
@@ -190,21 +195,47 @@ describe('decodeSflow: flow samples', () => {
     const { sink } = decode(datagram([flowSample([eth])]))
     expect(sink.errors).toEqual([])
     expect([num(sink.flows, 'SrcMAC'), num(sink.flows, 'DstMAC'), num(sink.flows, 'EType'), num(sink.flows, 'Bytes')]).toEqual([
-      0x005300010203, 0x005300040506, 0x86dd, 1518,
+      0x005300010203, 0x005300040506, 0x86dd, 1514,
     ])
+  })
+
+  it('counts Bytes at layer 3: the IP length, else the frame without its FCS', () => {
+    const arp = bytes(ethernet('00:11:22:33:44:55', '66:77:88:99:aa:bb', 0x0806, new Array<number>(28).fill(0)))
+    const v6 = bytes(ipv6Header({ src: '2001:db8::1', dst: '2001:db8::2', next: 17 }, [...udpHeader(3, 4), ...new Array<number>(992).fill(0)])).subarray(0, 64)
+    const v4 = bytes(ipv4Header({ src: '10.9.9.9', dst: '10.8.8.8', proto: 17 }, [...udpHeader(1, 2), ...new Array<number>(92).fill(0)])).subarray(0, 40)
+    const samples = [
+      sampledHeader(1, 1518, tcpFrame), // IPv4 total length
+      sampledHeader(12, 1040, v6), // IPv6 payload length + 40
+      sampledHeader(11, 120, v4), // a header starting at IPv4
+      sampledHeader(1, 64, arp), // not IP: the frame less the FCS the agent stripped
+      sampledHeader(1, 64, arp, 0), // the agent says it stripped nothing: the frame length as reported
+      sampledHeader(1, 1518, tcpFrame.subarray(0, 20)), // cut before the IPv4 total length
+      sampledHeader(7, 60, bytes([0xff, 0x03, 0, 0x21])), // PPP: not parsed, no FCS rule
+    ].map((record) => flowSample([record]))
+    const { sink } = decode(datagram(samples))
+    expect(sink.errors.map((e) => e.reason)).toEqual(['bad-frame'])
+    expect(Array.from({ length: 7 }, (_, row) => num(sink.flows, 'Bytes', row))).toEqual([1496, 1040, 120, 60, 64, 1514, 60])
+  })
+
+  it('counts a sampled IPv4/IPv6 record\'s IP length over a sampled Ethernet record\'s frame, in any order', () => {
+    const v4 = { format: 3, body: xdr().u32(1400).u32(17).opaque([1, 1, 1, 1]).opaque([2, 2, 2, 2]).u32(1).u32(2).u32(0).u32(0) }
+    const eth = { format: 2, body: xdr().u32(1422).opaque([1, 1, 1, 1, 1, 1, 0, 0]).opaque([2, 2, 2, 2, 2, 2, 0, 0]).u32(0x0800) }
+    const { sink } = decode(datagram([flowSample([v4, eth]), flowSample([eth, v4])]))
+    expect(sink.errors).toEqual([])
+    expect([num(sink.flows, 'Bytes', 0), num(sink.flows, 'Bytes', 1)]).toEqual([1400, 1400])
   })
 
   it('prefers the sampled header over sampled IPv4/Ethernet records, in any order', () => {
     const v4 = { format: 3, body: xdr().u32(1).u32(17).opaque([1, 1, 1, 1]).opaque([2, 2, 2, 2]).u32(1).u32(2).u32(0).u32(0) }
     const eth = { format: 2, body: xdr().u32(1).opaque([1, 1, 1, 1, 1, 1, 0, 0]).opaque([2, 2, 2, 2, 2, 2, 0, 0]).u32(0x0806) }
     for (const records of [
-      [v4, eth, sampledHeader(1, 1514, tcpFrame)],
-      [sampledHeader(1, 1514, tcpFrame), eth, v4],
+      [v4, eth, sampledHeader(1, 1518, tcpFrame)],
+      [sampledHeader(1, 1518, tcpFrame), eth, v4],
     ]) {
       const { sink } = decode(datagram([flowSample(records)]))
       const f = sink.flows
       expect([ip(f, 'SrcAddr'), num(f, 'Proto'), num(f, 'SrcPort'), num(f, 'EType'), num(f, 'Bytes'), num(f, 'SrcMAC')]).toEqual([
-        '10.0.0.1', 6, 443, 0x0800, 1514, 0x66778899aabb,
+        '10.0.0.1', 6, 443, 0x0800, 1496, 0x66778899aabb,
       ])
     }
   })
@@ -355,9 +386,10 @@ describe('decodeSflow: bad input', () => {
   })
 
   it('counts a sampled header cut inside a header as bad-frame and keeps the fields before', () => {
-    const { sink } = decode(datagram([flowSample([sampledHeader(1, 1514, tcpFrame.subarray(0, 30))])]))
+    const { sink } = decode(datagram([flowSample([sampledHeader(1, 1518, tcpFrame.subarray(0, 30))])]))
     expect(sink.errors.map((e) => e.reason)).toEqual(['bad-frame'])
-    expect([num(sink.flows, 'SrcVlan'), num(sink.flows, 'Bytes')]).toEqual([10, 1514])
+    // The IPv4 total length is within the first 30 bytes: Bytes is the IP packet's.
+    expect([num(sink.flows, 'SrcVlan'), num(sink.flows, 'Bytes')]).toEqual([10, 1496])
   })
 
   it('does not trust sample and record counts', () => {

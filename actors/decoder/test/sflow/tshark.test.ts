@@ -23,7 +23,7 @@ import {
 } from './builder.js'
 import { seededRandom } from './random.js'
 import { recordingSink } from './sink.js'
-import { after, all, expectedFrameColumns, findTshark, first, splitAt, tsharkPackets, type Token } from './tshark.js'
+import { after, all, expectedFrameColumns, expectedIPLength, findTshark, first, splitAt, tsharkPackets, type Token } from './tshark.js'
 
 const SFLOW_DIR = '/work/shared/testdata/akvorado/flow-decoder-sflow'
 const FRAME_DIR = '/work/shared/testdata/akvorado/flow-decoder'
@@ -60,19 +60,24 @@ function expectedFlowRow(sample: readonly Token[]): Expected {
   const format = (r: readonly Token[]): number => num(r, 'sflow_245.flow_record_format')!
   const header = records.find((r) => format(r) === 1)
   if (header) {
-    e.Bytes = num(header, 'sflow_245.header.frame_length')!
+    // Bytes: the IP packet's length, else the frame's without the FCS the agent stripped (Ethernet).
+    const frameLength = num(header, 'sflow_245.header.frame_length')!
+    const ethernetFCS = num(header, 'sflow_245.header_protocol') === 1 && num(header, 'sflow_245.header.payload_stripped')! >= 4
     const i = header.findIndex((t) => 'field' in t && t.field === 'sflow_245.header')
-    Object.assign(e, expectedFrameColumns(header.slice(i + 1)))
+    const frame = header.slice(i + 1)
+    e.Bytes = expectedIPLength(frame) ?? (ethernetFCS ? frameLength - 4 : frameLength)
+    Object.assign(e, expectedFrameColumns(frame))
   } else {
     for (const r of records) {
       if (format(r) === 2) {
-        e.Bytes = num(r, 'sflow_245.ethernet.length')!
+        // The Ethernet record's length counts the FCS; an IPv4/IPv6 record's length wins over it.
+        e.Bytes ??= num(r, 'sflow_245.ethernet.length')! - 4
         e.SrcMAC = parseInt(first(r, 'sflow_245.ethernet.source_mac_address')!.replace(/:/g, ''), 16)
         e.DstMAC = parseInt(first(r, 'sflow_245.ethernet.destination_mac_address')!.replace(/:/g, ''), 16)
         e.EType = num(r, 'sflow_245.ethernet.packet_type')!
       } else if (format(r) === 3 || format(r) === 4) {
         const v6 = format(r) === 4
-        e.Bytes ??= num(r, 'sflow_245.ip.length')!
+        e.Bytes = num(r, 'sflow_245.ip.length')!
         e.SrcAddr = first(r, v6 ? 'sflow_245.ipv6_src' : 'sflow_245.ipv4_src')!
         e.DstAddr = first(r, v6 ? 'sflow_245.ipv6_dst' : 'sflow_245.ipv4_dst')!
         e.Proto = num(r, 'sflow.ip_protocol')!

@@ -150,3 +150,19 @@ export function expectedFrameColumns(tokens: readonly Token[]): Record<string, n
   }
   return expected
 }
+
+/**
+ * The length flowbus counts as a sampled frame's Bytes when the frame reaches its first IP header,
+ * as tshark shows it: ip.len, or ipv6.plen + 40; undefined when tshark shows neither, or an IPv4
+ * total length below the minimal header (a frame length is then counted instead).
+ */
+export function expectedIPLength(tokens: readonly Token[]): number | undefined {
+  const ip = layers(tokens).find((l) => l.proto === 'ip' || l.proto === 'ipv6')
+  if (ip === undefined) return undefined
+  if (ip.proto === 'ip') {
+    const total = num(first(ip.fields, 'ip.len'))
+    return total !== undefined && total >= 20 ? total : undefined
+  }
+  const payload = num(first(ip.fields, 'ipv6.plen'))
+  return payload === undefined ? undefined : payload + 40
+}
