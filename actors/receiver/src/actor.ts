@@ -168,7 +168,10 @@ export const receiverActor = defineActor({
             openSockets({
               listeners: config.listeners,
               receiveBuffer: config.receiveBuffer,
-              onDatagram: (listener, payload, address, port) => batcher.datagram(listener, address, port, payload, Date.now()),
+              onDatagram: (listener) => {
+                const exporters = batcher.exportersOf(listener)
+                return (payload, address, port) => batcher.datagramOf(exporters, listener, address, port, payload, Date.now())
+              },
               warn: (message) => log(Effect.logWarning(message)),
               onSocketError: (listener, error) => {
                 actor.error('socket')

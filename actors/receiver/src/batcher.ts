@@ -18,7 +18,7 @@ export interface ExporterCounts {
   unknownProtocol: number
 }
 
-interface ExporterState {
+export interface ExporterState {
   readonly key: string
   readonly address: Uint8Array
   readonly counts: ExporterCounts
@@ -42,16 +42,37 @@ export interface BatcherOptions {
  * per exporter and not published: no decoder could read them.
  */
 export class PacketBatcher {
-  private readonly exporters = new Map<string, ExporterState>()
+  /** Exporters by listener, then by source address text. */
+  private readonly listeners = new Map<string, Map<string, ExporterState>>()
   private readonly names = new Map<string, string>()
+  private lastMs = 0
+  private lastNs = 0n
 
   constructor(private readonly options: BatcherOptions) {}
 
+  /** The exporters of one listener; a socket keeps it, so the per-datagram lookup is by address only. */
+  exportersOf(listener: string): Map<string, ExporterState> {
+    let exporters = this.listeners.get(listener)
+    if (exporters === undefined) this.listeners.set(listener, (exporters = new Map()))
+    return exporters
+  }
+
   /** Takes one datagram; `payload` is kept by reference (Node gives each datagram its own buffer). */
   datagram(listener: string, sourceAddress: string, sourcePort: number, payload: Uint8Array, nowMs: number): void {
-    const id = `${listener}|${sourceAddress}`
-    let state = this.exporters.get(id)
-    if (state === undefined) state = this.newExporter(id, listener, sourceAddress)
+    this.datagramOf(this.exportersOf(listener), listener, sourceAddress, sourcePort, payload, nowMs)
+  }
+
+  /** `datagram` for a caller holding its listener's exporters (the socket callback). */
+  datagramOf(
+    exporters: Map<string, ExporterState>,
+    listener: string,
+    sourceAddress: string,
+    sourcePort: number,
+    payload: Uint8Array,
+    nowMs: number,
+  ): void {
+    let state = exporters.get(sourceAddress)
+    if (state === undefined) state = this.newExporter(exporters, listener, sourceAddress)
     state.lastSeenMs = nowMs
     state.counts.packets++
     state.counts.bytes += payload.length
@@ -63,7 +84,7 @@ export class PacketBatcher {
     state.packets.push({
       exporterAddress: state.address,
       exporterPort: sourcePort,
-      receivedNs: BigInt(nowMs) * 1_000_000n,
+      receivedNs: this.receivedNs(nowMs),
       protocol,
       payload,
     })
@@ -73,12 +94,14 @@ export class PacketBatcher {
 
   /** Closes every pending message (timer tick, shutdown). */
   flush(): void {
-    for (const state of this.exporters.values()) if (state.packets.length > 0) this.close(state, state.counts.listener)
+    for (const exporters of this.listeners.values()) {
+      for (const state of exporters.values()) if (state.packets.length > 0) this.close(state, state.counts.listener)
+    }
   }
 
   /** Counts of every exporter that received something since the last call, then resets them. */
   takeCounts(visit: (counts: ExporterCounts) => void): void {
-    for (const state of this.exporters.values()) {
+    for (const state of this.allExporters()) {
       const c = state.counts
       if (c.packets === 0) continue
       visit(c)
@@ -88,16 +111,33 @@ export class PacketBatcher {
 
   /** Forgets exporters idle since `beforeMs`, so spoofed or departed sources do not pile up. */
   forgetIdle(beforeMs: number): void {
-    for (const [id, state] of this.exporters) {
-      if (state.lastSeenMs < beforeMs && state.packets.length === 0 && state.counts.packets === 0) this.exporters.delete(id)
+    for (const exporters of this.listeners.values()) {
+      for (const [source, state] of exporters) {
+        if (state.lastSeenMs < beforeMs && state.packets.length === 0 && state.counts.packets === 0) exporters.delete(source)
+      }
     }
   }
 
   get exporterCount(): number {
-    return this.exporters.size
+    let n = 0
+    for (const exporters of this.listeners.values()) n += exporters.size
+    return n
   }
 
-  private newExporter(id: string, listener: string, sourceAddress: string): ExporterState {
+  private *allExporters(): Generator<ExporterState> {
+    for (const exporters of this.listeners.values()) yield* exporters.values()
+  }
+
+  /** Milliseconds as nanoseconds, converted once per millisecond rather than once per datagram. */
+  private receivedNs(nowMs: number): bigint {
+    if (nowMs !== this.lastMs) {
+      this.lastMs = nowMs
+      this.lastNs = BigInt(nowMs) * 1_000_000n
+    }
+    return this.lastNs
+  }
+
+  private newExporter(exporters: Map<string, ExporterState>, listener: string, sourceAddress: string): ExporterState {
     // Link-local sources come with a zone (`fe80::1%eth0`) that is not part of the address.
     const zone = sourceAddress.indexOf('%')
     const address = parseIP(zone < 0 ? sourceAddress : sourceAddress.slice(0, zone))
@@ -110,7 +150,7 @@ export class PacketBatcher {
       bytes: 0,
       lastSeenMs: 0,
     }
-    this.exporters.set(id, state)
+    exporters.set(sourceAddress, state)
     return state
   }
 

@@ -74,10 +74,10 @@ export const ReceiverConfig = Schema.Struct({
   receiveBuffer: Schema.optionalWith(ByteSize, { default: () => 32 * 1024 * 1024 }).annotations({
     description: 'SO_RCVBUF of each socket; Linux caps it at net.core.rmem_max (a warning says so)',
   }),
-  batchMaxPackets: Schema.optionalWith(positiveInt, { default: () => 256 }).annotations({
+  batchMaxPackets: Schema.optionalWith(positiveInt, { default: () => 1024 }).annotations({
     description: 'a flows.raw message is sent once it holds this many datagrams of one exporter',
   }),
-  batchMaxBytes: Schema.optionalWith(ByteSize, { default: () => 64 * 1024 }).annotations({
+  batchMaxBytes: Schema.optionalWith(ByteSize, { default: () => 256 * 1024 }).annotations({
     description: 'a flows.raw message is sent once its datagrams reach this size (keep below bus.maxMessageBytes)',
   }),
   flushInterval: Schema.optionalWith(Duration, { default: () => 10 }).annotations({

@@ -17,7 +17,8 @@ export interface BoundSocket {
   readonly socket: dgram.Socket
 }
 
-export type DatagramHandler = (listener: string, payload: Buffer, address: string, port: number) => void
+/** Makes the datagram callback of one listener's sockets. */
+export type DatagramHandler = (listener: string) => (payload: Buffer, address: string, port: number) => void
 
 export interface OpenOptions {
   readonly listeners: readonly ListenerConfig[]
@@ -127,7 +128,8 @@ function bindOne(
     socket.bind({ address: host, port, exclusive: true }, () => {
       socket.off('error', onBindError)
       socket.on('error', (error) => options.onSocketError(listener, error))
-      socket.on('message', (payload, rinfo) => options.onDatagram(listener, payload, rinfo.address, rinfo.port))
+      const onDatagram = options.onDatagram(listener)
+      socket.on('message', (payload, rinfo) => onDatagram(payload, rinfo.address, rinfo.port))
       // Linux doubles the requested size for its bookkeeping and reports the doubled value.
       const receiveBuffer = Math.floor(socket.getRecvBufferSize() / 2)
       resolve({ listener, configured, host, port: socket.address().port, family, receiveBuffer, socket })
