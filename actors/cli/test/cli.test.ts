@@ -84,7 +84,7 @@ describe('flowbus CLI', () => {
   it('starts, serves /healthz, /readyz and /metrics, and exits 0 on SIGTERM', async () => {
     const child = spawn(process.execPath, [bin, 'start'], {
       cwd: root,
-      env: { ...env, FLOWBUS_HTTP__LISTEN: '127.0.0.1:0', FLOWBUS_LOG__FORMAT: 'json' },
+      env: { ...env, FLOWBUS_HTTP__LISTEN: '127.0.0.1:0', FLOWBUS_LOG__FORMAT: 'json', FLOWBUS_CLICKHOUSE__PATH: join(dir, 'clickhouse') },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stderr = ''
@@ -102,7 +102,13 @@ describe('flowbus CLI', () => {
     })
     expect(stderr.split('\n').filter(Boolean).every((line) => JSON.parse(line).level)).toBe(true)
     expect((await fetch(`${url}/healthz`)).status).toBe(200)
-    const ready = await fetch(`${url}/readyz`)
+    // Actors finish starting after the endpoint is up (the embedded ClickHouse engine loads in
+    // about half a second): readiness must turn true, and stay reported as such.
+    let ready = await fetch(`${url}/readyz`)
+    for (let i = 0; i < 300 && ready.status !== 200; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      ready = await fetch(`${url}/readyz`)
+    }
     expect(ready.status).toBe(200)
     expect(((await ready.json()) as { ready: boolean }).ready).toBe(true)
     const metrics = await (await fetch(`${url}/metrics`)).text()

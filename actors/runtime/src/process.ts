@@ -4,8 +4,8 @@ import { Effect, Exit, Fiber, Layer, Schema } from 'effect'
 import { type ActorDefinition, actorLayer, actorSection } from './actor.js'
 import { BusLive } from './bus/bus.js'
 import type { Transport } from './bus/transport.js'
-import type { BusConfig, HttpConfig, LogConfig } from './config/sections.js'
-import { sharedSections } from './config/sections.js'
+import type { BusConfig, ClickHouseConfig, HttpConfig, LogConfig } from './config/sections.js'
+import { SharedSectionsLive, sharedSections } from './config/sections.js'
 import { Health, HealthLive, HttpServer, HttpServerLive, type HttpEndpoint } from './http.js'
 import { LoggingLive } from './log.js'
 import { MetricsLive } from './metrics.js'
@@ -22,6 +22,7 @@ export interface ResolvedConfig {
   readonly bus: BusConfig
   readonly http: HttpConfig
   readonly log: LogConfig
+  readonly clickhouse: ClickHouseConfig
   readonly [actor: string]: unknown
 }
 
@@ -39,7 +40,7 @@ export const runActors = (options: RunOptions): Effect.Effect<void, unknown> => 
   const { config } = options
   const actorLayers = options.actors.map((actor) => actorLayer(actor, config[actor.name] as never))
   const actors = actorLayers.length > 0 ? Layer.mergeAll(Layer.empty, ...actorLayers) : Layer.empty
-  const kernel = Layer.mergeAll(BusLive(config.bus, options.transport), HttpServerLive(config.http)).pipe(
+  const kernel = Layer.mergeAll(BusLive(config.bus, options.transport), HttpServerLive(config.http), SharedSectionsLive(config)).pipe(
     Layer.provideMerge(Layer.merge(MetricsLive, HealthLive)),
   )
   const program = Effect.gen(function* () {
