@@ -155,11 +155,16 @@ export const decoderActor = defineActor({
             return
           }
           const fingerprint = templateFingerprint(record)
-          if (sync.known.get(key)?.fingerprint === fingerprint) return
+          const known = sync.known.get(key)
+          // Our own write coming back, or an older copy: nothing new.
+          if (known?.fingerprint === fingerprint && Number(known.record.lastSeenUnixMs) >= Number(record.lastSeenUnixMs)) return
           sync.known.set(key, { fingerprint, record })
+          // The same template announced again by another replica only tells the exporter is alive.
+          const refresh = known?.fingerprint === fingerprint
           const output = decoder.runOutside(record.protocol, () => {
-            if (templateState.loadTemplate(record)) metrics.templatesLoaded.inc({ source: 'bucket' })
-            else actor.error('bad-template-record')
+            if (templateState.loadTemplate(record)) {
+              if (!refresh) metrics.templatesLoaded.inc({ source: 'bucket' })
+            } else actor.error('bad-template-record')
           })
           updateGauges()
           if (output.flows.length > 0 || output.counters.length > 0) {

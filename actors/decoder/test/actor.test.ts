@@ -32,6 +32,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 // The in-process transport is not part of the runtime's public surface; tests reach for it.
 import { createMemoryBus } from '../../runtime/src/bus/memory.js'
 import { decoderActor } from '../src/actor.js'
+import { bytes, concat, EXPORTER, ipfix, set, template } from './netflow/packets.js'
 
 const testdata = fileURLToPath(new URL('../../../../shared/testdata/akvorado/', import.meta.url))
 
@@ -55,6 +56,15 @@ const waitFor = async (what: () => string, condition: () => boolean | Promise<bo
 }
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+
+/** A hand-built datagram from 192.0.2.1 port 4739, received now. */
+const builtPacket = (payload: Uint8Array): RawPacket => ({
+  exporterAddress: EXPORTER,
+  exporterPort: 4739,
+  receivedNs: BigInt(Date.now()) * 1_000_000n,
+  protocol: sniffProtocol(payload),
+  payload,
+})
 
 interface Harness {
   bus: BusService
@@ -266,6 +276,37 @@ describe('decoder actor on the memory bus', () => {
     expect(sample(metrics, 'flowbus_decoder_templates_loaded_total', { source: 'packet' })).toBe(0)
     expect(sample(metrics, 'flowbus_decoder_errors_total')).toBe(0)
     expect(h.rows()).toHaveLength(4)
+  })
+
+  it('deletes a withdrawn template from the bucket, and the other decoder forgets it', async () => {
+    const h = await makeHarness()
+    const a = await h.startDecoder()
+    const b = await h.startDecoder()
+    const store = await run(h.bus.state(templates))
+    const templatesKnown = async (d: { metrics: () => Promise<string> }) => sample(await d.metrics(), 'flowbus_decoder_templates')
+    const fields = [[8, 4], [12, 4], [1, 8], [2, 8]] as const
+    await publishRaw(h.bus, [builtPacket(ipfix([set(2, concat(template(300, fields), template(301, fields)))], { domain: 7 }))])
+    await waitFor(() => 'both templates in the bucket', async () => (await run(store.keys)).length === 2)
+    // One decoder learnt them from the packet (the group gives it the exporter), the other from the bucket.
+    await waitFor(() => 'both decoders to know both templates', async () => (await templatesKnown(a)) === 2 && (await templatesKnown(b)) === 2)
+    const loaded = async (d: { metrics: () => Promise<string> }, source: string) =>
+      sample(await d.metrics(), 'flowbus_decoder_templates_loaded_total', { source })
+    const [owner, replica] = (await loaded(a, 'packet')) === 2 ? [a, b] : [b, a]
+    expect([await loaded(owner, 'packet'), await loaded(replica, 'packet'), await loaded(replica, 'bucket')]).toEqual([2, 0, 2])
+
+    // The exporter withdraws template 300 (IPFIX: a template record with no fields).
+    await publishRaw(h.bus, [builtPacket(ipfix([set(2, bytes().u16(300).u16(0).build())], { domain: 7 }))])
+    await waitFor(() => 'template 300 out of the bucket', async () => (await run(store.keys)).length === 1)
+    expect((await run(store.keys))[0]).toMatch(/\.301$/)
+    await waitFor(() => 'the replica to forget template 300', async () => (await templatesKnown(replica)) === 1 && (await templatesKnown(owner)) === 1)
+    expect(sample(await owner.metrics(), 'flowbus_decoder_templates_stored_total', { outcome: 'deleted' })).toBe(1)
+    expect(sample(await replica.metrics(), 'flowbus_decoder_templates_stored_total')).toBe(0)
+
+    // Data for 300 is now held by its decoder; for 301 it still decodes.
+    const data = (id: number) => set(id, bytes().ip('10.0.0.1').ip('10.0.0.2').u64(100).u64(1).build())
+    await publishRaw(h.bus, [builtPacket(ipfix([data(300), data(301)], { domain: 7 }))])
+    await waitFor(() => `one flow, got ${h.rows().length}`, () => h.rows().length === 1)
+    await waitFor(() => 'data for 300 held', async () => sample(await owner.metrics(), 'flowbus_decoder_held_data_sets') === 1)
   })
 
   it('decodes held data when its template arrives through the bucket from another decoder', async () => {

@@ -14,7 +14,11 @@
 // - `onTemplate` hears every template learnt (new, changed, or re-announced after
 //   `templateRefreshMs`) and withdrawn (by the exporter, or with its session after
 //   `sessionIdleMs` of silence), as the bus's `TemplateRecord`; `removeTemplate` applies a
-//   withdrawal seen on the bus.
+//   withdrawal seen on the bus. A session is silent when neither its datagrams nor a template
+//   announcement loaded from the bus (another replica decoding it) came for `sessionIdleMs`. Only
+//   a session this decoder received datagrams from reports its idle templates withdrawn (the bus
+//   copy is deleted); one it only knows from the bus is forgotten quietly: the replica decoding
+//   that exporter decides.
 // Bounds (templates per domain and in all, fields per template, domains per session, sessions,
 // held data per session and in all) keep a template bomb or spoofed sources from growing state.
 //
@@ -139,8 +143,10 @@ interface Exporter {
   templates: number
   held: Held[]
   heldBytes: number
-  /** Receive time of the session's last datagram, ms (0: only loaded from the bus so far). */
+  /** Receive time of the session's last datagram or bus announcement, ms (0: not known yet). */
   lastSeenMs: number
+  /** This decoder received datagrams of the session (else it only knows it from the bus). */
+  decoded: boolean
 }
 
 const frameFacts: FrameFacts = { ipLength: 0 }
@@ -298,6 +304,7 @@ export class TemplateDecoder {
       return h
     }
     exporter.lastSeenMs = d.timeReceived * 1000
+    exporter.decoded = true
     this.#sets(d, u8, dv, 20, u8.length, exporter, domain, sink, sysUptime, headerMs, false)
     return h
   }
@@ -331,6 +338,7 @@ export class TemplateDecoder {
       return h
     }
     exporter.lastSeenMs = d.timeReceived * 1000
+    exporter.decoded = true
     this.#sets(d, u8, dv, 16, length, exporter, domain, sink, 0, headerMs, true)
     return h
   }
@@ -588,13 +596,14 @@ export class TemplateDecoder {
     return true
   }
 
-  #withdraw(exporter: Exporter, domain: Domain, id: number): void {
+  /** Forgets a template; `report`: tell onTemplate it is withdrawn. */
+  #withdraw(exporter: Exporter, domain: Domain, id: number, report = true): void {
     const t = domain.templates.get(id)
     if (t === undefined) return
     domain.templates.delete(id)
     exporter.templates--
     this.#templates--
-    this.#onTemplate?.({ kind: 'withdrawn', record: t.record })
+    if (report) this.#onTemplate?.({ kind: 'withdrawn', record: t.record })
   }
 
   #withdrawAll(exporter: Exporter, domain: Domain, options: boolean): void {
@@ -626,6 +635,8 @@ export class TemplateDecoder {
       // The bus may hand back an older announcement than the one this decoder has since learnt.
       const known = domain.templates.get(record.templateId)
       const lastSeen = Number(record.lastSeenUnixMs) || 0
+      // Another replica announcing the template keeps the session alive here too.
+      if (lastSeen > exporter.lastSeenMs) exporter.lastSeenMs = lastSeen
       if (known !== undefined && known.record.lastSeenUnixMs > lastSeen) return true
       return this.#learn(exporter, domain, record.templateId, record.options, record.options ? record.scopeFieldCount : 0, fields, lastSeen, sink, false)
     } catch {
@@ -692,11 +703,7 @@ export class TemplateDecoder {
     const exporter = this.#exporters.get(exporterKey(record.exporterAddress, record.exporterPort))
     const domain = exporter?.domains.get(domainKey(record.protocol, record.observationDomainId))
     if (exporter === undefined || domain === undefined) return
-    const t = domain.templates.get(record.templateId)
-    if (t === undefined) return
-    domain.templates.delete(record.templateId)
-    exporter.templates--
-    this.#templates--
+    this.#withdraw(exporter, domain, record.templateId, false)
   }
 
   #hold(exporter: Exporter, domain: Domain, templateId: number, bytes: Uint8Array, timeReceived: number, sysUptime: number, headerMs: number, sink: DecodeSink): void {
@@ -754,11 +761,11 @@ export class TemplateDecoder {
   #forgetIdleSessions(nowMs: number): void {
     this.#lastSweepMs = nowMs
     for (const [key, e] of this.#exporters) {
-      // Sessions only loaded from the bus start their idle time at the first sweep.
+      // Sessions loaded from records without a time start their idle time at the first sweep.
       if (e.lastSeenMs === 0) e.lastSeenMs = nowMs
       if (nowMs - e.lastSeenMs <= this.#sessionIdleMs) continue
       this.#exporters.delete(key)
-      for (const domain of e.domains.values()) for (const t of [...domain.templates.values()]) this.#withdraw(e, domain, t.id)
+      for (const domain of e.domains.values()) for (const t of [...domain.templates.values()]) this.#withdraw(e, domain, t.id, e.decoded)
       if (e.held.length > 0) {
         const sink = this.#lateSink(e.address, e.port)
         for (const h of e.held.splice(0)) {
@@ -781,7 +788,7 @@ export class TemplateDecoder {
       }
       const copy = new Uint8Array(16)
       copy.set(address.subarray(0, 16))
-      e = { address: copy, port, isV4: isIPv4Mapped(copy), domains: new Map(), templates: 0, held: [], heldBytes: 0, lastSeenMs: 0 }
+      e = { address: copy, port, isV4: isIPv4Mapped(copy), domains: new Map(), templates: 0, held: [], heldBytes: 0, lastSeenMs: 0, decoded: false }
       this.#exporters.set(key, e)
     }
     return e

@@ -441,6 +441,25 @@ describe('template state', () => {
     expect(late.reasons()).toEqual(['missing-template'])
   })
 
+  it('forgets a session it only knows from the bus quietly, and keeps it while the bus announces it', () => {
+    const exporter = decoderWith({ sessionIdleMs: 3600_000 })
+    const sink = new TestSink()
+    exporter.decoder.decode(datagram(ipfix([set(2, template(256, [[8, 4]]))]), { port: 1000, timeReceived: 10_000 }), sink)
+    const announced = exporter.changes[0]!.record
+    const replica = decoderWith({ sessionIdleMs: 3600_000 })
+    expect(replica.decoder.loadTemplate(announced)).toBe(true)
+    // Another exporter's datagrams move the replica's clock: 3000 s later, then 5000 s later.
+    replica.decoder.decode(datagram(ipfix([]), { port: 2000, timeReceived: 13_000 }), sink)
+    // The exporter's decoder announces the template again (its refresh): the session stays.
+    expect(replica.decoder.loadTemplate({ ...announced, lastSeenUnixMs: 14_000_000 })).toBe(true)
+    replica.decoder.decode(datagram(ipfix([]), { port: 2000, timeReceived: 15_000 }), sink)
+    expect(replica.decoder.templateCount).toBe(1)
+    // No announcement for an hour: forgotten, without reporting a withdrawal it is not the judge of.
+    replica.decoder.decode(datagram(ipfix([]), { port: 2000, timeReceived: 17_700 }), sink)
+    expect(replica.decoder.templateCount).toBe(0)
+    expect(replica.changes).toEqual([])
+  })
+
   it('ignores a bus record older than the template it has since learnt', () => {
     const first = decoderWith()
     const sink = new TestSink()
