@@ -1,6 +1,7 @@
 // The receiver actor over real UDP on loopback (IPv4 and IPv6): every datagram reaches flows.raw
 // with its exporter, port, protocol and payload, batches close by size and by timer, metrics count
 // per exporter, shutdown publishes the last batch, and bad configuration is refused with a reason.
+import { execFileSync } from 'node:child_process'
 import dgram from 'node:dgram'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -142,8 +143,11 @@ describe('receiver on the memory bus', () => {
       expect(new Set(receiver.published.map((p) => p.key))).toEqual(new Set(['127.0.0.1', '127.0.0.2', '127.0.0.3', '::1']))
       expect(receiver.published.every((p) => p.batch.receiver.endsWith('/netflow') || p.batch.receiver.endsWith('/sflow'))).toBe(true)
 
-      // Counters per exporter are added at each flush tick.
-      await new Promise((r) => setTimeout(r, 50))
+      // Counters per exporter are added at each flush tick; the emitted count once the publish returned.
+      for (let i = 0; i < 500; i++) {
+        if ((await metricValue(receiver, 'flowbus_actor_emitted_total', { actor: 'receiver', kind: 'packets' })) >= expected.length) break
+        await new Promise((r) => setTimeout(r, 10))
+      }
       const perSender = 4 * 40
       expect(await metricValue(receiver, 'flowbus_receiver_packets_total', { exporter: '127.0.0.2' })).toBe(perSender)
       expect(await metricValue(receiver, 'flowbus_receiver_packets_total', { exporter: '127.0.0.3' })).toBe(2 * perSender)
@@ -305,16 +309,13 @@ describe('/proc/net/udp', () => {
     const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 4096 })
     await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()))
     const port = socket.address().port
-    const tx = await sender('127.0.0.1')
     try {
-      // The event loop is busy sending, so nothing reads the socket meanwhile.
-      const sends: Promise<void>[] = []
-      for (let i = 0; i < 200; i++) sends.push(tx.send(Buffer.alloc(1000), port, '127.0.0.1'))
-      await Promise.all(sends)
+      // A child sends while this thread is blocked in execFileSync, so nothing reads the socket meanwhile.
+      const send = `const s=require('dgram').createSocket('udp4');let n=0;for(let i=0;i<200;i++)s.send(Buffer.alloc(1000),${port},'127.0.0.1',()=>{if(++n===200)s.close()})`
+      execFileSync(process.execPath, ['-e', send])
       const drops = await readUdpDrops(new Set([port]))
       expect(drops.get(port)).toBeGreaterThan(0)
     } finally {
-      tx.close()
       socket.close()
     }
   })
