@@ -28,9 +28,18 @@ const literal = (text: string): string => `'${text.replace(/\\/g, '\\\\').replac
 
 // Settings go into the statement itself: chdb/connection turns clickhouse_settings into session
 // SETs, which would leave a deduplication token behind for the next insert of the process.
-// Views deduplicate too, so an insert retried after the views failed still feeds them once.
+// Views deduplicate too, so an insert retried after the views failed still feeds them once. The
+// aggregated tables' rows are summed by background merges: summing again at insert time
+// (optimize_on_insert) cost more than the raw insert, and the views run side by side.
+const insertSettings = {
+  insert_deduplicate: 1,
+  deduplicate_blocks_in_dependent_materialized_views: 1,
+  optimize_on_insert: 0,
+  parallel_view_processing: 1,
+} as const
+
 const dedupSettings = (token: string): string =>
-  `SETTINGS insert_deduplication_token = ${literal(token)}, insert_deduplicate = 1, deduplicate_blocks_in_dependent_materialized_views = 1`
+  `SETTINGS insert_deduplication_token = ${literal(token)}, ${Object.entries(insertSettings).map(([k, v]) => `${k} = ${v}`).join(', ')}`
 
 /** Where embedded mode stages blocks: memory-backed /dev/shm when present. */
 export const defaultSpoolDirectory = (): string => (existsSync('/dev/shm') ? '/dev/shm' : tmpdir())
@@ -75,7 +84,7 @@ export function serverInserter(client: ClickHouseClient): BlockInserter {
       const result = await client.exec({
         query: `INSERT INTO ${table} (${columns.map((c) => ident(c.name)).join(', ')}) FORMAT Native`,
         values: Readable.from(blocks.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength))),
-        clickhouse_settings: { insert_deduplication_token: token, insert_deduplicate: 1, deduplicate_blocks_in_dependent_materialized_views: 1 },
+        clickhouse_settings: { insert_deduplication_token: token, ...insertSettings },
       })
       // The response body is empty for an INSERT; reading it to the end frees the socket.
       for await (const _ of result.stream) void _
@@ -86,7 +95,7 @@ export function serverInserter(client: ClickHouseClient): BlockInserter {
         table,
         values: rows as object[],
         format: 'JSONEachRow',
-        clickhouse_settings: { insert_deduplication_token: token, insert_deduplicate: 1 },
+        clickhouse_settings: { insert_deduplication_token: token, ...insertSettings },
       })
     },
   }

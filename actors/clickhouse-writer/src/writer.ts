@@ -133,9 +133,16 @@ export class FlowWriter {
     this.#groups.delete(group.shard)
     if (group.timer !== undefined) clearTimeout(group.timer)
     this.#queue.push(group)
-    this.#running ??= this.#drain().finally(() => {
+    this.#kick()
+  }
+
+  /** Runs the insert loop unless it runs already; groups sealed while it winds down restart it. */
+  #kick(): void {
+    if (this.#running !== undefined) return
+    this.#running = this.#drain().finally(() => {
       this.#running = undefined
-      for (const wake of this.#drainWaiters.splice(0)) wake()
+      if (this.#queue.length > 0) this.#kick()
+      else for (const wake of this.#drainWaiters.splice(0)) wake()
     })
   }
 
