@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { receiverActor, receiverEndpoints } from '../src/actor.js'
 import { parseListenAddress, ReceiverConfig } from '../src/config.js'
 import { parseProcNetUdp, readUdpDrops } from '../src/proc-net-udp.js'
+import { nodeHasReusePort } from '../src/sockets.js'
 import { startReceiver, until, type RunningReceiver } from './start.js'
 
 /** First bytes that make each protocol's version field, then a marker naming sender and sequence. */
@@ -204,6 +205,29 @@ describe('receiver on the memory bus', () => {
       expect(receiver.warnings.join('\n')).toMatch(/capped the UDP receive buffer at \d+ bytes .*net\.core\.rmem_max/)
       expect(await metricValue(receiver, 'flowbus_receiver_receive_buffer_bytes', {})).toBeLessThan(max * 4)
     } finally {
+      await receiver.stop()
+      await transport.close()
+    }
+  })
+
+  it('opens several sockets per address with SO_REUSEPORT where Node.js has it, else one with a warning', async () => {
+    const transport = createMemoryTransport()
+    const receiver = await startReceiver({ listeners: [{ name: 'netflow', listen: ['127.0.0.1:0'], workers: 3 }], receiveBuffer: '1MiB' }, transport)
+    const a = await sender('127.0.0.9')
+    try {
+      const sockets = receiverEndpoints()
+      if (nodeHasReusePort()) {
+        expect(sockets).toHaveLength(3)
+        expect(new Set(sockets.map((s) => s.port)).size).toBe(1)
+      } else {
+        expect(sockets).toHaveLength(1)
+        expect(receiver.warnings.join('\n')).toContain('has no SO_REUSEPORT for UDP')
+      }
+      const expected = await blast([a], ['ipfix'], 20, () => [sockets[0]!.port, '127.0.0.1'])
+      await until(() => receiver.packets() >= expected.length, () => `${expected.length} datagrams, got ${receiver.packets()}`)
+      checkDelivered(receiver, expected)
+    } finally {
+      a.close()
       await receiver.stop()
       await transport.close()
     }
