@@ -19,7 +19,7 @@ const SIZE = 1400
 const sender = fileURLToPath(new URL('../test/udp-sender.ts', import.meta.url))
 
 const print = (name: string, value: number, unit: string): void =>
-  console.log(`bench decode.${name} ${value >= 100 ? Math.round(value) : value.toFixed(2)} ${unit}`)
+  console.log(`bench decode.${name} ${value >= 100 || unit === 'packets' ? Math.round(value) : value.toFixed(2)} ${unit}`)
 
 interface SenderResult {
   sent: number
