@@ -5,6 +5,7 @@ import { flowBatchCodec } from './flow-batch-codec.js'
 import type { FlowBatch } from './flow-batch.js'
 import type {
   ExporterInfo,
+  ExporterOptionsRecord,
   InterfaceCountersBatch,
   InterfaceInfo,
   RoutingLookupRequest,
@@ -15,6 +16,7 @@ import {
   exporterInfoCodec,
   interfaceCountersBatchCodec,
   interfaceInfoCodec,
+  reflectionCodec,
   routingLookupRequestCodec,
   routingLookupResponseCodec,
   templateRecordCodec,
@@ -70,6 +72,15 @@ export const templates: StateBucket<TemplateRecord> = {
   codec: templateRecordCodec,
 }
 
+export const exporterOptions: StateBucket<ExporterOptionsRecord> = {
+  kind: 'state',
+  name: 'exporter.options',
+  version: 1,
+  description:
+    'NetFlow v9 / IPFIX options data (sampling rates, interface and VRF names) per exporter, port, protocol and observation domain (key: <exporter>.<port>.<protocol>.<domain>)',
+  codec: reflectionCodec<ExporterOptionsRecord>('flowbus.v1.ExporterOptionsRecord'),
+}
+
 export const metadataInterfaces: StateBucket<InterfaceInfo> = {
   kind: 'state',
   name: 'metadata.interfaces',
@@ -110,6 +121,7 @@ export const subjects = {
   flowsEnriched,
   countersInterfaces,
   templates,
+  exporterOptions,
   metadataInterfaces,
   metadataExporters,
   routingLookup,

@@ -9,7 +9,7 @@ import { FlowProtocol } from '../src/generated/flowbus.js'
 import { parseIP } from '../src/ip.js'
 import { exporterPartitionKey, exporterStateKey, interfaceStateKey, templateStateKey } from '../src/keys.js'
 import { kafkaTopic, natsBucketName, natsStreamName, natsSubject, type AnySubject } from '../src/subject.js'
-import { catalogue, flowsDecoded, flowsEnriched, flowsLive, flowsRaw, metadataExporters, metadataInterfaces, routingLookup, subjects, templates } from '../src/subjects.js'
+import { catalogue, exporterOptions, flowsDecoded, flowsEnriched, flowsLive, flowsRaw, metadataExporters, metadataInterfaces, routingLookup, subjects, templates } from '../src/subjects.js'
 
 describe('catalogue', () => {
   it('lists every subject once, with the kinds and message types of the design', () => {
@@ -20,6 +20,7 @@ describe('catalogue', () => {
       ['flows.enriched', 'stream', 'flowbus.v1.FlowBatch'],
       ['counters.interfaces', 'stream', 'flowbus.v1.InterfaceCountersBatch'],
       ['templates', 'state', 'flowbus.v1.TemplateRecord'],
+      ['exporter.options', 'state', 'flowbus.v1.ExporterOptionsRecord'],
       ['metadata.interfaces', 'state', 'flowbus.v1.InterfaceInfo'],
       ['metadata.exporters', 'state', 'flowbus.v1.ExporterInfo'],
       ['routing.lookup', 'request', 'flowbus.v1.RoutingLookupRequest → flowbus.v1.RoutingLookupResponse'],
@@ -39,6 +40,7 @@ describe('catalogue', () => {
     expect(kafkaTopic(flowsRaw)).toBe('flowbus-flows-raw-v1')
     expect(natsBucketName(metadataInterfaces)).toBe('flowbus_metadata_interfaces_v1')
     expect(kafkaTopic(templates)).toBe('flowbus-templates-v1')
+    expect(natsBucketName(exporterOptions)).toBe('flowbus_exporter_options_v1')
   })
 
   it('each codec roundtrips a message through the catalogue entry', () => {
@@ -49,6 +51,19 @@ describe('catalogue', () => {
     expect(flowsRaw.codec.decode(flowsRaw.codec.encode(raw)).packets[0]!.protocol).toBe(FlowProtocol.NETFLOW_V9)
     const exporter = { address: parseIP('192.0.2.1'), name: 'r1', group: '', role: '', site: '', region: '', tenant: '', sysName: '', updatedUnixMs: 0 }
     expect(metadataExporters.codec.decode(metadataExporters.codec.encode(exporter))).toEqual(exporter)
+    const options = {
+      exporterAddress: parseIP('192.0.2.1'),
+      exporterPort: 4739,
+      protocol: FlowProtocol.IPFIX,
+      observationDomainId: 7,
+      samplingRate: 100,
+      samplers: [{ id: 2 ** 40, rate: 1000 }],
+      interfaces: [{ ifIndex: 3, name: 'et-0/0/1', description: 'transit' }],
+      vrfs: [{ vrfId: 5, name: 'blue' }],
+      systemInitUnixMs: 1_700_000_000_000,
+      updatedUnixMs: 1_700_000_001_000,
+    }
+    expect(exporterOptions.codec.decode(exporterOptions.codec.encode(options))).toEqual(options)
     const response = { routes: [] }
     expect(routingLookup.response.decode(routingLookup.response.encode(response))).toEqual(response)
   })

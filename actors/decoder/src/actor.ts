@@ -1,10 +1,13 @@
 // The decoder actor: consumes flows.raw as a consumer group, decodes every datagram, publishes
 // flows.decoded and counters.interfaces, shares NetFlow v9/IPFIX templates through the templates bucket.
 import {
+  type ExporterOptionsRecord,
   FlowBatch,
   FlowProtocol,
   type TemplateRecord,
   countersInterfaces,
+  exporterOptions,
+  exporterStateKey,
   flowsDecoded,
   flowsRaw,
   templateStateKey,
@@ -15,6 +18,7 @@ import { Effect, Runtime, Schedule } from 'effect'
 import { DecoderConfig } from './config.js'
 import type { DecodedOutput } from './dispatch.js'
 import { type DecoderMetrics, makeDecoderMetrics, metricsObserver } from './metrics.js'
+import type { OptionsSnapshot } from './netflow/index.js'
 import { createDecoder } from './protocols.js'
 
 /** What identifies a template's content: a refresh with the same fields is not written again. */
@@ -45,6 +49,38 @@ class TemplateSync {
     this.pendingDeletes.add(key)
   }
 }
+
+/** Key in exporter.options: `<exporter>.<port>.<protocol>.<observation domain>`, like templates' without the id. */
+export const optionsStateKey = (o: Pick<ExporterOptionsRecord, 'exporterAddress' | 'exporterPort' | 'protocol' | 'observationDomainId'>): string =>
+  `${exporterStateKey(o.exporterAddress)}.${o.exporterPort}.${o.protocol}.${o.observationDomainId}`
+
+export const optionsRecord = (s: OptionsSnapshot, nowMs: number): ExporterOptionsRecord => ({
+  exporterAddress: s.exporterAddress,
+  exporterPort: s.exporterPort,
+  protocol: s.protocol,
+  observationDomainId: s.observationDomainId,
+  samplingRate: s.samplingRate,
+  samplers: s.samplers.map(([id, rate]) => ({ id, rate })),
+  interfaces: s.interfaces.map(([ifIndex, name, description]) => ({ ifIndex, name, description })),
+  vrfs: s.vrfNames.map(([vrfId, name]) => ({ vrfId, name })),
+  systemInitUnixMs: s.sysInitMs,
+  updatedUnixMs: nowMs,
+})
+
+export const optionsSnapshot = (r: ExporterOptionsRecord): OptionsSnapshot => ({
+  exporterAddress: r.exporterAddress,
+  exporterPort: r.exporterPort,
+  protocol: r.protocol,
+  observationDomainId: r.observationDomainId,
+  samplingRate: r.samplingRate,
+  samplers: r.samplers.map((x) => [Number(x.id), x.rate]),
+  interfaces: r.interfaces.map((x) => [x.ifIndex, x.name, x.description]),
+  vrfNames: r.vrfs.map((x) => [x.vrfId, x.name]),
+  sysInitMs: Number(r.systemInitUnixMs),
+})
+
+/** What identifies options data's content: the same data arriving again is not written again. */
+const optionsFingerprint = (s: OptionsSnapshot): string => JSON.stringify([s.samplingRate, s.samplers, s.interfaces, s.vrfNames, s.sysInitMs])
 
 /** The flows of `batch` in two halves, for a message the bus found too large. */
 const halves = (batch: FlowBatch): [FlowBatch, FlowBatch] => {
@@ -106,6 +142,31 @@ const storeTemplates = (store: StateStore<TemplateRecord>, sync: TemplateSync, m
     }
   })
 
+/**
+ * Writes the options data that changed in the last raw batch; `known` holds the content of every
+ * key as last written or loaded, so repeats (exporters resend options data every few seconds to
+ * minutes) and our own writes coming back through the watch are skipped.
+ */
+const storeOptions = (store: StateStore<ExporterOptionsRecord>, changed: readonly OptionsSnapshot[], known: Map<string, string>, metrics: DecoderMetrics) =>
+  Effect.gen(function* () {
+    for (const snapshot of changed) {
+      const record = optionsRecord(snapshot, Date.now())
+      const key = optionsStateKey(record)
+      const fingerprint = optionsFingerprint(snapshot)
+      if (known.get(key) === fingerprint) continue
+      known.set(key, fingerprint)
+      yield* store.put(key, record).pipe(
+        Effect.tapError(() =>
+          Effect.sync(() => {
+            known.delete(key)
+            metrics.optionsStored.inc({ outcome: 'failed' })
+          }),
+        ),
+      )
+      metrics.optionsStored.inc({ outcome: 'stored' })
+    }
+  })
+
 export const decoderActor = defineActor({
   name: 'decoder',
   description: 'decodes NetFlow v5/v9, IPFIX and sFlow v5 datagrams from flows.raw into flow batches',
@@ -141,6 +202,26 @@ export const decoderActor = defineActor({
       const runFork = Runtime.runFork(runtime)
 
       let store: StateStore<TemplateRecord> | undefined
+      let optionsStore: StateStore<ExporterOptionsRecord> | undefined
+      const optionsKnown = new Map<string, string>()
+      if (config.templateState) {
+        // Options data first, so that data released by templates loaded below gets its sampling rate.
+        const optionsBucket = yield* bus.state(exporterOptions)
+        optionsStore = optionsBucket
+        yield* optionsBucket.watch((key, record) => {
+          if (record === undefined) {
+            optionsKnown.delete(key)
+            return
+          }
+          const snapshot = optionsSnapshot(record)
+          const fingerprint = optionsFingerprint(snapshot)
+          if (optionsKnown.get(key) === fingerprint) return
+          optionsKnown.set(key, fingerprint)
+          // The bus copy is the newest the replica decoding that exporter learnt: it replaces ours.
+          if (templateState.loadOptions(snapshot, true)) metrics.optionsLoaded.inc()
+          else actor.error('bad-options-record')
+        })
+      }
       if (config.templateState) {
         const bucket = yield* bus.state(templates)
         store = bucket
@@ -201,6 +282,8 @@ export const decoderActor = defineActor({
           // success): a crash before the ack redelivers the batch, so nothing is lost.
           yield* publishOutput(bus, output, emitted)
           if (store !== undefined) yield* storeTemplates(store, sync, metrics)
+          const changedOptions = templateState.changedOptions()
+          if (optionsStore !== undefined) yield* storeOptions(optionsStore, changedOptions, optionsKnown, metrics)
         }),
       )
     }),

@@ -20,6 +20,9 @@ export interface DecoderMetrics {
   readonly templatesLoaded: Counter<'source'>
   /** Template writes to (and withdrawals from) the bucket, by outcome. */
   readonly templatesStored: Counter<'outcome'>
+  /** Options data taken from (source bucket) and written to (outcome) the exporter.options bucket. */
+  readonly optionsLoaded: Counter<never>
+  readonly optionsStored: Counter<'outcome'>
 }
 
 // Several decoder actors may share one process registry (tests): reuse what is registered.
@@ -47,6 +50,8 @@ export const makeDecoderMetrics = (registry: Registry): DecoderMetrics => ({
   templates: gauge(registry, 'flowbus_decoder_templates', 'NetFlow v9/IPFIX templates known to this decoder'),
   templatesLoaded: counter(registry, 'flowbus_decoder_templates_loaded_total', 'Templates taken in, by source (packet or bucket)', ['source']),
   templatesStored: counter(registry, 'flowbus_decoder_templates_stored_total', 'Template writes to the templates bucket, by outcome (stored, deleted, failed)', ['outcome']),
+  optionsLoaded: counter(registry, 'flowbus_decoder_options_loaded_total', 'Options data of an exporter domain taken from the exporter.options bucket', []),
+  optionsStored: counter(registry, 'flowbus_decoder_options_stored_total', 'Options data writes to the exporter.options bucket, by outcome (stored, failed)', ['outcome']),
 })
 
 /**

@@ -13,6 +13,7 @@ import {
   flowBatchToRows,
   flowsDecoded,
   flowsRaw,
+  exporterOptions,
   sniffProtocol,
   templates,
 } from '@flowbus/bus-schemas'
@@ -32,6 +33,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 // The in-process transport is not part of the runtime's public surface; tests reach for it.
 import { createMemoryBus } from '../../runtime/src/bus/memory.js'
 import { decoderActor } from '../src/actor.js'
+import { DecodeTally } from '../src/metrics.js'
+import { createDecoder } from '../src/protocols.js'
 import { bytes, concat, EXPORTER, ipfix, set, template } from './netflow/packets.js'
 
 const testdata = fileURLToPath(new URL('../../../../shared/testdata/akvorado/', import.meta.url))
@@ -307,6 +310,35 @@ describe('decoder actor on the memory bus', () => {
     await publishRaw(h.bus, [builtPacket(ipfix([data(300), data(301)], { domain: 7 }))])
     await waitFor(() => `one flow, got ${h.rows().length}`, () => h.rows().length === 1)
     await waitFor(() => 'data for 300 held', async () => sample(await owner.metrics(), 'flowbus_decoder_held_data_sets') === 1)
+  })
+
+  it('shares options data through the bucket: a second decoder has the sampling rate without the options resend', async () => {
+    const files = ['options-template.pcap', 'options-data.pcap', 'template.pcap', 'data.pcap'].map((f) => rawPackets(`flow-decoder-netflow/${f}`))
+    // What one decoder that saw everything gives.
+    const { decoder: reference } = createDecoder({ observer: new DecodeTally() })
+    const expected = files.flatMap((packets) => reference.decode(packets).flows.flatMap((o) => flowBatchToRows(o.batch)))
+    expect(expected).toHaveLength(4)
+    expect(expected.every((r) => Number(r.SamplingRate) > 1)).toBe(true)
+
+    const h = await makeHarness()
+    const first = await h.startDecoder()
+    for (const packets of files.slice(0, 3)) await publishRaw(h.bus, packets)
+    const options = await run(h.bus.state(exporterOptions))
+    await waitFor(() => 'options data in the bucket', async () => (await run(options.keys)).length > 0)
+    const [key] = await run(options.keys)
+    expect(key).toMatch(/^[\d.]+\.\d+\.2\.\d+$/)
+    const record = (await run(options.get(key!)))!
+    expect(record.samplers.length + (record.samplingRate > 0 ? 1 : 0)).toBeGreaterThan(0)
+    expect(sample(await first.metrics(), 'flowbus_decoder_options_stored_total', { outcome: 'stored' })).toBe(1)
+    await first.stop()
+
+    const second = await h.startDecoder()
+    await publishRaw(h.bus, files[3]!)
+    await waitFor(() => `flows from data.pcap, got ${h.rows().length}`, () => h.rows().length === 4)
+    const metrics = await second.metrics()
+    expect(sample(metrics, 'flowbus_decoder_options_loaded_total')).toBe(1)
+    expect(sample(metrics, 'flowbus_decoder_templates_loaded_total', { source: 'packet' })).toBe(0)
+    expect(h.rows().map((r) => r.SamplingRate)).toEqual(expected.map((r) => r.SamplingRate))
   })
 
   it('decodes held data when its template arrives through the bucket from another decoder', async () => {

@@ -749,6 +749,93 @@ export const flowbusDescriptor: INamespace = {
                   "id": 9
                 }
               }
+            },
+            "OptionsSampler": {
+              "fields": {
+                "id": {
+                  "type": "uint64",
+                  "id": 1
+                },
+                "rate": {
+                  "type": "uint32",
+                  "id": 2
+                }
+              }
+            },
+            "OptionsInterface": {
+              "fields": {
+                "ifIndex": {
+                  "type": "uint32",
+                  "id": 1
+                },
+                "name": {
+                  "type": "string",
+                  "id": 2
+                },
+                "description": {
+                  "type": "string",
+                  "id": 3
+                }
+              }
+            },
+            "OptionsVrf": {
+              "fields": {
+                "vrfId": {
+                  "type": "uint32",
+                  "id": 1
+                },
+                "name": {
+                  "type": "string",
+                  "id": 2
+                }
+              }
+            },
+            "ExporterOptionsRecord": {
+              "fields": {
+                "exporterAddress": {
+                  "type": "bytes",
+                  "id": 1
+                },
+                "exporterPort": {
+                  "type": "uint32",
+                  "id": 2
+                },
+                "protocol": {
+                  "type": "FlowProtocol",
+                  "id": 3
+                },
+                "observationDomainId": {
+                  "type": "uint32",
+                  "id": 4
+                },
+                "samplingRate": {
+                  "type": "uint32",
+                  "id": 5
+                },
+                "samplers": {
+                  "rule": "repeated",
+                  "type": "OptionsSampler",
+                  "id": 6
+                },
+                "interfaces": {
+                  "rule": "repeated",
+                  "type": "OptionsInterface",
+                  "id": 7
+                },
+                "vrfs": {
+                  "rule": "repeated",
+                  "type": "OptionsVrf",
+                  "id": 8
+                },
+                "systemInitUnixMs": {
+                  "type": "uint64",
+                  "id": 9
+                },
+                "updatedUnixMs": {
+                  "type": "uint64",
+                  "id": 10
+                }
+              }
             }
           }
         }
@@ -771,6 +858,29 @@ export interface ExporterInfo {
   /** SNMP sysName as polled, empty when not polled. */
   sysName: string
   /** When this information was obtained, milliseconds since the Unix epoch. */
+  updatedUnixMs: number
+}
+
+/** What an exporter's options data taught about one transport session and observation domain,
+ * shared so a restarted or other decoder joins sampling rates and names onto flows at once,
+ * without waiting for the exporter to resend its options data. */
+export interface ExporterOptionsRecord {
+  /** Exporter address, 16 bytes (IPv4 as IPv4-mapped IPv6). */
+  exporterAddress: Uint8Array
+  /** Exporter UDP source port: options data is scoped by transport session, like templates. */
+  exporterPort: number
+  /** NETFLOW_V9 or IPFIX. */
+  protocol: FlowProtocol
+  /** NetFlow v9 source id / IPFIX observation domain id. */
+  observationDomainId: number
+  /** Sampling rate of the whole domain, for flows that name no sampler (0: unknown). */
+  samplingRate: number
+  samplers: OptionsSampler[]
+  interfaces: OptionsInterface[]
+  vrfs: OptionsVrf[]
+  /** IPFIX systemInitTimeMilliseconds, milliseconds since the Unix epoch (0: unknown). */
+  systemInitUnixMs: number
+  /** When a decoder last stored a change, milliseconds since the Unix epoch. */
   updatedUnixMs: number
 }
 
@@ -851,6 +961,26 @@ export interface InterfaceInfo {
   boundary: InterfaceBoundary
   /** When this information was obtained, milliseconds since the Unix epoch. */
   updatedUnixMs: number
+}
+
+/** Names options data gave for one interface (IPFIX interfaceName 82 / interfaceDescription 83). */
+export interface OptionsInterface {
+  ifIndex: number
+  name: string
+  description: string
+}
+
+/** A sampling rate options data gave for one sampler (v9 FLOW_SAMPLER_ID, IPFIX selectorId). */
+export interface OptionsSampler {
+  id: number
+  /** Packets sampled 1 in `rate`. */
+  rate: number
+}
+
+/** The name options data gave for one VRF (IPFIX VRFname 236). */
+export interface OptionsVrf {
+  vrfId: number
+  name: string
 }
 
 /** The route covering one looked-up address. */

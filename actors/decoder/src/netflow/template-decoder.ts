@@ -23,10 +23,12 @@
 // held data per session and in all) keep a template bomb or spoofed sources from growing state.
 //
 // Options data (sampling rates, interface and VRF names, system init time) is kept per
-// exporter/port/domain and is not part of TemplateRecord. `optionsSnapshot()` / `loadOptions()`
-// let the actor keep it across a restart; without that, flows carry SamplingRate 0 (unknown: the
-// enricher's default applies) and no interface/VRF names until the exporter resends its options
-// data, which exporters do on a timer (typically 10 s to a few minutes).
+// exporter/port/domain and is not part of TemplateRecord. `changedOptions()` hands the actor the
+// domains whose options data came since its last call, `loadOptions()` takes them back (the
+// actor shares them through the exporter.options bucket); without that, a restarted decoder's
+// flows carry SamplingRate 0 (unknown: the enricher's default applies) and no interface/VRF names
+// until the exporter resends its options data, which exporters do on a timer (typically 10 s to
+// a few minutes).
 // Enterprise-specific elements are skipped, except RFC 5103 reverse elements (PEN 29305).
 // Zero-length fields take no bytes and are ignored (Cisco's v9 System scope is one); a template
 // whose records would be empty is 'bad-template'.
@@ -160,6 +162,19 @@ const parseDataLinkFrame: FrameParser = (frame, batch, row, sink) => {
   return frameFacts.ipLength
 }
 
+/** One domain's options data in plain values (copies: the snapshot outlives later changes). */
+const snapshotOf = (e: Exporter, d: Domain): OptionsSnapshot => ({
+  exporterAddress: e.address.slice(),
+  exporterPort: e.port,
+  protocol: d.protocol,
+  observationDomainId: d.id,
+  samplingRate: d.samplingRate,
+  samplers: [...(d.samplers ?? [])],
+  interfaces: [...(d.interfaces ?? [])].map(([i, n]) => [i, n.name, n.description]),
+  vrfNames: [...(d.vrfNames ?? [])],
+  sysInitMs: d.sysInitMs,
+})
+
 /** How often (in datagram receive time) sessions are checked for idleness. */
 const SWEEP_INTERVAL_MS = 60_000
 
@@ -208,6 +223,8 @@ export class TemplateDecoder {
   readonly #maxDomainsPerExporter: number
   readonly #exporters = new Map<number | string, Exporter>()
   readonly #holding = new Set<Exporter>()
+  /** Domains whose options data came since the last changedOptions(), with their session. */
+  readonly #optionsChanged = new Map<Domain, Exporter>()
   #templates = 0
   #held = 0
   #heldBytes = 0
@@ -411,6 +428,7 @@ export class TemplateDecoder {
     if (t.options) {
       const n = applyOptionsData(t.fields, t.scopeCount, domain.protocol === FlowProtocol.NETFLOW_V9, t.minLength, u8, start, end, domain, sink)
       if (live) this.#header.dataRecords += n
+      if (n > 0) this.#optionsChanged.set(domain, exporter)
       return
     }
     const ctx = this.#ctx
@@ -650,27 +668,28 @@ export class TemplateDecoder {
     for (const e of this.#exporters.values()) {
       for (const d of e.domains.values()) {
         if (d.samplingRate === 0 && d.samplers === undefined && d.interfaces === undefined && d.vrfNames === undefined && d.sysInitMs === 0) continue
-        out.push({
-          exporterAddress: e.address.slice(),
-          exporterPort: e.port,
-          protocol: d.protocol,
-          observationDomainId: d.id,
-          samplingRate: d.samplingRate,
-          samplers: [...(d.samplers ?? [])],
-          interfaces: [...(d.interfaces ?? [])].map(([i, n]) => [i, n.name, n.description]),
-          vrfNames: [...(d.vrfNames ?? [])],
-          sysInitMs: d.sysInitMs,
-        })
+        out.push(snapshotOf(e, d))
       }
     }
     return out
   }
 
+  /** Options data of the domains whose options records came since the last call (each once). */
+  changedOptions(): OptionsSnapshot[] {
+    if (this.#optionsChanged.size === 0) return []
+    const out: OptionsSnapshot[] = []
+    for (const [d, e] of this.#optionsChanged) out.push(snapshotOf(e, d))
+    this.#optionsChanged.clear()
+    return out
+  }
+
   /**
-   * Restores options data kept from an earlier run; what the exporter sends afterwards wins.
-   * Returns false (restoring nothing) for a snapshot that cannot be right.
+   * Restores options data kept from an earlier run or learnt by another replica. By default what
+   * this decoder already knows wins (the exporter's own data, newer); `replace` takes the
+   * snapshot's values over it (a replica's newer copy). Returns false (restoring nothing) for a
+   * snapshot that cannot be right.
    */
-  loadOptions(snapshot: OptionsSnapshot): boolean {
+  loadOptions(snapshot: OptionsSnapshot, replace = false): boolean {
     try {
       if (snapshot.protocol !== FlowProtocol.NETFLOW_V9 && snapshot.protocol !== FlowProtocol.IPFIX) return false
       if (snapshot.exporterAddress.length !== 16) return false
@@ -678,19 +697,19 @@ export class TemplateDecoder {
       const d = exporter === undefined ? undefined : this.#domain(exporter, snapshot.protocol, snapshot.observationDomainId >>> 0)
       if (d === undefined) return false
       const count = (n: unknown): number => (typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : 0)
-      if (d.samplingRate === 0) d.samplingRate = count(snapshot.samplingRate)
-      if (d.sysInitMs === 0) d.sysInitMs = count(snapshot.sysInitMs)
+      if (d.samplingRate === 0 || (replace && count(snapshot.samplingRate) > 0)) d.samplingRate = count(snapshot.samplingRate)
+      if (d.sysInitMs === 0 || (replace && count(snapshot.sysInitMs) > 0)) d.sysInitMs = count(snapshot.sysInitMs)
       for (const [id, rate] of snapshot.samplers.slice(0, 65536)) {
         d.samplers ??= new Map()
-        if (!d.samplers.has(id)) d.samplers.set(count(id), count(rate))
+        if (replace || !d.samplers.has(id)) d.samplers.set(count(id), count(rate))
       }
       for (const [ifIndex, name, description] of snapshot.interfaces.slice(0, 65536)) {
         d.interfaces ??= new Map()
-        if (!d.interfaces.has(ifIndex)) d.interfaces.set(count(ifIndex), { name: String(name), description: String(description) })
+        if (replace || !d.interfaces.has(ifIndex)) d.interfaces.set(count(ifIndex), { name: String(name), description: String(description) })
       }
       for (const [id, name] of snapshot.vrfNames.slice(0, 65536)) {
         d.vrfNames ??= new Map()
-        if (!d.vrfNames.has(id)) d.vrfNames.set(count(id), String(name))
+        if (replace || !d.vrfNames.has(id)) d.vrfNames.set(count(id), String(name))
       }
       return true
     } catch {
@@ -765,7 +784,10 @@ export class TemplateDecoder {
       if (e.lastSeenMs === 0) e.lastSeenMs = nowMs
       if (nowMs - e.lastSeenMs <= this.#sessionIdleMs) continue
       this.#exporters.delete(key)
-      for (const domain of e.domains.values()) for (const t of [...domain.templates.values()]) this.#withdraw(e, domain, t.id, e.decoded)
+      for (const domain of e.domains.values()) {
+        this.#optionsChanged.delete(domain)
+        for (const t of [...domain.templates.values()]) this.#withdraw(e, domain, t.id, e.decoded)
+      }
       if (e.held.length > 0) {
         const sink = this.#lateSink(e.address, e.port)
         for (const h of e.held.splice(0)) {

@@ -66,6 +66,11 @@ export function decodeNetflowV5(d: Datagram, sink: DecodeSink): ExportHeader | u
   const srcMask = b.u8('SrcNetMask')
   const dstMask = b.u8('DstNetMask')
   const etype = b.u16('EType')
+  // v5 has no ICMP fields: exporters put type << 8 | code in the destination port (as v9 ones
+  // without ICMP elements do, see plan.ts), so both versions give the same ICMP columns.
+  // Fetched on the first ICMP record only, so batches without ICMP carry no ICMP columns.
+  let icmpType: Uint8Array | undefined
+  let icmpCode: Uint8Array | undefined
   const ex = d.exporterAddress
   const tr = d.timeReceived
   const exV4 = isIPv4Mapped(ex)
@@ -125,6 +130,12 @@ export function decodeNetflowV5(d: Datagram, sink: DecodeSink): ExportHeader | u
     srcMask[r] = u8[o + 44]!
     dstMask[r] = u8[o + 45]!
     etype[r] = 0x0800
+    if (proto[r] === 1) {
+      icmpType ??= b.u8('ICMPv4Type')
+      icmpCode ??= b.u8('ICMPv4Code')
+      icmpType[r] = dstPort[r]! >>> 8
+      icmpCode[r] = dstPort[r]! & 255
+    }
   }
   return header
 }

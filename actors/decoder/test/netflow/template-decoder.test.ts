@@ -491,6 +491,18 @@ describe('template state', () => {
     second.decoder.decode(datagram(ipfix([data], { domain: 3 })), out)
     expect(out.rows().map((r) => [r.SamplingRate, r.InIfName])).toEqual([[64, 'ge-0/0/4']])
     expect(second.decoder.loadOptions({ ...snapshot[0]!, protocol: FlowProtocol.SFLOW_V5 })).toBe(false)
+    // What changed since the last call, once: the domain that got options data.
+    expect(first.decoder.changedOptions()).toEqual(snapshot)
+    expect(first.decoder.changedOptions()).toEqual([])
+    first.decoder.decode(datagram(ipfix([data], { domain: 3 })), sink)
+    expect(first.decoder.changedOptions()).toEqual([])
+    // A replica's newer copy replaces what is known only when asked to.
+    const newer = { ...snapshot[0]!, samplingRate: 128, samplers: [[2, 128]] as [number, number][] }
+    second.decoder.loadOptions(newer)
+    second.decoder.decode(datagram(ipfix([data], { domain: 3 })), out)
+    second.decoder.loadOptions(newer, true)
+    second.decoder.decode(datagram(ipfix([data], { domain: 3 })), out)
+    expect(out.rows().map((r) => r.SamplingRate)).toEqual([64, 64, 128])
   })
 
   it('refuses invalid template records from the bus', () => {
