@@ -84,7 +84,14 @@ describe('flowbus CLI', () => {
   it('starts, serves /healthz, /readyz and /metrics, and exits 0 on SIGTERM', async () => {
     const child = spawn(process.execPath, [bin, 'start'], {
       cwd: root,
-      env: { ...env, FLOWBUS_HTTP__LISTEN: '127.0.0.1:0', FLOWBUS_LOG__FORMAT: 'json', FLOWBUS_CLICKHOUSE__PATH: join(dir, 'clickhouse') },
+      env: {
+        ...env,
+        FLOWBUS_HTTP__LISTEN: '127.0.0.1:0',
+        FLOWBUS_LOG__FORMAT: 'json',
+        FLOWBUS_CLICKHOUSE__PATH: join(dir, 'clickhouse'),
+        // Not the default 2055/4739/6343: other tests may be receiving there.
+        FLOWBUS_RECEIVER__LISTENERS: '[{"name":"netflow","listen":["127.0.0.1:0"]}]',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stderr = ''
