@@ -1,7 +1,7 @@
 // Public surface of @flowbus/decoder: the actor, the decode loop shared with `flowbus decode`,
-// and the protocol contract the NetFlow/IPFIX/sFlow decoders implement.
+// the protocol contract, and the pure protocol decoders (NetFlow/IPFIX, sFlow, sampled frames).
 export * from './protocol.js'
-export { decoderActor, templateFingerprint } from './actor.js'
+export { decoderActor, optionsRecord, optionsSnapshot, optionsStateKey, templateFingerprint } from './actor.js'
 export { DecoderConfig } from './config.js'
 export {
   FlowDecoder,
@@ -21,3 +21,14 @@ export { DecodeTally, makeDecoderMetrics, type DecoderMetrics } from './metrics.
 export { createDecoder, type DecoderSetup, type DecoderSetupOptions } from './protocols.js'
 export { FlowRateLimiter, scaleSamplingRate } from './rate-limit.js'
 export { SequenceTracker, type SequenceVerdict, type SequenceTrackerOptions } from './sequence.js'
+export {
+  TemplateDecoder,
+  decodeNetflowV5,
+  type ExportHeader,
+  type InterfaceNames,
+  type OptionsSnapshot,
+  type TemplateChange,
+  type TemplateDecoderOptions,
+} from './netflow/index.js'
+export { DROPPED_UNKNOWN, FORWARDED, decodeSflow, discardStatus, type SflowDatagramHeader } from './sflow/index.js'
+export { ETHERTYPE_IPV4, ETHERTYPE_IPV6, FrameStatus, parseFrame, type FirstLayer, type FrameFacts } from './packet/index.js'

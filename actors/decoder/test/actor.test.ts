@@ -1,7 +1,5 @@
 // The decoder actor on the in-process bus, end to end: raw batches in, flow batches and counter
 // samples out, inputs acknowledged, bad datagrams counted, templates shared through the bucket.
-import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
   type FlowBatch,
@@ -25,7 +23,6 @@ import {
   loadConfig,
   makeBus,
   makeMetrics,
-  readPcapUdpAll,
   runActors,
 } from '@flowbus/runtime'
 import { Effect, Fiber, Scope, Exit } from 'effect'
@@ -33,21 +30,11 @@ import { afterEach, describe, expect, it } from 'vitest'
 // The in-process transport is not part of the runtime's public surface; tests reach for it.
 import { createMemoryBus } from '../../runtime/src/bus/memory.js'
 import { decoderActor } from '../src/actor.js'
+import { rawPackets } from './captures.js'
 import { DecodeTally } from '../src/metrics.js'
 import { createDecoder } from '../src/protocols.js'
 import { bytes, concat, EXPORTER, ipfix, set, template } from './netflow/packets.js'
 
-const testdata = fileURLToPath(new URL('../../../../shared/testdata/akvorado/', import.meta.url))
-
-/** The UDP datagrams of a capture as the receiver would publish them. */
-const rawPackets = (path: string): RawPacket[] =>
-  readPcapUdpAll(readFileSync(`${testdata}${path}`), path).records.map((r) => ({
-    exporterAddress: r.srcAddress,
-    exporterPort: r.srcPort,
-    receivedNs: r.timestampNs,
-    protocol: sniffProtocol(r.payload),
-    payload: r.payload,
-  }))
 
 
 const waitFor = async (what: () => string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000) => {

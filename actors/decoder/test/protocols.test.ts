@@ -1,24 +1,11 @@
 // The decode loop with the real protocol decoders: what each protocol's sequence number counts
 // (v5 flows, v9 packets, IPFIX data records, sFlow datagrams), checked on real captures whose
 // sequence fields are rewritten.
-import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { type RawPacket, sniffProtocol } from '@flowbus/bus-schemas'
-import { readPcapUdpAll } from '@flowbus/runtime'
+import type { RawPacket } from '@flowbus/bus-schemas'
 import { describe, expect, it } from 'vitest'
 import { DecodeTally } from '../src/metrics.js'
 import { createDecoder } from '../src/protocols.js'
-
-const testdata = fileURLToPath(new URL('../../../../shared/testdata/akvorado/', import.meta.url))
-
-const packets = (path: string): RawPacket[] =>
-  readPcapUdpAll(readFileSync(`${testdata}${path}`), path).records.map((r) => ({
-    exporterAddress: r.srcAddress,
-    exporterPort: r.srcPort,
-    receivedNs: r.timestampNs,
-    protocol: sniffProtocol(r.payload),
-    payload: r.payload,
-  }))
+import { rawPackets as packets } from './captures.js'
 
 /** A copy of the datagram with the 32-bit big-endian sequence number at `offset` set. */
 const withSequence = (packet: RawPacket, offset: number, sequence: number): RawPacket => {

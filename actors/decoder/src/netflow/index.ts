@@ -2,4 +2,4 @@
 // The decoder actor builds one TemplateDecoder per shard and calls decodeNetflowV5 for v5.
 export { decodeNetflowV5 } from './v5.js'
 export { TemplateDecoder, type TemplateDecoderOptions, type TemplateChange, type ExportHeader, type OptionsSnapshot } from './template-decoder.js'
-export { type FrameParser, type InterfaceNames } from './plan.js'
+export { type InterfaceNames } from './plan.js'

@@ -79,8 +79,6 @@ export interface TemplateDecoderOptions {
   /** Where flows and errors of decodes outside `decode` go: held data released by `loadTemplate`, expiries. */
   readonly lateSink: (exporterAddress: Uint8Array, exporterPort: number) => DecodeSink
   readonly onTemplate?: (change: TemplateChange) => void
-  /** IPFIX dataLinkFrameSection (IE 315) parser; default: the sampled-header parser sFlow uses. */
-  readonly frameParser?: FrameParser
   /** Templates (data + options) per exporter/port/domain; more are 'template-limit'. Default 512. */
   readonly maxTemplatesPerDomain?: number
   /** Templates in all. Default 65536. */
@@ -260,7 +258,7 @@ export class TemplateDecoder {
       sysUptime: 0,
       headerMs: 0,
       sysInitMs: 0,
-      frame: options.frameParser ?? parseDataLinkFrame,
+      frame: parseDataLinkFrame,
     }
   }
 
