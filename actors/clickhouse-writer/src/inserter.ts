@@ -1,5 +1,5 @@
-// Sends encoded blocks to ClickHouse, deduplicated by token. Server mode streams the Native
-// blocks over HTTP; embedded mode stages them in a file the in-process engine reads, because
+// Sends one encoded Native block per insert to ClickHouse, deduplicated by a token. Server mode
+// streams it over HTTP; embedded mode stages it in a file the in-process engine reads, because
 // chDB's inline insert data is text-only (binary bytes are cut at blank lines).
 import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
@@ -11,14 +11,16 @@ import type { openClickHouse } from '@flowbus/runtime'
 import type { BlockColumn } from './encode/native.js'
 
 type ClickHouseClient = Awaited<ReturnType<typeof openClickHouse>>
+// The client types each setting (strings for 64-bit ones); ours are plain numbers it sends as is.
+type ClickHouseSettings = NonNullable<Parameters<ClickHouseClient['exec']>[0]['clickhouse_settings']>
 
 export interface BlockInserter {
   /**
-   * Inserts Native blocks (read in order, as one insert) into `table`, deduplicated by `token`.
-   * `columns` are the blocks' columns with their block types: ClickHouse converts them to the
+   * Inserts a Native block into `table`; a later insert with the same `token` is skipped.
+   * `columns` are the block's columns with their block types: ClickHouse converts them to the
    * table's types and refuses values that do not fit (e.g. a number outside an Enum).
    */
-  readonly insertNative: (table: string, columns: readonly BlockColumn[], blocks: readonly Uint8Array[], token: string) => Promise<void>
+  readonly insertNative: (table: string, columns: readonly BlockColumn[], block: Uint8Array, token: string) => Promise<void>
   /** Inserts a few rows as JSONEachRow (small tables such as interface counters). */
   readonly insertRows: (table: string, rows: readonly object[], token: string) => Promise<void>
 }
@@ -27,19 +29,23 @@ const ident = (name: string): string => `\`${name.replace(/`/g, '``')}\``
 const literal = (text: string): string => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
 
 // Settings go into the statement itself: chdb/connection turns clickhouse_settings into session
-// SETs, which would leave a deduplication token behind for the next insert of the process.
-// Views deduplicate too, so an insert retried after the views failed still feeds them once. The
-// aggregated tables' rows are summed by background merges: summing again at insert time
+// SETs, which would leave a token behind for the next statement of the process.
+//
+// Views deduplicate by the token too, so an insert retried after a view failed feeds it once.
+// The aggregated tables' rows are summed by background merges: summing again at insert time
 // (optimize_on_insert) cost more than the raw insert, and the views run side by side.
-const insertSettings = {
+const insertSettings = (token: string) => ({
   insert_deduplicate: 1,
+  insert_deduplication_token: token,
   deduplicate_blocks_in_dependent_materialized_views: 1,
   optimize_on_insert: 0,
   parallel_view_processing: 1,
-} as const
+})
 
-const dedupSettings = (token: string): string =>
-  `SETTINGS insert_deduplication_token = ${literal(token)}, ${Object.entries(insertSettings).map(([k, v]) => `${k} = ${v}`).join(', ')}`
+const settingsClause = (settings: Readonly<Record<string, string | number>>): string =>
+  `SETTINGS ${Object.entries(settings)
+    .map(([k, v]) => `${k} = ${typeof v === 'string' ? literal(v) : v}`)
+    .join(', ')}`
 
 /** Where embedded mode stages blocks: memory-backed /dev/shm when present. */
 export const defaultSpoolDirectory = (): string => (existsSync('/dev/shm') ? '/dev/shm' : tmpdir())
@@ -48,13 +54,13 @@ export function embeddedInserter(client: ClickHouseClient, spoolDirectory: strin
   const directory = join(spoolDirectory || defaultSpoolDirectory(), `flowbus-writer-${process.pid}`)
   let ready: Promise<unknown> | undefined
   return {
-    insertNative: async (table, columns, blocks, token) => {
+    insertNative: async (table, columns, block, token) => {
       ready ??= mkdir(directory, { recursive: true })
       await ready
       const file = join(directory, `${randomUUID()}.native`)
       const handle = await open(file, 'w')
       try {
-        await handle.writev(blocks as Uint8Array[])
+        await handle.write(block)
       } finally {
         await handle.close()
       }
@@ -64,7 +70,7 @@ export function embeddedInserter(client: ClickHouseClient, spoolDirectory: strin
       const structure = columns.map((c) => `${ident(c.name)} ${c.type}`).join(', ')
       try {
         await client.command({
-          query: `INSERT INTO ${table} (${list}) ${dedupSettings(token)} SELECT ${list} FROM file(${literal(file)}, Native, ${literal(structure)})`,
+          query: `INSERT INTO ${table} (${list}) ${settingsClause(insertSettings(token))} SELECT ${list} FROM file(${literal(file)}, Native, ${literal(structure)})`,
         })
       } finally {
         await unlink(file).catch(() => undefined)
@@ -73,18 +79,18 @@ export function embeddedInserter(client: ClickHouseClient, spoolDirectory: strin
     insertRows: async (table, rows, token) => {
       if (rows.length === 0) return
       const body = rows.map((row) => JSON.stringify(row)).join('\n')
-      await client.command({ query: `INSERT INTO ${table} ${dedupSettings(token)} FORMAT JSONEachRow\n${body}` })
+      await client.command({ query: `INSERT INTO ${table} ${settingsClause(insertSettings(token))} FORMAT JSONEachRow\n${body}` })
     },
   }
 }
 
 export function serverInserter(client: ClickHouseClient): BlockInserter {
   return {
-    insertNative: async (table, columns, blocks, token) => {
+    insertNative: async (table, columns, block, token) => {
       const result = await client.exec({
         query: `INSERT INTO ${table} (${columns.map((c) => ident(c.name)).join(', ')}) FORMAT Native`,
-        values: Readable.from(blocks.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength))),
-        clickhouse_settings: { insert_deduplication_token: token, ...insertSettings },
+        values: Readable.from([Buffer.from(block.buffer, block.byteOffset, block.byteLength)], { objectMode: false }),
+        clickhouse_settings: insertSettings(token) as unknown as ClickHouseSettings,
       })
       // The response body is empty for an INSERT; reading it to the end frees the socket.
       for await (const _ of result.stream) void _
@@ -95,7 +101,7 @@ export function serverInserter(client: ClickHouseClient): BlockInserter {
         table,
         values: rows as object[],
         format: 'JSONEachRow',
-        clickhouse_settings: { insert_deduplication_token: token, ...insertSettings },
+        clickhouse_settings: insertSettings(token) as unknown as ClickHouseSettings,
       })
     },
   }

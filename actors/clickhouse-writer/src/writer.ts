@@ -1,9 +1,16 @@
-// Groups encoded flow batches per shard into inserts, sends them one at a time, and settles the
-// bus messages only once ClickHouse accepted them: retried with backoff while it is unavailable,
-// split message by message when it refuses the data, so only the bad messages are set aside.
+// Inserts bus messages into ClickHouse, one insert per message under a deduplication token that
+// is the hash of the message's block, and settles each message only once ClickHouse accepted it:
+// retried with backoff while ClickHouse is unavailable, set aside when ClickHouse refuses it.
+//
+// Why one message per insert: a redelivered message must be recognised whatever it arrives with.
+// After a crash the bus redelivers from its last committed position (Kafka commits acknowledged
+// offsets every second or so), so messages come back grouped differently than first inserted;
+// ClickHouse identifies inserted blocks by token or by the whole insert, never by a part of one,
+// so only a message inserted alone keeps the same identity. Bus messages are batches of
+// thousands of flows: size them for ClickHouse (tens of thousands of flows) at the producer.
 import { createHash } from 'node:crypto'
-import { describeError, isRejectedData } from './errors.js'
 import type { BlockColumn } from './encode/native.js'
+import { describeError, isRejectedData } from './errors.js'
 import type { BlockInserter } from './inserter.js'
 
 /** A bus message the writer holds until its rows are stored. */
@@ -12,7 +19,6 @@ export interface HeldMessage {
   readonly hash: string
   readonly block: Uint8Array
   readonly rows: number
-  readonly shard: number
   readonly arrivedMs: number
   readonly ack: () => Promise<void>
   readonly nak: (delayMs: number) => Promise<void>
@@ -24,16 +30,9 @@ interface Held {
   readonly deliveries: { ack: () => Promise<void>; nak: (delayMs: number) => Promise<void> }[]
 }
 
-interface Group {
-  readonly shard: number
-  readonly held: Held[]
-  rows: number
-  timer: ReturnType<typeof setTimeout> | undefined
-}
-
 /** What the writer reports, for metrics, logs and readiness. */
 export interface WriterEvents {
-  readonly inserted: (rows: number, messages: number, seconds: number) => void
+  readonly inserted: (rows: number, seconds: number) => void
   readonly retrying: (reason: string, attempt: number, delayMs: number) => void
   readonly rejected: (reason: string, rows: number) => void
   readonly available: (ok: boolean, detail?: string) => void
@@ -43,12 +42,10 @@ export interface WriterOptions {
   readonly table: string
   readonly columns: readonly BlockColumn[]
   readonly inserter: BlockInserter
-  readonly maxRows: number
-  readonly maxDelayMs: number
+  /** Inserts running at once (the engine overlaps them with encoding and staging). */
+  readonly concurrency: number
   readonly retryMinMs: number
   readonly retryMaxMs: number
-  /** Sealed groups waiting for their insert before accept() makes the bus wait. */
-  readonly maxQueuedGroups?: number
   readonly events: WriterEvents
 }
 
@@ -61,21 +58,22 @@ export const blockHash = (block: Uint8Array): string => createHash('md5').update
 
 export class FlowWriter {
   readonly #options: WriterOptions
-  readonly #groups = new Map<number, Group>()
   readonly #byHash = new Map<string, Held>()
-  readonly #queue: Group[] = []
+  readonly #queue: Held[] = []
   /** Messages ClickHouse refused, by hash: their redeliveries fail so the bus dead-letters them. */
   readonly #rejected = new Map<string, string>()
-  #running: Promise<void> | undefined
+  #running = 0
   #closing = false
-  #roomWaiters: (() => void)[] = []
-  #drainWaiters: (() => void)[] = []
+  #idleWaiters: (() => void)[] = []
 
   constructor(options: WriterOptions) {
     this.#options = options
   }
 
-  /** Holds a message for insertion; waits while enough inserts are queued (backpressure on the bus). */
+  /**
+   * Takes a message for insertion and returns at once (the bus bounds how many are held). A
+   * message ClickHouse refused earlier is answered with the reason instead.
+   */
   async accept(message: HeldMessage): Promise<Accepted> {
     const rejected = this.#rejected.get(message.hash)
     if (rejected !== undefined) return { held: false, rejected }
@@ -91,102 +89,61 @@ export class FlowWriter {
     }
     const held: Held = { message, deliveries: [{ ack: message.ack, nak: message.nak }] }
     this.#byHash.set(message.hash, held)
-    let group = this.#groups.get(message.shard)
-    if (group === undefined) {
-      group = { shard: message.shard, held: [], rows: 0, timer: undefined }
-      this.#groups.set(message.shard, group)
-      const sealing = group
-      group.timer = setTimeout(() => this.#seal(sealing), this.#options.maxDelayMs)
-    }
-    group.held.push(held)
-    group.rows += message.rows
-    if (group.rows >= this.#options.maxRows) this.#seal(group)
-    while (this.#queue.length >= (this.#options.maxQueuedGroups ?? 2) && !this.#closing) {
-      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve))
-    }
+    this.#queue.push(held)
+    this.#pump()
     return { held: true }
   }
 
-  /** Rows and messages held, and the age of the oldest (lag behind the bus). */
+  /** Messages held, and the age of the oldest (how far the writer is behind the bus). */
   pending(nowMs: number): { messages: number; oldestAgeMs: number } {
     let oldest = nowMs
     for (const held of this.#byHash.values()) oldest = Math.min(oldest, held.message.arrivedMs)
     return { messages: this.#byHash.size, oldestAgeMs: nowMs - oldest }
   }
 
-  /** Inserts everything held now and waits for it (or, closing, for ClickHouse to give up). */
+  /** Waits until every message taken so far is stored, refused or (closing) given up. */
   async flush(): Promise<void> {
-    for (const group of [...this.#groups.values()]) this.#seal(group)
-    if (this.#queue.length === 0 && this.#running === undefined) return
-    await new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
+    if (this.#queue.length === 0 && this.#running === 0) return
+    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve))
   }
 
-  /** Stops taking messages, flushes what ClickHouse takes; unstored messages stay unacknowledged. */
+  /** Stops taking messages and waits for the inserts under way; unstored messages stay unacknowledged. */
   async close(): Promise<void> {
     this.#closing = true
-    for (const wake of this.#roomWaiters.splice(0)) wake()
     await this.flush()
   }
 
-  #seal(group: Group): void {
-    if (this.#groups.get(group.shard) !== group) return
-    this.#groups.delete(group.shard)
-    if (group.timer !== undefined) clearTimeout(group.timer)
-    this.#queue.push(group)
-    this.#kick()
-  }
-
-  /** Runs the insert loop unless it runs already; groups sealed while it winds down restart it. */
-  #kick(): void {
-    if (this.#running !== undefined) return
-    this.#running = this.#drain().finally(() => {
-      this.#running = undefined
-      if (this.#queue.length > 0) this.#kick()
-      else for (const wake of this.#drainWaiters.splice(0)) wake()
-    })
-  }
-
-  async #drain(): Promise<void> {
-    for (let group = this.#queue.shift(); group !== undefined; group = this.#queue.shift()) {
-      for (const wake of this.#roomWaiters.splice(0)) wake()
-      await this.#insertGroup(group)
+  #pump(): void {
+    while (this.#running < this.#options.concurrency && this.#queue.length > 0) {
+      const held = this.#queue.shift()!
+      this.#running++
+      void this.#store(held).finally(() => {
+        this.#running--
+        this.#pump()
+        if (this.#running === 0 && this.#queue.length === 0) for (const wake of this.#idleWaiters.splice(0)) wake()
+      })
     }
   }
 
-  /** The deduplication token of a set of messages: the same messages give the same token. */
-  #token(held: readonly Held[]): string {
-    const hash = createHash('md5').update(this.#options.table)
-    for (const h of held) hash.update(h.message.hash)
-    return hash.digest('hex')
-  }
-
-  async #insertGroup(group: Group): Promise<void> {
-    const outcome = await this.#insertWithRetries(group.held)
-    if (outcome === 'stored') return this.#settle(group.held, 'ack')
-    if (outcome === 'abandoned') return this.#forget(group.held)
-    // Refused: find the bad messages by inserting each alone (each under its own token).
-    for (const held of group.held) {
-      const alone = group.held.length === 1 ? outcome : await this.#insertWithRetries([held])
-      if (alone === 'stored') await this.#settle([held], 'ack')
-      else if (alone === 'abandoned') this.#forget([held])
-      else {
-        this.#remember(held.message.hash, alone.rejected)
-        this.#options.events.rejected(alone.rejected, held.message.rows)
-        await this.#settle([held], 'nak')
-      }
+  async #store(held: Held): Promise<void> {
+    const outcome = await this.#insertWithRetries(held)
+    this.#byHash.delete(held.message.hash)
+    if (outcome === 'abandoned') return
+    if (outcome !== 'stored') {
+      this.#remember(held.message.hash, outcome.rejected)
+      this.#options.events.rejected(outcome.rejected, held.message.rows)
     }
+    for (const delivery of held.deliveries) await (outcome === 'stored' ? delivery.ack() : delivery.nak(0))
   }
 
-  async #insertWithRetries(held: readonly Held[]): Promise<'stored' | 'abandoned' | { rejected: string }> {
+  async #insertWithRetries(held: Held): Promise<'stored' | 'abandoned' | { rejected: string }> {
     const { inserter, table, columns, events } = this.#options
-    const token = this.#token(held)
-    const blocks = held.map((h) => h.message.block)
-    const rows = held.reduce((n, h) => n + h.message.rows, 0)
+    const { block, rows, hash } = held.message
     for (let attempt = 1; ; attempt++) {
       const started = performance.now()
       try {
-        await inserter.insertNative(table, columns, blocks, token)
-        events.inserted(rows, held.length, (performance.now() - started) / 1000)
+        await inserter.insertNative(table, columns, block, hash)
+        events.inserted(rows, (performance.now() - started) / 1000)
         events.available(true)
         return 'stored'
       } catch (error) {
@@ -199,18 +156,6 @@ export class FlowWriter {
         await new Promise((resolve) => setTimeout(resolve, delayMs))
       }
     }
-  }
-
-  async #settle(held: readonly Held[], how: 'ack' | 'nak'): Promise<void> {
-    for (const h of held) {
-      this.#byHash.delete(h.message.hash)
-      for (const delivery of h.deliveries) await (how === 'ack' ? delivery.ack() : delivery.nak(0))
-    }
-  }
-
-  /** Closing with ClickHouse away: leave the messages unacknowledged for the bus to redeliver. */
-  #forget(held: readonly Held[]): void {
-    for (const h of held) this.#byHash.delete(h.message.hash)
   }
 
   #remember(hash: string, reason: string): void {
