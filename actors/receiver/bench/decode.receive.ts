@@ -6,6 +6,7 @@
 // BENCH_RECEIVE_BASELINE=0 skips the bare-socket baseline run before each rate)
 import { spawn } from 'node:child_process'
 import dgram from 'node:dgram'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createMemoryTransport } from '../../runtime/src/bus/memory.js'
 import { readUdpDrops } from '../src/proc-net-udp.js'
@@ -17,6 +18,39 @@ const SECONDS = Number(process.env.BENCH_RECEIVE_SECONDS ?? 3)
 const WORKERS = Number(process.env.BENCH_RECEIVE_WORKERS ?? 1)
 const SIZE = 1400
 const sender = fileURLToPath(new URL('../test/udp-sender.ts', import.meta.url))
+const BUFFER = 32 << 20
+
+/**
+ * The figures only mean something with the 32 MiB buffer the receiver asks for: as root, raise
+ * net.core.rmem_max when it is lower (and say so); otherwise say that the buffer is capped.
+ */
+function ensureReceiveBufferLimit(): void {
+  const file = '/proc/sys/net/core/rmem_max'
+  let max: number
+  try {
+    max = Number(readFileSync(file, 'utf8'))
+  } catch {
+    console.error(`# cannot read ${file}: receive buffer limit unknown`)
+    return
+  }
+  if (max >= BUFFER) {
+    console.error(`# net.core.rmem_max is ${max}: the ${BUFFER}-byte receive buffer is granted`)
+    return
+  }
+  if (process.getuid?.() === 0) {
+    try {
+      writeFileSync(file, String(BUFFER))
+      console.error(`# raised net.core.rmem_max from ${max} to ${BUFFER} (running as root)`)
+      return
+    } catch (error) {
+      console.error(`# could not raise net.core.rmem_max: ${(error as Error).message}`)
+    }
+  }
+  console.error(
+    `# WARNING: net.core.rmem_max is ${max}: figures below are measured with a receive buffer capped at ${max} bytes, not ${BUFFER} (sysctl -w net.core.rmem_max=${BUFFER})`,
+  )
+}
+ensureReceiveBufferLimit()
 
 const print = (name: string, value: number, unit: string): void =>
   console.log(`bench decode.${name} ${value >= 100 || unit === 'packets' ? Math.round(value) : value.toFixed(2)} ${unit}`)
@@ -47,7 +81,7 @@ function runSender(port: number, rate: number): Promise<SenderResult> {
  * the moment, so the receiver's figures can be read against it on a loaded machine.
  */
 async function baseline(k: number): Promise<void> {
-  const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 32 << 20 })
+  const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: BUFFER })
   let received = 0
   socket.on('message', () => received++)
   await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()))

@@ -1,14 +1,14 @@
-// The receiver actor: UDP sockets feed the batcher in the socket callbacks, a timer closes partial
-// messages, and publisher fibers drain bounded queues into flows.raw so the socket loop never waits.
+// The receiver actor: socket threads read UDP and batch datagrams into encoded flows.raw messages;
+// the main thread queues them and publisher fibers drain bounded queues, so the sockets never wait.
 import { hostname } from 'node:os'
-import { flowsRaw } from '@flowbus/bus-schemas'
+import { flowsRaw, type StreamSubject } from '@flowbus/bus-schemas'
 import { ActorContext, Bus, defineActor, Metrics, shardOf } from '@flowbus/runtime'
 import { Effect, Fiber, Queue, Runtime, Schedule } from 'effect'
-import { PacketBatcher, type ClosedBatch } from './batcher.js'
-import { ReceiverConfig } from './config.js'
+import { ReceiverConfig, type ListenerConfig } from './config.js'
 import { makeReceiverMetrics } from './metrics.js'
 import { readUdpDrops } from './proc-net-udp.js'
-import { closeSockets, openSockets, type BoundSocket } from './sockets.js'
+import { startSocketThread, type SocketThread } from './socket-thread.js'
+import type { BoundSocketInfo, SocketThreadSetup } from './worker-protocol.js'
 
 /** Exporters silent this long are forgotten by the batcher (their metric series stay). */
 const EXPORTER_IDLE_MS = 10 * 60_000
@@ -16,6 +16,29 @@ const EXPORTER_IDLE_MS = 10 * 60_000
 const DRAIN_TIMEOUT_MS = 10_000
 /** A repeated warning (backlog, publish failures) is logged at most this often. */
 const WARN_INTERVAL_MS = 10_000
+/** A crashed socket thread is restarted after 1 s, doubling up to this, back to 1 s once one ran a minute. */
+const MAX_RESTART_DELAY_MS = 30_000
+
+/**
+ * flows.raw with messages already encoded: the socket threads write RawPacketBatch bytes, so the
+ * main thread publishes them as they are instead of decoding and encoding every datagram again.
+ */
+const flowsRawEncoded: StreamSubject<Uint8Array> = {
+  kind: 'stream',
+  name: flowsRaw.name,
+  version: flowsRaw.version,
+  description: flowsRaw.description,
+  partitionKey: flowsRaw.partitionKey,
+  retention: flowsRaw.retention,
+  codec: { typeName: flowsRaw.codec.typeName, encode: (bytes) => bytes, decode: (bytes) => bytes },
+}
+
+/** A message from a socket thread, waiting for the bus. */
+interface QueuedBatch {
+  readonly key: string
+  readonly bytes: Uint8Array
+  readonly packets: number
+}
 
 /** Where the receiver of this process listens, once started (tests and the bench use port 0). */
 export interface ReceiverEndpoint {
@@ -27,9 +50,19 @@ export interface ReceiverEndpoint {
 }
 
 const endpoints: ReceiverEndpoint[] = []
+const runningThreads: SocketThread[] = []
 
 /** The sockets the receiver of this process has bound (empty when it is not running). */
 export const receiverEndpoints = (): readonly ReceiverEndpoint[] => [...endpoints]
+
+/** The socket threads of the receiver of this process (tests end one abruptly to see the restart). */
+export const receiverSocketThreads = (): readonly SocketThread[] => [...runningThreads]
+
+/** Listen addresses as bound, so a restarted thread takes the same ports (port 0 included). */
+function boundListener(listener: ListenerConfig, sockets: readonly BoundSocketInfo[]): ListenerConfig {
+  const listen = [...new Set(sockets.filter((s) => s.listener === listener.name).map((s) => (s.family === 6 ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`)))]
+  return { ...listener, listen: listen.length > 0 ? listen : listener.listen }
+}
 
 export const receiverActor = defineActor({
   name: 'receiver',
@@ -45,7 +78,7 @@ export const receiverActor = defineActor({
       const runtime = yield* Effect.runtime<never>()
       const log = (effect: Effect.Effect<void>): void => Runtime.runSync(runtime)(effect)
 
-      // A warning repeated by the socket loop is logged once per interval, with how many were held back.
+      // A warning repeated by the socket path is logged once per interval, with how many were held back.
       const rateLimitedWarning = () => {
         let last = 0
         let held = 0
@@ -65,52 +98,47 @@ export const receiverActor = defineActor({
       const warnSocket = rateLimitedWarning()
 
       const perLane = Math.max(1, Math.ceil(config.maxQueuedMessages / config.publishers))
-      const lanes = yield* Effect.forEach(Array.from({ length: config.publishers }), () => Queue.dropping<ClosedBatch>(perLane))
+      const lanes = yield* Effect.forEach(Array.from({ length: config.publishers }), () => Queue.dropping<QueuedBatch>(perLane))
       let pending = 0
-      let sockets: BoundSocket[] = []
+      /** Sockets of every running thread, by listener (replaced when a thread restarts). */
+      const socketsOf = new Map<string, readonly BoundSocketInfo[]>()
+      const allSockets = (): BoundSocketInfo[] => [...socketsOf.values()].flat()
 
       const metrics = makeReceiverMetrics(
         registry,
         async () => {
-          const ports = new Map(sockets.map((s) => [s.port, s.listener]))
+          const ports = new Map(allSockets().map((s) => [s.port, s.listener]))
           const drops = await readUdpDrops(new Set(ports.keys()))
           return [...drops].map(([port, n]) => ({ listener: ports.get(port)!, port, drops: n }))
         },
         () => pending,
       )
 
-      const batcher = new PacketBatcher({
-        receiverName: (listener) => `${hostname()}/${listener}`,
-        maxPackets: config.batchMaxPackets,
-        maxBytes: config.batchMaxBytes,
-        emit: (closed) => {
-          const lane = lanes[shardOf(closed.key, lanes.length)]!
-          if (Queue.unsafeOffer(lane, closed)) pending++
-          else {
-            actor.dropped('bus-backlog', closed.batch.packets.length)
-            warnBacklog(`the bus is not keeping up: dropping flows.raw messages (queue of ${config.maxQueuedMessages} full)`)
-          }
-        },
-      })
+      const queueBatch = (key: string, bytes: Uint8Array, packets: number): void => {
+        const lane = lanes[shardOf(key, lanes.length)]!
+        if (Queue.unsafeOffer(lane, { key, bytes, packets })) pending++
+        else {
+          actor.dropped('bus-backlog', packets)
+          warnBacklog(`the bus is not keeping up: dropping flows.raw messages (queue of ${config.maxQueuedMessages} full)`)
+        }
+      }
 
-      const publish = (closed: ClosedBatch) => {
-        const count = closed.batch.packets.length
-        return bus.publish(flowsRaw, closed.key, closed.batch).pipe(
+      const publish = (queued: QueuedBatch) =>
+        bus.publish(flowsRawEncoded, queued.key, queued.bytes).pipe(
           Effect.tap(() =>
             Effect.sync(() => {
               actor.emitted('batches')
-              actor.emitted('packets', count)
+              actor.emitted('packets', queued.packets)
             }),
           ),
           Effect.catchAll((error) =>
             Effect.sync(() => {
-              actor.dropped('publish-failed', count)
-              warnPublish(`publishing flows.raw for exporter ${closed.key} failed, ${count} datagrams lost: ${error.message}`)
+              actor.dropped('publish-failed', queued.packets)
+              warnPublish(`publishing flows.raw for exporter ${queued.key} failed, ${queued.packets} datagrams lost: ${error.message}`)
             }),
           ),
           Effect.ensuring(Effect.sync(() => pending--)),
         )
-      }
 
       // Publishers: one fiber per lane; an exporter always maps to the same lane, so its messages stay in order.
       yield* Effect.acquireRelease(
@@ -127,80 +155,123 @@ export const receiverActor = defineActor({
           }),
       )
 
-      const tick = (): void => {
-        batcher.flush()
-        let packets = 0
-        batcher.takeCounts((c) => {
-          const labels = { listener: c.listener, exporter: c.exporter }
-          metrics.packets.inc(labels, c.packets)
-          metrics.bytes.inc(labels, c.bytes)
-          packets += c.packets
-          if (c.unknownProtocol > 0) {
-            metrics.errors.inc({ ...labels, reason: 'unknown-protocol' }, c.unknownProtocol)
-            actor.error('unknown-protocol', c.unknownProtocol)
-            actor.dropped('unknown-protocol', c.unknownProtocol)
+      const events = {
+        onBatch: queueBatch,
+        onCounts: (counts: readonly { listener: string; exporter: string; packets: number; bytes: number; unknownProtocol: number }[], socketErrors: readonly { listener: string; message: string }[]) => {
+          let packets = 0
+          for (const c of counts) {
+            const labels = { listener: c.listener, exporter: c.exporter }
+            metrics.packets.inc(labels, c.packets)
+            metrics.bytes.inc(labels, c.bytes)
+            packets += c.packets
+            if (c.unknownProtocol > 0) {
+              metrics.errors.inc({ ...labels, reason: 'unknown-protocol' }, c.unknownProtocol)
+              actor.error('unknown-protocol', c.unknownProtocol)
+              actor.dropped('unknown-protocol', c.unknownProtocol)
+            }
           }
-        })
-        if (packets > 0) actor.received('packets', packets)
+          if (packets > 0) actor.received('packets', packets)
+          for (const e of socketErrors) {
+            actor.error('socket')
+            warnSocket(`listener "${e.listener}" socket error: ${e.message}`)
+          }
+        },
+        onWarning: (message: string) => log(Effect.logWarning(message)),
       }
-      yield* Effect.acquireRelease(
-        Effect.forkDaemon(
-          Effect.interruptible(
-            Effect.all(
-            [
-              Effect.repeat(Effect.sync(tick), Schedule.spaced(`${config.flushInterval} millis`)),
-              Effect.repeat(
-                Effect.sync(() => batcher.forgetIdle(Date.now() - EXPORTER_IDLE_MS)),
-                Schedule.spaced('1 minute'),
-              ),
-            ],
-              { concurrency: 'unbounded', discard: true },
-            ),
-          ),
-        ),
-        (fiber) => Fiber.interrupt(fiber),
-      )
 
-      // Sockets last: released first, so reading stops before the last messages are flushed and drained.
+      const setupOf = (listener: ListenerConfig): SocketThreadSetup => ({
+        listeners: [listener],
+        receiveBuffer: config.receiveBuffer,
+        maxPackets: config.batchMaxPackets,
+        maxBytes: config.batchMaxBytes,
+        flushIntervalMs: config.flushInterval,
+        idleMs: EXPORTER_IDLE_MS,
+        receiverNames: { [listener.name]: `${hostname()}/${listener.name}` },
+      })
+
+      const publishEndpoints = (): void => {
+        endpoints.length = 0
+        for (const s of allSockets()) {
+          endpoints.push({ listener: s.listener, address: s.host, port: s.port, family: s.family, receiveBuffer: s.receiveBuffer })
+          metrics.receiveBuffer.set({ listener: s.listener, address: s.configured }, s.receiveBuffer)
+        }
+      }
+
+      // One thread per listener. A thread that dies is restarted on the ports it had, after a pause
+      // that doubles while it keeps dying; the datagrams it held and its socket queues are lost.
+      let stopping = false
+      const threads = new Map<string, SocketThread>()
+      const restartTimers = new Set<NodeJS.Timeout>()
+      const scheduleRestart = (listener: ListenerConfig, attempt: number, reason: string): void => {
+        actor.error('socket-thread')
+        if (stopping) return
+        const delay = Math.min(MAX_RESTART_DELAY_MS, 1000 * 2 ** attempt)
+        log(Effect.logError(`listener "${listener.name}": ${reason}; restarting its socket thread in ${delay} ms`))
+        const timer = setTimeout(() => {
+          restartTimers.delete(timer)
+          if (stopping) return
+          launch(listener, attempt + 1).then(
+            (restarted) => {
+              if (stopping) void restarted.stop()
+              else log(Effect.logInfo(`listener "${listener.name}": socket thread restarted`))
+            },
+            (failure: Error) => scheduleRestart(listener, attempt + 1, `restarting failed: ${failure.message}`),
+          )
+        }, delay)
+        restartTimers.add(timer)
+      }
+      const launch = (listener: ListenerConfig, attempt: number): Promise<SocketThread> => {
+        const startedAt = Date.now()
+        return startSocketThread(
+          setupOf(listener),
+          {
+            ...events,
+            onCrash: (error) => {
+              const thread = threads.get(listener.name)
+              threads.delete(listener.name)
+              if (thread) runningThreads.splice(runningThreads.indexOf(thread), 1)
+              // Same ports again (port 0 included); a thread that ran a minute starts the pauses over.
+              const again = boundListener(listener, socketsOf.get(listener.name) ?? [])
+              scheduleRestart(again, Date.now() - startedAt > 60_000 ? 0 : attempt, error.message)
+            },
+          },
+          `receiver-${listener.name}`,
+        ).then((thread) => {
+          threads.set(listener.name, thread)
+          runningThreads.push(thread)
+          socketsOf.set(listener.name, thread.sockets)
+          publishEndpoints()
+          return thread
+        })
+      }
+
+      const stopThreads = async (): Promise<void> => {
+        stopping = true
+        for (const timer of restartTimers) clearTimeout(timer)
+        restartTimers.clear()
+        const all = [...threads.values()]
+        threads.clear()
+        runningThreads.length = 0
+        await Promise.all(all.map((t) => t.stop()))
+        endpoints.length = 0
+      }
+
+      // Threads last: released first, so reading stops and the last messages are queued before the drain.
       yield* Effect.acquireRelease(
         Effect.tryPromise({
-          try: () =>
-            openSockets({
-              listeners: config.listeners,
-              receiveBuffer: config.receiveBuffer,
-              onDatagram: (listener) => {
-                const exporters = batcher.exportersOf(listener)
-                return (payload, address, port) => batcher.datagramOf(exporters, listener, address, port, payload, Date.now())
-              },
-              warn: (message) => log(Effect.logWarning(message)),
-              onSocketError: (listener, error) => {
-                actor.error('socket')
-                warnSocket(`listener "${listener}" socket error: ${error.message}`)
-              },
-            }),
+          try: async () => {
+            try {
+              for (const listener of config.listeners) await launch(listener, 0)
+            } catch (error) {
+              await stopThreads()
+              throw error
+            }
+          },
           catch: (error) => error,
         }),
-        (bound) =>
-          Effect.promise(() => closeSockets(bound)).pipe(
-            Effect.zipRight(
-              Effect.sync(() => {
-                endpoints.length = 0
-                tick()
-              }),
-            ),
-          ),
-      ).pipe(
-        Effect.tap((bound) =>
-          Effect.sync(() => {
-            sockets = bound
-            endpoints.length = 0
-            for (const s of bound) {
-              endpoints.push({ listener: s.listener, address: s.host, port: s.port, family: s.family, receiveBuffer: s.receiveBuffer })
-              metrics.receiveBuffer.set({ listener: s.listener, address: s.configured }, s.receiveBuffer)
-            }
-          }),
-        ),
+        () => Effect.promise(stopThreads),
       )
+      const sockets = allSockets()
       yield* Effect.logInfo(
         `listening on ${sockets.map((s) => `${s.listener} ${s.family === 6 ? `[${s.host}]` : s.host}:${s.port}`).join(', ') || 'nothing'}`,
       )
