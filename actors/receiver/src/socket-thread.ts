@@ -20,6 +20,8 @@ export interface SocketThread {
   readonly sockets: readonly BoundSocketInfo[]
   /** Stops reading, waits for the last batches and counts; resolves once the thread is gone. */
   stop(): Promise<void>
+  /** Ends the thread at once, as a crash would (tests of the restart). */
+  kill(): Promise<void>
 }
 
 /** A socket thread that failed before its sockets were bound, or died while running. */
@@ -82,6 +84,7 @@ export function startSocketThread(setup: SocketThreadSetup, events: SocketThread
           state = 'running'
           const thread: SocketThread = {
             sockets: message.sockets,
+            kill: () => worker.terminate().then(() => undefined),
             stop: () =>
               new Promise<void>((done) => {
                 if (state === 'gone') {
