@@ -1,12 +1,12 @@
 // Benchmark: the receiver actor taking 1400-byte datagrams over loopback from a sender process at
-// fixed rates, publishing flows.raw on the memory bus; prints received packets/s and packets lost.
-// Also prints the CPU this process spent per datagram (the steady figure on a shared machine).
+// fixed rates, publishing flows.raw on the memory bus to a consumer decoding every message in the
+// main thread; prints received packets/s, packets lost, and CPU per datagram (main thread and others).
 // Run: npm run bench -- decode   (BENCH_RECEIVE_RATES=50,100,150 in k packets/s, BENCH_RECEIVE_SECONDS=3,
 // BENCH_RECEIVE_WORKERS=1: sockets per address, more than one needs SO_REUSEPORT, Node.js 22.12+;
 // BENCH_RECEIVE_BASELINE=0 skips the bare-socket baseline run before each rate)
 import { spawn } from 'node:child_process'
 import dgram from 'node:dgram'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createMemoryTransport } from '../../runtime/src/bus/memory.js'
 import { readUdpDrops } from '../src/proc-net-udp.js'
@@ -54,6 +54,28 @@ ensureReceiveBufferLimit()
 
 const print = (name: string, value: number, unit: string): void =>
   console.log(`bench decode.${name} ${value >= 100 || unit === 'packets' ? Math.round(value) : value.toFixed(2)} ${unit}`)
+
+/**
+ * CPU seconds of this process's main thread and of all its other threads (the socket threads,
+ * plus V8 and libuv helpers), from /proc/self/task (clock ticks of 10 ms: fine over seconds).
+ */
+function threadCpu(): { main: number; others: number } {
+  let main = 0
+  let others = 0
+  for (const tid of readdirSync('/proc/self/task')) {
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+    } catch {
+      continue // the thread ended meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const seconds = (Number(fields[11]) + Number(fields[12])) / 100
+    if (Number(tid) === process.pid) main += seconds
+    else others += seconds
+  }
+  return { main, others }
+}
 
 interface SenderResult {
   sent: number
@@ -110,6 +132,7 @@ for (const k of RATES) {
     const ports = new Set([endpoint.port])
     const dropsBefore = (await readUdpDrops(ports)).get(endpoint.port) ?? 0
     const cpuBefore = process.cpuUsage()
+    const threadsBefore = threadCpu()
     const result = await runSender(endpoint.port, k * 1000)
     // Give the receiver time to empty its socket queue and publish the last batches.
     let last = -1
@@ -120,6 +143,7 @@ for (const k of RATES) {
     const kernelDrops = ((await readUdpDrops(ports)).get(endpoint.port) ?? 0) - dropsBefore
     const received = receiver.packets()
     const cpu = process.cpuUsage(cpuBefore)
+    const threadsAfter = threadCpu()
     if (k === RATES[0]) console.error(`# receive buffer granted: ${endpoint.receiveBuffer} bytes; ${WORKERS} socket(s); Node.js ${process.versions.node}`)
     console.error(
       `# ${k}k: sent ${result.sent} in ${result.seconds.toFixed(2)} s (${Math.round(result.sent / result.seconds)}/s), received ${received}, kernel drops ${kernelDrops}, send errors ${result.errors}`,
@@ -130,6 +154,10 @@ for (const k of RATES) {
     // CPU of this process (sockets, batching, the memory bus and its consumer) per datagram: steadier than
     // rates on a shared machine; 1e6 / this is the rate one free core would sustain.
     print(`receive-${k}k-cpu`, (cpu.user + cpu.system) / Math.max(1, received), 'µs/packet')
+    // Split by thread: the main thread (bus, the consumer's decode) and the rest (socket threads,
+    // V8's GC helpers; threads that ended during the run are missed).
+    print(`receive-${k}k-cpu-main`, ((threadsAfter.main - threadsBefore.main) * 1e6) / Math.max(1, received), 'µs/packet')
+    print(`receive-${k}k-cpu-other-threads`, ((threadsAfter.others - threadsBefore.others) * 1e6) / Math.max(1, received), 'µs/packet')
   } finally {
     await receiver.stop()
     await transport.close()
