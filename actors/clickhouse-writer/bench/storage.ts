@@ -29,6 +29,8 @@ import { createSchema, resolveWriterConfig, scalar, startWriter } from '../test/
 const ROWS = Number(process.env.BENCH_STORAGE_ROWS ?? 50_000)
 const ROUNDS = Number(process.env.BENCH_STORAGE_ROUNDS ?? 4)
 const E2E_MESSAGES = Number(process.env.BENCH_STORAGE_MESSAGES ?? 300)
+// Flows per bus message in the end-to-end case: 2000 is what the enricher sends today.
+const E2E_FLOWS = Number(process.env.BENCH_STORAGE_MESSAGE_FLOWS ?? 2000)
 const keepForever = { flows: 0, flows1m: 0, flows5m: 0, flows1h: 0, counters: 0 }
 
 const print = (name: string, value: number, unit: string) => console.log(`bench storage.${name} ${Math.round(value)} ${unit}`)
@@ -144,14 +146,15 @@ if (!only || only === 'size') {
   print('bytes-per-flow', bytes, 'B')
 }
 
-// The writer end to end: messages of 2000 flows on the memory bus, into the full schema (flows,
+// The writer end to end: messages of E2E_FLOWS flows on the memory bus, into the full schema (flows,
 // aggregated tables, views); rows committed per second from the writer's start.
 if (!only || only === 'e2e') {
-  const e2e = base('e2e')
+  const defaults = base('e2e')
+  const e2e = { ...defaults, bus: { ...defaults.bus, maxMessageBytes: 64 << 20 } }
   await createSchema(client, e2e.clickhouse as ClickHouseConfig)
   const transport = await connectTransport({ ...e2e.bus })
   const bus = makeBus(transport, e2e.bus, makeMetrics())
-  const messages = Array.from({ length: 16 }, (_, i) => sampleFlowBatch(2000, 200 + i))
+  const messages = Array.from({ length: 16 }, (_, i) => sampleFlowBatch(E2E_FLOWS, 200 + i))
   let published = 0
   const publishing = (async () => {
     for (let i = 0; i < E2E_MESSAGES; i++) {
@@ -159,12 +162,12 @@ if (!only || only === 'e2e') {
       const batch = messages[i % messages.length]!
       batch.u32('TimeReceived').fill(1_760_000_000 + i, 0, batch.count)
       await Effect.runPromise(bus.publish(flowsEnriched, `192.0.2.${i % 64}`, batch))
-      published += 2000
+      published += E2E_FLOWS
     }
   })()
   const started = performance.now()
   const writer = await startWriter(transport, { ...e2e, log: { ...e2e.log, level: 'warning' } })
-  const target = E2E_MESSAGES * 2000
+  const target = E2E_MESSAGES * E2E_FLOWS
   for (const deadline = Date.now() + 300_000; ; ) {
     const stored = await scalar(client, `SELECT count() FROM e2e.flows`)
     if (stored >= target) break
@@ -173,7 +176,7 @@ if (!only || only === 'e2e') {
   }
   const seconds = (performance.now() - started) / 1000
   await publishing
-  print('writer-e2e', target / seconds, 'rows/s')
+  print(E2E_FLOWS === 2000 ? 'writer-e2e' : `writer-e2e-${E2E_FLOWS}flows`, target / seconds, 'rows/s')
   console.error(`# writer-e2e: ${published} flows in ${E2E_MESSAGES} messages, ${seconds.toFixed(1)} s`)
   await writer.stop()
   await transport.close()
