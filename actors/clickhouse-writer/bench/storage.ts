@@ -31,6 +31,8 @@ const ROUNDS = Number(process.env.BENCH_STORAGE_ROUNDS ?? 4)
 const E2E_MESSAGES = Number(process.env.BENCH_STORAGE_MESSAGES ?? 300)
 // Flows per bus message in the end-to-end case: 2000 is what the enricher sends today.
 const E2E_FLOWS = Number(process.env.BENCH_STORAGE_MESSAGE_FLOWS ?? 2000)
+// The writer's batchRows in the end-to-end case (0: one insert per message, the default).
+const E2E_BATCH_ROWS = Number(process.env.BENCH_STORAGE_BATCH_ROWS ?? 0)
 const keepForever = { flows: 0, flows1m: 0, flows5m: 0, flows1h: 0, counters: 0 }
 
 const print = (name: string, value: number, unit: string) => console.log(`bench storage.${name} ${Math.round(value)} ${unit}`)
@@ -150,7 +152,11 @@ if (!only || only === 'size') {
 // aggregated tables, views); rows committed per second from the writer's start.
 if (!only || only === 'e2e') {
   const defaults = base('e2e')
-  const e2e = { ...defaults, bus: { ...defaults.bus, maxMessageBytes: 64 << 20 } }
+  const e2e = {
+    ...defaults,
+    bus: { ...defaults.bus, maxMessageBytes: 64 << 20 },
+    'clickhouse-writer': { ...(defaults['clickhouse-writer'] as object), batchRows: E2E_BATCH_ROWS },
+  }
   await createSchema(client, e2e.clickhouse as ClickHouseConfig)
   const transport = await connectTransport({ ...e2e.bus })
   const bus = makeBus(transport, e2e.bus, makeMetrics())
@@ -176,7 +182,8 @@ if (!only || only === 'e2e') {
   }
   const seconds = (performance.now() - started) / 1000
   await publishing
-  print(E2E_FLOWS === 2000 ? 'writer-e2e' : `writer-e2e-${E2E_FLOWS}flows`, target / seconds, 'rows/s')
+  const variant = `${E2E_FLOWS === 2000 ? '' : `-${E2E_FLOWS}flows`}${E2E_BATCH_ROWS === 0 ? '' : `-batch${E2E_BATCH_ROWS}`}`
+  print(`writer-e2e${variant}`, target / seconds, 'rows/s')
   console.error(`# writer-e2e: ${published} flows in ${E2E_MESSAGES} messages, ${seconds.toFixed(1)} s`)
   await writer.stop()
   await transport.close()

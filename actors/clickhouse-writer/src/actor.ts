@@ -70,6 +70,7 @@ export const clickhouseWriter = defineActor({
         columns: encoder.columns,
         inserter,
         concurrency: config.concurrency,
+        batchRows: config.batchRows,
         retryMinMs: config.retryMin,
         retryMaxMs: config.retryMax,
         events: {

@@ -10,6 +10,10 @@ export const WriterConfig = Schema.Struct({
   concurrency: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.between(1, 64)), { default: () => 2 }).annotations({
     description: 'inserts running at once, one bus message each (the engine overlaps them with encoding)',
   }),
+  batchRows: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.between(0, 1_048_576)), { default: () => 0 }).annotations({
+    description:
+      '0: one insert per bus message, stored exactly once across crashes. Else messages already waiting are inserted together up to this many rows: fewer, larger inserts, but a crash may store the bus redelivery window (Kafka: about a second) twice',
+  }),
   maxInFlight: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.positive()), { default: () => 32 }).annotations({
     description: 'bus messages delivered and not yet stored, at most: the queue in front of the inserts',
   }),

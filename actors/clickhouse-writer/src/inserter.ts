@@ -16,7 +16,8 @@ type ClickHouseSettings = NonNullable<Parameters<ClickHouseClient['exec']>[0]['c
 
 export interface BlockInserter {
   /**
-   * Inserts a Native block into `table`; a later insert with the same `token` is skipped.
+   * Inserts Native data (one block, or blocks one after the other) into `table`; a later insert
+   * with the same `token` is skipped.
    * `columns` are the block's columns with their block types: ClickHouse converts them to the
    * table's types and refuses values that do not fit (e.g. a number outside an Enum).
    */

@@ -44,6 +44,8 @@ export interface WriterOptions {
   readonly inserter: BlockInserter
   /** Inserts running at once (the engine overlaps them with encoding and staging). */
   readonly concurrency: number
+  /** 0: one message per insert. Else messages waiting are inserted together up to this many rows. */
+  readonly batchRows?: number
   readonly retryMinMs: number
   readonly retryMaxMs: number
   readonly events: WriterEvents
@@ -115,9 +117,16 @@ export class FlowWriter {
 
   #pump(): void {
     while (this.#running < this.#options.concurrency && this.#queue.length > 0) {
-      const held = this.#queue.shift()!
+      const batch = [this.#queue.shift()!]
+      let rows = batch[0]!.message.rows
+      const limit = this.#options.batchRows ?? 0
+      while (this.#queue.length > 0 && rows + this.#queue[0]!.message.rows <= limit) {
+        const next = this.#queue.shift()!
+        rows += next.message.rows
+        batch.push(next)
+      }
       this.#running++
-      void this.#store(held).finally(() => {
+      void this.#store(batch).finally(() => {
         this.#running--
         this.#pump()
         if (this.#running === 0 && this.#queue.length === 0) for (const wake of this.#idleWaiters.splice(0)) wake()
@@ -125,24 +134,41 @@ export class FlowWriter {
     }
   }
 
-  async #store(held: Held): Promise<void> {
-    const outcome = await this.#insertWithRetries(held)
-    this.#byHash.delete(held.message.hash)
-    if (outcome === 'abandoned') return
-    if (outcome !== 'stored') {
-      this.#remember(held.message.hash, outcome.rejected)
-      this.#options.events.rejected(outcome.rejected, held.message.rows)
+  async #store(batch: readonly Held[]): Promise<void> {
+    const outcome = await this.#insertWithRetries(batch)
+    if (outcome !== 'stored' && outcome !== 'abandoned' && batch.length > 1) {
+      // Refused: find the bad messages by inserting each alone (already stored ones are skipped).
+      for (const held of batch) await this.#store([held])
+      return
     }
-    for (const delivery of held.deliveries) await (outcome === 'stored' ? delivery.ack() : delivery.nak(0))
+    for (const held of batch) {
+      this.#byHash.delete(held.message.hash)
+      if (outcome === 'abandoned') continue
+      if (outcome !== 'stored') {
+        this.#remember(held.message.hash, outcome.rejected)
+        this.#options.events.rejected(outcome.rejected, held.message.rows)
+      }
+      for (const delivery of held.deliveries) await (outcome === 'stored' ? delivery.ack() : delivery.nak(0))
+    }
   }
 
-  async #insertWithRetries(held: Held): Promise<'stored' | 'abandoned' | { rejected: string }> {
+  /** The token of a set of messages: a message alone is its own hash, whatever the setting. */
+  #token(batch: readonly Held[]): string {
+    if (batch.length === 1) return batch[0]!.message.hash
+    const hash = createHash('md5')
+    for (const held of batch) hash.update(held.message.hash)
+    return hash.digest('hex')
+  }
+
+  async #insertWithRetries(batch: readonly Held[]): Promise<'stored' | 'abandoned' | { rejected: string }> {
     const { inserter, table, columns, events } = this.#options
-    const { block, rows, hash } = held.message
+    const block = batch.length === 1 ? batch[0]!.message.block : Buffer.concat(batch.map((h) => h.message.block))
+    const rows = batch.reduce((n, h) => n + h.message.rows, 0)
+    const token = this.#token(batch)
     for (let attempt = 1; ; attempt++) {
       const started = performance.now()
       try {
-        await inserter.insertNative(table, columns, block, hash)
+        await inserter.insertNative(table, columns, block, token)
         events.inserted(rows, (performance.now() - started) / 1000)
         events.available(true)
         return 'stored'

@@ -151,6 +151,42 @@ describe('clickhouse-writer on the memory bus', () => {
     await eventually(async () => (await count('redelivered', 'flows_1m0s', 'sum(Flows)')) === 4000, '4000 flows in flows_1m0s')
   })
 
+  it('with batchRows, inserts messages already waiting together and still isolates a refused one', async () => {
+    const { clickhouse } = await setup('batched')
+    const encoder = new NativeEncoder(planColumns(storageColumns(clickhouse).map((c) => ({ name: c.name, type: c.type, source: c.name }))))
+    const inserts: number[] = []
+    const rejected: string[] = []
+    let acks = 0
+    let naks = 0
+    const writer = new FlowWriter({
+      table: '`batched`.`flows`',
+      columns: encoder.columns,
+      inserter: embeddedInserter(client, ''),
+      concurrency: 1,
+      batchRows: 5000,
+      retryMinMs: 10,
+      retryMaxMs: 10,
+      events: { inserted: (rows) => void inserts.push(rows), retrying: () => {}, rejected: (reason) => void rejected.push(reason), available: () => {} },
+    })
+    const message = (seed: number, broken = false) => {
+      const batch = sampleFlowBatch(1000, seed)
+      if (broken) batch.u8('OutIfBoundary')[3] = 7
+      const block = encoder.encode(batch)
+      return { hash: blockHash(block), block, rows: 1000, arrivedMs: Date.now(), ack: async () => void acks++, nak: async () => void naks++ }
+    }
+    // The first goes alone while the next four wait, then those four go as one insert.
+    for (const seed of [31, 32, 33, 34, 35]) await writer.accept(message(seed))
+    await writer.flush()
+    expect(inserts).toEqual([1000, 4000])
+    // A refused message among waiting ones: the insert is split, only that one is refused.
+    for (const [seed, broken] of [[36, false], [37, true], [38, false]] as const) await writer.accept(message(seed, broken))
+    await writer.flush()
+    expect(rejected).toHaveLength(1)
+    expect(rejected[0]).toMatch(/Unexpected value 7 in enum/)
+    expect({ acks, naks }).toEqual({ acks: 7, naks: 1 })
+    expect(await count('batched')).toBe(7000)
+  })
+
   it('sends a batch ClickHouse refuses to the dead-letter subject with the reason, and stores the rest', async () => {
     const { config, transport, publish } = await setup('refused')
     const deadLetters: Delivery[] = []
