@@ -18,7 +18,7 @@ export const DecoderConfig = Schema.Struct({
   }),
   templateState: Schema.optionalWith(Schema.Boolean, { default: () => true }).annotations({
     description:
-      'share NetFlow v9/IPFIX templates through the templates bucket of the bus, so a restarted or added decoder decodes data without waiting for a template resend',
+      'share NetFlow v9/IPFIX templates and options data (sampling rates, interface and VRF names) through the templates and exporter.options buckets of the bus, so a restarted or added decoder decodes data without waiting for the exporter to resend them',
   }),
   holdMaxAge: Schema.optionalWith(Duration, { default: () => 30_000 }).annotations({
     description: 'data arriving before its template is held this long, then counted as missing-template and dropped',
