@@ -1,5 +1,6 @@
 // Every actor the `flowbus` command knows, in start order. Actors never import each other;
-// only this list brings them together. Later work adds receiver, decoder, enricher, …
+// only this list brings them together. Start order does not carry correctness: the writer waits
+// for the orchestrator's schema and the bus holds what the receiver publishes before the decoder runs.
 import { clickhouseWriter } from '@flowbus/clickhouse-writer'
 import { decoderActor } from '@flowbus/decoder'
 import { orchestrator } from '@flowbus/orchestrator'
