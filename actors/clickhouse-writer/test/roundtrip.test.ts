@@ -3,7 +3,7 @@
 // dimension (IPv4-mapped and IPv6 exporters, enums, LowCardinality strings) in the aggregated tables.
 import { join } from 'node:path'
 import { flowColumns } from '@flowbus/bus-schemas'
-import { type ClickHouseConfig, aggregatedTables, openClickHouse, optionalGroups, storageColumns } from '@flowbus/runtime'
+import { type ClickHouseConfig, aggregatedOrderBy, aggregatedTables, ident, openClickHouse, optionalGroups, storageColumns } from '@flowbus/runtime'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { removeDir, tempDir } from '../../../test/src/harness/process.js'
 import { NativeEncoder } from '../src/encode/native.js'
@@ -88,6 +88,20 @@ describe('every column kind into the flows schema', () => {
     for (const { name } of aggregatedTables.slice(1)) {
       await eventually(async () => (await scalar(client, `SELECT sum(Flows) FROM roundtrip.${name}`)) === batch.count, `${name} filled`)
       expect(await scalar(client, `SELECT sum(Bytes) FROM roundtrip.${name}`)).toBe([...expected.values()].reduce((a, s) => a + s.bytes, 0))
+    }
+    // The views write one row per flow; merges must sum rows of equal keys into one, exactly.
+    // The same flows again as another message: every key then has two rows to sum.
+    await embeddedInserter(client, '').insertNative('`roundtrip`.`flows`', encoder.columns, block, `${blockHash(block)}-again`)
+    const keys = aggregatedOrderBy(config).map(ident).join(', ')
+    const bytes = [...expected.values()].reduce((a, s) => a + s.bytes, 0)
+    for (const { name } of aggregatedTables) {
+      await eventually(async () => (await scalar(client, `SELECT sum(Flows) FROM roundtrip.${name}`)) === 2 * batch.count, `${name} filled twice`)
+      const distinct = await scalar(client, `SELECT count() FROM (SELECT DISTINCT ${keys} FROM roundtrip.${name})`)
+      expect(await scalar(client, `SELECT count() FROM roundtrip.${name}`), name).toBeGreaterThan(distinct)
+      await client.command({ query: `OPTIMIZE TABLE roundtrip.${name} FINAL` })
+      expect(await scalar(client, `SELECT count() FROM roundtrip.${name}`), name).toBe(distinct)
+      expect(await scalar(client, `SELECT sum(Flows) FROM roundtrip.${name}`), name).toBe(2 * batch.count)
+      expect(await scalar(client, `SELECT sum(Bytes) FROM roundtrip.${name}`), name).toBe(2 * bytes)
     }
   })
 })
