@@ -28,6 +28,8 @@ interface ExporterState {
   /** Pending message; empty (length 0) until the exporter's next datagram. */
   buffer: Uint8Array
   position: number
+  /** Size of the exporter's last message: the next buffer is sized after it. */
+  lastLength: number
   packets: number
   payloadBytes: number
   lastSeenMs: number
@@ -50,8 +52,13 @@ const TAG_PORT = 0x10
 const TAG_TIME = 0x19
 const TAG_PROTOCOL = 0x20
 const TAG_PAYLOAD = 0x2a
-/** A pending buffer starts at most this large and grows by doubling (tests may ask for huge batches). */
-const INITIAL_CAPACITY = 320 * 1024
+/**
+ * A new pending buffer is sized after the exporter's last message plus one largest datagram, at
+ * most this (an exporter whose messages close on the timer gets small ones: fewer fresh pages to
+ * zero per second), and grows by doubling when a message outgrows it.
+ */
+const MAX_INITIAL_CAPACITY = 320 * 1024
+const LARGEST_DATAGRAM = 65_536
 const TWO_32 = 4294967296
 
 const varintSize = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5)
@@ -193,7 +200,9 @@ export class WireBatcher {
   /** A new pending buffer, or a larger copy of the current one, with the message header written. */
   private grow(state: ExporterState, needed: number): Uint8Array {
     const start = state.position === 0
-    let capacity = Math.max(INITIAL_CAPACITY, Math.min(this.options.maxBytes, INITIAL_CAPACITY) + state.header.length + 65_536)
+    let capacity = start
+      ? Math.min(MAX_INITIAL_CAPACITY, state.header.length + LARGEST_DATAGRAM + Math.ceil(state.lastLength * 1.25))
+      : state.buffer.length * 2
     while (capacity < needed + (start ? state.header.length : 0)) capacity *= 2
     const out = new Uint8Array(capacity)
     if (start) {
@@ -216,6 +225,7 @@ export class WireBatcher {
       counts: { listener, exporter: key, packets: 0, bytes: 0, unknownProtocol: 0 },
       buffer: EMPTY,
       position: 0,
+      lastLength: 0,
       packets: 0,
       payloadBytes: 0,
       lastSeenMs: 0,
@@ -239,6 +249,7 @@ export class WireBatcher {
 
   private close(state: ExporterState): void {
     const batch: WireBatch = { key: state.key, buffer: state.buffer.buffer as ArrayBuffer, length: state.position, packets: state.packets }
+    state.lastLength = state.position
     state.buffer = EMPTY
     state.position = 0
     state.packets = 0
