@@ -7,7 +7,7 @@ import { Effect, Fiber, Queue, Runtime, Schedule } from 'effect'
 import { ReceiverConfig, type ListenerConfig } from './config.js'
 import { makeReceiverMetrics } from './metrics.js'
 import { readUdpDrops } from './proc-net-udp.js'
-import { startSocketThread, type SocketThread } from './socket-thread.js'
+import { startSocketThread, type SocketThread, type SocketThreadEvents } from './socket-thread.js'
 import type { BoundSocketInfo, SocketThreadSetup } from './worker-protocol.js'
 
 /** Exporters silent this long are forgotten by the batcher (their metric series stay). */
@@ -155,9 +155,10 @@ export const receiverActor = defineActor({
           }),
       )
 
-      const events = {
+      // What every socket thread reports; the crash handler is added per thread in `launch`.
+      const events: Omit<SocketThreadEvents, 'onCrash'> = {
         onBatch: queueBatch,
-        onCounts: (counts: readonly { listener: string; exporter: string; packets: number; bytes: number; unknownProtocol: number }[], socketErrors: readonly { listener: string; message: string }[]) => {
+        onCounts: (counts, socketErrors) => {
           let packets = 0
           for (const c of counts) {
             const labels = { listener: c.listener, exporter: c.exporter }
@@ -176,7 +177,7 @@ export const receiverActor = defineActor({
             warnSocket(`listener "${e.listener}" socket error: ${e.message}`)
           }
         },
-        onWarning: (message: string) => log(Effect.logWarning(message)),
+        onWarning: (message) => log(Effect.logWarning(message)),
       }
 
       const setupOf = (listener: ListenerConfig): SocketThreadSetup => ({
