@@ -1,6 +1,6 @@
 // Groups received datagrams into flows.raw messages already in RawPacketBatch wire form, one pending
 // buffer per listener and exporter, so a finished message is one ArrayBuffer to hand to another thread.
-import { exporterPartitionKey, FlowProtocol, parseIP, sniffProtocol } from '@flowbus/bus-schemas'
+import { exporterPartitionKey, FlowProtocol, parseIP, sniffProtocol, varintSize, writeVarint } from '@flowbus/bus-schemas'
 
 /** A message ready for the bus: RawPacketBatch bytes `[0, length)` of `buffer`, owned by the receiver of it. */
 export interface WireBatch {
@@ -60,17 +60,6 @@ const TAG_PAYLOAD = 0x2a
 const MAX_INITIAL_CAPACITY = 320 * 1024
 const LARGEST_DATAGRAM = 65_536
 const TWO_32 = 4294967296
-
-const varintSize = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5)
-
-function writeVarint(out: Uint8Array, pos: number, n: number): number {
-  while (n >= 0x80) {
-    out[pos++] = (n & 0x7f) | 0x80
-    n >>>= 7
-  }
-  out[pos++] = n
-  return pos
-}
 
 /**
  * Exporters are kept by listener and source address text as Node reports it, so the address is
