@@ -31,6 +31,7 @@ import {
 } from '@flowbus/runtime'
 import { Effect, Exit, Scope } from 'effect'
 import { expect } from 'vitest'
+import { metricSample } from '../src/harness/metrics.js'
 import { freePort, startProcess, tempDir, removeDir, type ServerProcess } from '../src/harness/process.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -69,16 +70,6 @@ const packetsOf = (file: string): RawPacket[] =>
 const referenceRows = (files: string[]): FlowRow[] => {
   const { decoder } = createDecoder({ observer: new DecodeTally() })
   return files.flatMap((f) => decoder.decode(packetsOf(f)).flows.flatMap((o) => flowBatchToRows(o.batch)))
-}
-
-/** A Prometheus sample summed over the lines carrying every label given. */
-const sample = (text: string, name: string, labels: Record<string, string> = {}): number => {
-  let total = 0
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(' ').at(-1))
-  }
-  return total
 }
 
 interface DecoderProcess {
@@ -140,7 +131,7 @@ export const templateFailover = async (setup: FailoverSetup): Promise<void> => {
     await waitFor(() => 'the template in the bucket', async () => (await run(store.keys)).length > 0)
     await waitFor(() => 'the template datagram acknowledged for good', setup.rawAcknowledged)
     const stored = await run(store.keys)
-    expect(sample(await a.metrics(), 'flowbus_decoder_templates_loaded_total', { source: 'packet' })).toBe(stored.length)
+    expect(metricSample(await a.metrics(), 'flowbus_decoder_templates_loaded_total', { source: 'packet' })).toBe(stored.length)
 
     a.process.kill()
     await a.process.exited
@@ -157,10 +148,10 @@ export const templateFailover = async (setup: FailoverSetup): Promise<void> => {
     expect(rows()).toEqual(expected)
 
     const metrics = await b.metrics()
-    expect(sample(metrics, 'flowbus_decoder_templates_loaded_total', { source: 'bucket' })).toBe(stored.length)
-    expect(sample(metrics, 'flowbus_decoder_templates_loaded_total', { source: 'packet' })).toBe(0)
-    expect(sample(metrics, 'flowbus_decoder_errors_total')).toBe(0)
-    expect(sample(metrics, 'flowbus_decoder_flows_total', { exporter: key, protocol: 'netflow-v9' })).toBe(expected.length)
+    expect(metricSample(metrics, 'flowbus_decoder_templates_loaded_total', { source: 'bucket' })).toBe(stored.length)
+    expect(metricSample(metrics, 'flowbus_decoder_templates_loaded_total', { source: 'packet' })).toBe(0)
+    expect(metricSample(metrics, 'flowbus_decoder_errors_total')).toBe(0)
+    expect(metricSample(metrics, 'flowbus_decoder_flows_total', { exporter: key, protocol: 'netflow-v9' })).toBe(expected.length)
   } finally {
     for (const p of processes) await p.stop()
     await run(Scope.close(scope, Exit.void))

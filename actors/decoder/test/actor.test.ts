@@ -27,6 +27,7 @@ import {
 } from '@flowbus/runtime'
 import { Effect, Fiber, Scope, Exit } from 'effect'
 import { afterEach, describe, expect, it } from 'vitest'
+import { metricSample } from '../../../test/src/harness/metrics.js'
 // The in-process transport is not part of the runtime's public surface; tests reach for it.
 import { createMemoryBus } from '../../runtime/src/bus/memory.js'
 import { decoderActor } from '../src/actor.js'
@@ -126,16 +127,6 @@ const publishRaw = (bus: BusService, packets: RawPacket[]) => {
   return run(bus.publish(flowsRaw, '192.0.2.1', batch))
 }
 
-/** Value of a Prometheus sample line matching every label given, or 0. */
-const sample = (text: string, name: string, labels: Record<string, string> = {}): number => {
-  let total = 0
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(' ').at(-1))
-  }
-  return total
-}
-
 describe('decoder actor on the memory bus', () => {
   it('decodes raw batches into flow batches keyed by exporter, acknowledging the input', async () => {
     const h = await makeHarness()
@@ -153,13 +144,13 @@ describe('decoder actor on the memory bus', () => {
     expect(h.rows()[0]).toMatchObject({ SrcAddr: '161.202.212.212', DstAddr: '202.152.70.24', Bytes: 133 })
     await waitFor(
       () => 'the raw batch to be acknowledged',
-      async () => sample(await decoder.metrics(), 'flowbus_bus_acked_total', { subject: 'flows.raw.v1', group: 'decoder' }) === 1,
+      async () => metricSample(await decoder.metrics(), 'flowbus_bus_acked_total', { subject: 'flows.raw.v1', group: 'decoder' }) === 1,
     )
     const metrics = await decoder.metrics()
-    expect(sample(metrics, 'flowbus_decoder_packets_total', { exporter: '10.19.144.41', protocol: 'netflow-v5' })).toBe(1)
-    expect(sample(metrics, 'flowbus_decoder_flows_total', { exporter: '10.19.144.41', protocol: 'netflow-v5' })).toBe(29)
-    expect(sample(metrics, 'flowbus_actor_received_total', { actor: 'decoder', kind: 'packets' })).toBe(2)
-    expect(sample(metrics, 'flowbus_actor_emitted_total', { actor: 'decoder', kind: 'flows' })).toBe(30)
+    expect(metricSample(metrics, 'flowbus_decoder_packets_total', { exporter: '10.19.144.41', protocol: 'netflow-v5' })).toBe(1)
+    expect(metricSample(metrics, 'flowbus_decoder_flows_total', { exporter: '10.19.144.41', protocol: 'netflow-v5' })).toBe(29)
+    expect(metricSample(metrics, 'flowbus_actor_received_total', { actor: 'decoder', kind: 'packets' })).toBe(2)
+    expect(metricSample(metrics, 'flowbus_actor_emitted_total', { actor: 'decoder', kind: 'flows' })).toBe(30)
   })
 
   it('publishes sFlow counter samples on counters.interfaces, keyed by exporter', async () => {
@@ -203,9 +194,9 @@ describe('decoder actor on the memory bus', () => {
     expect(h.rows()).toEqual([...Array(3)].flatMap(() => h.rows().slice(0, 29)))
     await waitFor(
       () => 'every message counted',
-      async () => sample(await decoder.metrics(), 'flowbus_actor_emitted_total', { actor: 'decoder', kind: 'batches' }) === h.decoded.length,
+      async () => metricSample(await decoder.metrics(), 'flowbus_actor_emitted_total', { actor: 'decoder', kind: 'batches' }) === h.decoded.length,
     )
-    expect(sample(await decoder.metrics(), 'flowbus_bus_deadlettered_total')).toBe(0)
+    expect(metricSample(await decoder.metrics(), 'flowbus_bus_deadlettered_total')).toBe(0)
   })
 
   it('rate-limits an exporter, kept flows carrying the dropped flows\' weight in SamplingRate', async () => {
@@ -215,19 +206,19 @@ describe('decoder actor on the memory bus', () => {
     await publishRaw(h.bus, [v5!, v5!, v5!])
     await waitFor(
       () => 'the raw batch to be acknowledged',
-      async () => sample(await decoder.metrics(), 'flowbus_bus_acked_total', { subject: 'flows.raw.v1', group: 'decoder' }) === 1,
+      async () => metricSample(await decoder.metrics(), 'flowbus_bus_acked_total', { subject: 'flows.raw.v1', group: 'decoder' }) === 1,
     )
     // One raw batch of one exporter, under the split size: one flows message.
     await waitFor(() => 'the decoded batch', () => h.decoded.length === 1)
     const rows = h.rows()
-    const dropped = sample(await decoder.metrics(), 'flowbus_decoder_rate_limited_flows_total', { exporter: '10.19.144.41' })
+    const dropped = metricSample(await decoder.metrics(), 'flowbus_decoder_rate_limited_flows_total', { exporter: '10.19.144.41' })
     expect(rows.length).toBeLessThan(87)
     expect(rows.length + dropped).toBe(87)
     // Each kept flow stands for itself and the flows dropped before it (v5 SamplingRate 0 = 1).
     const weight = rows.reduce((n, r) => n + Math.max(1, r.SamplingRate as number), 0)
     expect(weight).toBeLessThanOrEqual(87)
     expect(weight).toBeGreaterThan(87 - 10)
-    expect(sample(await decoder.metrics(), 'flowbus_actor_dropped_total', { actor: 'decoder', reason: 'rate-limit' })).toBe(dropped)
+    expect(metricSample(await decoder.metrics(), 'flowbus_actor_dropped_total', { actor: 'decoder', reason: 'rate-limit' })).toBe(dropped)
   })
 
   it('counts bad datagrams per exporter and reason and decodes the rest of the batch', async () => {
@@ -240,12 +231,12 @@ describe('decoder actor on the memory bus', () => {
     await waitFor(() => `29 flows, got ${h.rows().length}`, () => h.rows().length >= 29)
     await waitFor(
       () => 'the error counters',
-      async () => sample(await decoder.metrics(), 'flowbus_decoder_errors_total', { exporter: '10.19.144.41' }) === 2,
+      async () => metricSample(await decoder.metrics(), 'flowbus_decoder_errors_total', { exporter: '10.19.144.41' }) === 2,
     )
     const metrics = await decoder.metrics()
-    expect(sample(metrics, 'flowbus_decoder_errors_total', { exporter: '10.19.144.41', reason: 'bad-version' })).toBe(1)
-    expect(sample(metrics, 'flowbus_decoder_errors_total', { exporter: '10.19.144.41', reason: 'truncated' })).toBe(1)
-    expect(sample(metrics, 'flowbus_bus_deadlettered_total')).toBe(0)
+    expect(metricSample(metrics, 'flowbus_decoder_errors_total', { exporter: '10.19.144.41', reason: 'bad-version' })).toBe(1)
+    expect(metricSample(metrics, 'flowbus_decoder_errors_total', { exporter: '10.19.144.41', reason: 'truncated' })).toBe(1)
+    expect(metricSample(metrics, 'flowbus_bus_deadlettered_total')).toBe(0)
   })
 
   it('stores templates in the bucket, and a second decoder decodes data with them and no resend', async () => {
@@ -262,9 +253,9 @@ describe('decoder actor on the memory bus', () => {
     await publishRaw(h.bus, rawPackets('flow-decoder-netflow/data.pcap'))
     await waitFor(() => `flows from data.pcap, got ${h.rows().length}`, () => h.rows().length > 0)
     const metrics = await second.metrics()
-    expect(sample(metrics, 'flowbus_decoder_templates_loaded_total', { source: 'bucket' })).toBe(keys.length)
-    expect(sample(metrics, 'flowbus_decoder_templates_loaded_total', { source: 'packet' })).toBe(0)
-    expect(sample(metrics, 'flowbus_decoder_errors_total')).toBe(0)
+    expect(metricSample(metrics, 'flowbus_decoder_templates_loaded_total', { source: 'bucket' })).toBe(keys.length)
+    expect(metricSample(metrics, 'flowbus_decoder_templates_loaded_total', { source: 'packet' })).toBe(0)
+    expect(metricSample(metrics, 'flowbus_decoder_errors_total')).toBe(0)
     expect(h.rows()).toHaveLength(4)
   })
 
@@ -273,14 +264,14 @@ describe('decoder actor on the memory bus', () => {
     const a = await h.startDecoder()
     const b = await h.startDecoder()
     const store = await run(h.bus.state(templates))
-    const templatesKnown = async (d: { metrics: () => Promise<string> }) => sample(await d.metrics(), 'flowbus_decoder_templates')
+    const templatesKnown = async (d: { metrics: () => Promise<string> }) => metricSample(await d.metrics(), 'flowbus_decoder_templates')
     const fields = [[8, 4], [12, 4], [1, 8], [2, 8]] as const
     await publishRaw(h.bus, [builtPacket(ipfix([set(2, concat(template(300, fields), template(301, fields)))], { domain: 7 }))])
     await waitFor(() => 'both templates in the bucket', async () => (await run(store.keys)).length === 2)
     // One decoder learnt them from the packet (the group gives it the exporter), the other from the bucket.
     await waitFor(() => 'both decoders to know both templates', async () => (await templatesKnown(a)) === 2 && (await templatesKnown(b)) === 2)
     const loaded = async (d: { metrics: () => Promise<string> }, source: string) =>
-      sample(await d.metrics(), 'flowbus_decoder_templates_loaded_total', { source })
+      metricSample(await d.metrics(), 'flowbus_decoder_templates_loaded_total', { source })
     const [owner, replica] = (await loaded(a, 'packet')) === 2 ? [a, b] : [b, a]
     expect([await loaded(owner, 'packet'), await loaded(replica, 'packet'), await loaded(replica, 'bucket')]).toEqual([2, 0, 2])
 
@@ -289,14 +280,14 @@ describe('decoder actor on the memory bus', () => {
     await waitFor(() => 'template 300 out of the bucket', async () => (await run(store.keys)).length === 1)
     expect((await run(store.keys))[0]).toMatch(/\.301$/)
     await waitFor(() => 'the replica to forget template 300', async () => (await templatesKnown(replica)) === 1 && (await templatesKnown(owner)) === 1)
-    expect(sample(await owner.metrics(), 'flowbus_decoder_templates_stored_total', { outcome: 'deleted' })).toBe(1)
-    expect(sample(await replica.metrics(), 'flowbus_decoder_templates_stored_total')).toBe(0)
+    expect(metricSample(await owner.metrics(), 'flowbus_decoder_templates_stored_total', { outcome: 'deleted' })).toBe(1)
+    expect(metricSample(await replica.metrics(), 'flowbus_decoder_templates_stored_total')).toBe(0)
 
     // Data for 300 is now held by its decoder; for 301 it still decodes.
     const data = (id: number) => set(id, bytes().ip('10.0.0.1').ip('10.0.0.2').u64(100).u64(1).build())
     await publishRaw(h.bus, [builtPacket(ipfix([data(300), data(301)], { domain: 7 }))])
     await waitFor(() => `one flow, got ${h.rows().length}`, () => h.rows().length === 1)
-    await waitFor(() => 'data for 300 held', async () => sample(await owner.metrics(), 'flowbus_decoder_held_data_sets') === 1)
+    await waitFor(() => 'data for 300 held', async () => metricSample(await owner.metrics(), 'flowbus_decoder_held_data_sets') === 1)
   })
 
   it('shares options data through the bucket: a second decoder has the sampling rate without the options resend', async () => {
@@ -316,15 +307,15 @@ describe('decoder actor on the memory bus', () => {
     expect(key).toMatch(/^[\d.]+\.\d+\.2\.\d+$/)
     const record = (await run(options.get(key!)))!
     expect(record.samplers.length + (record.samplingRate > 0 ? 1 : 0)).toBeGreaterThan(0)
-    expect(sample(await first.metrics(), 'flowbus_decoder_options_stored_total', { outcome: 'stored' })).toBe(1)
+    expect(metricSample(await first.metrics(), 'flowbus_decoder_options_stored_total', { outcome: 'stored' })).toBe(1)
     await first.stop()
 
     const second = await h.startDecoder()
     await publishRaw(h.bus, files[3]!)
     await waitFor(() => `flows from data.pcap, got ${h.rows().length}`, () => h.rows().length === 4)
     const metrics = await second.metrics()
-    expect(sample(metrics, 'flowbus_decoder_options_loaded_total')).toBe(1)
-    expect(sample(metrics, 'flowbus_decoder_templates_loaded_total', { source: 'packet' })).toBe(0)
+    expect(metricSample(metrics, 'flowbus_decoder_options_loaded_total')).toBe(1)
+    expect(metricSample(metrics, 'flowbus_decoder_templates_loaded_total', { source: 'packet' })).toBe(0)
     expect(h.rows().map((r) => r.SamplingRate)).toEqual(expected.map((r) => r.SamplingRate))
   })
 
@@ -335,7 +326,7 @@ describe('decoder actor on the memory bus', () => {
     await publishRaw(h.bus, rawPackets('flow-decoder-netflow/data.pcap'))
     await waitFor(
       () => 'the data to be held',
-      async () => sample(await decoder.metrics(), 'flowbus_decoder_held_data_sets') === 1,
+      async () => metricSample(await decoder.metrics(), 'flowbus_decoder_held_data_sets') === 1,
     )
     expect(h.rows()).toHaveLength(0)
     // Another replica learnt the template: it only reaches this decoder through the bucket.
@@ -349,7 +340,7 @@ describe('decoder actor on the memory bus', () => {
     for (const key of await run(otherStore.keys)) await run(store.put(key, (await run(otherStore.get(key)))!))
     await waitFor(() => `held flows, got ${h.rows().length}`, () => h.rows().length === 4)
     const metrics = await decoder.metrics()
-    expect(sample(metrics, 'flowbus_decoder_flows_total', { protocol: 'late' })).toBe(4)
-    expect(sample(metrics, 'flowbus_decoder_held_data_sets')).toBe(0)
+    expect(metricSample(metrics, 'flowbus_decoder_flows_total', { protocol: 'late' })).toBe(4)
+    expect(metricSample(metrics, 'flowbus_decoder_held_data_sets')).toBe(0)
   })
 })

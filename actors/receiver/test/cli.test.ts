@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { metricSample } from '../../../test/src/harness/metrics.js'
 
 const root = fileURLToPath(new URL('../../..', import.meta.url))
 const bin = join(root, 'actors/cli/bin/flowbus.js')
@@ -27,16 +28,6 @@ async function freePort(kind: 'tcp' | 'udp'): Promise<number> {
   const { port } = server.address() as { port: number }
   await new Promise<void>((r) => server.close(() => r()))
   return port
-}
-
-/** Sum of the samples of one series whose labels include `labels`, from Prometheus text. */
-function sample(text: string, name: string, labels: Record<string, string>): number {
-  let sum = 0
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
-  return sum
 }
 
 describe('flowbus actor receiver (compiled)', () => {
@@ -83,18 +74,18 @@ describe('flowbus actor receiver (compiled)', () => {
       let metrics = ''
       for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
         metrics = (await get('/metrics')).text
-        const emitted = sample(metrics, 'flowbus_actor_emitted_total', { actor: 'receiver', kind: 'packets' })
-        if (emitted >= 50 && sample(metrics, 'flowbus_actor_received_total', { actor: 'receiver', kind: 'packets' }) >= 51) break
+        const emitted = metricSample(metrics, 'flowbus_actor_emitted_total', { actor: 'receiver', kind: 'packets' })
+        if (emitted >= 50 && metricSample(metrics, 'flowbus_actor_received_total', { actor: 'receiver', kind: 'packets' }) >= 51) break
         await new Promise((r) => setTimeout(r, 100))
       }
       const exporter = { listener: 'netflow', exporter: '127.0.0.1' }
-      expect(sample(metrics, 'flowbus_receiver_packets_total', exporter), metrics).toBe(51)
-      expect(sample(metrics, 'flowbus_receiver_bytes_total', exporter)).toBe(50 * 202 + 10)
-      expect(sample(metrics, 'flowbus_receiver_errors_total', { ...exporter, reason: 'unknown-protocol' })).toBe(1)
-      expect(sample(metrics, 'flowbus_actor_received_total', { actor: 'receiver', kind: 'packets' })).toBe(51)
-      expect(sample(metrics, 'flowbus_actor_emitted_total', { actor: 'receiver', kind: 'packets' })).toBe(50)
-      expect(sample(metrics, 'flowbus_receiver_kernel_drops', { listener: 'netflow', port: String(udp) })).toBe(0)
-      expect(sample(metrics, 'flowbus_receiver_receive_buffer_bytes', { listener: 'netflow' })).toBeGreaterThan(0)
+      expect(metricSample(metrics, 'flowbus_receiver_packets_total', exporter), metrics).toBe(51)
+      expect(metricSample(metrics, 'flowbus_receiver_bytes_total', exporter)).toBe(50 * 202 + 10)
+      expect(metricSample(metrics, 'flowbus_receiver_errors_total', { ...exporter, reason: 'unknown-protocol' })).toBe(1)
+      expect(metricSample(metrics, 'flowbus_actor_received_total', { actor: 'receiver', kind: 'packets' })).toBe(51)
+      expect(metricSample(metrics, 'flowbus_actor_emitted_total', { actor: 'receiver', kind: 'packets' })).toBe(50)
+      expect(metricSample(metrics, 'flowbus_receiver_kernel_drops', { listener: 'netflow', port: String(udp) })).toBe(0)
+      expect(metricSample(metrics, 'flowbus_receiver_receive_buffer_bytes', { listener: 'netflow' })).toBeGreaterThan(0)
 
       child.kill('SIGTERM')
       expect(await exited, output).toBe(0)
