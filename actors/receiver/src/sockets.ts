@@ -2,18 +2,10 @@
 // and read back, SO_REUSEPORT where Node.js has it; I/O only, datagrams go to a callback.
 import dgram from 'node:dgram'
 import { parseListenAddress, type ListenerConfig } from './config.js'
+import type { BoundSocketInfo } from './worker-protocol.js'
 
 /** One bound socket and what the kernel granted it. */
-export interface BoundSocket {
-  readonly listener: string
-  /** The configured address, e.g. `[::]:2055`. */
-  readonly configured: string
-  readonly host: string
-  /** The bound port (the configured one, or the kernel's pick for port 0). */
-  readonly port: number
-  readonly family: 4 | 6
-  /** SO_RCVBUF as read back from the kernel (Linux reports twice the usable size). */
-  readonly receiveBuffer: number
+export interface BoundSocket extends BoundSocketInfo {
   readonly socket: dgram.Socket
 }
 

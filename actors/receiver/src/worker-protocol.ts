@@ -18,10 +18,13 @@ export interface SocketThreadSetup {
 /** A socket a thread has bound, as the main thread reports it (endpoints, gauges, /proc lookups). */
 export interface BoundSocketInfo {
   readonly listener: string
+  /** The configured address, e.g. `[::]:2055`. */
   readonly configured: string
   readonly host: string
+  /** The bound port (the configured one, or the kernel's pick for port 0). */
   readonly port: number
   readonly family: 4 | 6
+  /** SO_RCVBUF as read back from the kernel (Linux reports twice the usable size). */
   readonly receiveBuffer: number
 }
 
