@@ -33,9 +33,10 @@ import { Effect, Exit, Scope } from 'effect'
 import { expect } from 'vitest'
 import { metricSample } from '../src/harness/metrics.js'
 import { freePort, startProcess, tempDir, removeDir, type ServerProcess } from '../src/harness/process.js'
+import { akvoradoTestdata } from '../src/harness/testdata.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
-const captures = join(root, '../shared/testdata/akvorado/flow-decoder-netflow')
+const captures = join(akvoradoTestdata, 'flow-decoder-netflow')
 const fixture = fileURLToPath(new URL('./fixtures/flowbus.ts', import.meta.url))
 
 export interface FailoverSetup {

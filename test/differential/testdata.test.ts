@@ -4,14 +4,14 @@
 import { execFile } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { type FlowTools, ensureFlowTools, removeDir, skipReason, tempDir, tsharkDecode } from '@flowbus/test/harness'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NETFLOW_FIELDS, SFLOW_COMPARED, compareFlows, describeDisagreements, flowbusDecode, tsharkNetflowFlows, tsharkSflowFlows } from './support.js'
+import { akvoradoTestdata } from '../src/harness/testdata.js'
 
 const execFileAsync = promisify(execFile)
-const testdata = fileURLToPath(new URL('../../../shared/testdata/akvorado', import.meta.url))
+const testdata = akvoradoTestdata
 const netflowDir = join(testdata, 'flow-decoder-netflow')
 const sflowDir = join(testdata, 'flow-decoder-sflow')
 const haveTestdata = existsSync(netflowDir) && existsSync(sflowDir)

@@ -3,18 +3,18 @@
 
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { FlowBatch, FlowProtocol, type RawPacket, sniffProtocol } from '@flowbus/bus-schemas'
 import { type DecodeErrorReason, type DecodeObserver, type DecodeSink, type Datagram, createDecoder } from '@flowbus/decoder'
 import { TemplateDecoder, decodeNetflowV5 } from '../../actors/decoder/src/netflow/index.js'
 import { decodeSflow } from '../../actors/decoder/src/sflow/index.js'
 import { readPcapUdpAll } from '@flowbus/runtime'
 import { SeededRandom } from '../src/traffic/prng.js'
+import { akvoradoTestdata } from '../src/harness/testdata.js'
 
 export type FuzzProtocol = 'netflow-v5' | 'netflow-v9' | 'ipfix' | 'sflow'
 export const FUZZ_PROTOCOLS: readonly FuzzProtocol[] = ['netflow-v5', 'netflow-v9', 'ipfix', 'sflow']
 
-export const TESTDATA = fileURLToPath(new URL('../../../shared/testdata/akvorado', import.meta.url))
+export const TESTDATA = akvoradoTestdata
 
 /** Every reason a decoder may report (DecodeErrorReason); anything else is a defect. */
 const KNOWN_REASONS: ReadonlySet<string> = new Set<DecodeErrorReason>([

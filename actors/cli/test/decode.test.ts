@@ -9,9 +9,10 @@ import { describe, expect, it } from 'vitest'
 import { ensureExecutable } from '../../../test/src/harness/process.js'
 import { knownActors } from '../src/registry.js'
 import { runCli } from '../src/main.js'
+import { akvoradoTestdata } from '../../../test/src/harness/testdata.js'
 
 const root = fileURLToPath(new URL('../../..', import.meta.url))
-const testdata = join(root, '../shared/testdata/akvorado')
+const testdata = akvoradoTestdata
 const netflow = join(testdata, 'flow-decoder-netflow')
 const sflow = join(testdata, 'flow-decoder-sflow')
 const haveTestdata = existsSync(netflow) && existsSync(sflow)

@@ -8,8 +8,9 @@ import { readPcapUdpAll } from '@flowbus/runtime'
 import { describe, expect, it } from 'vitest'
 import { runCli } from '../src/main.js'
 import { knownActors } from '../src/registry.js'
+import { akvoradoTestdata } from '../../../test/src/harness/testdata.js'
 
-const TESTDATA = '/work/shared/testdata/akvorado'
+const TESTDATA = akvoradoTestdata
 const templates = join(TESTDATA, 'flow-decoder-netflow', 'template.pcap')
 const data = join(TESTDATA, 'flow-decoder-netflow', 'data.pcap')
 const sflow = join(TESTDATA, 'flow-decoder-sflow', 'data-sflow-ipv4-data.pcap')

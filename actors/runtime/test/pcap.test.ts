@@ -8,9 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureExecutable, removeDir, skipReason, tempDir } from '@flowbus/test/harness'
 import { parseIP } from '@flowbus/bus-schemas'
 import { PcapFormatError, readPcapUdp, readPcapUdpAll, newPcapReadStats, writePcap, type PcapUdpRecord } from '../src/pcap.js'
+import { akvoradoTestdata } from '../../../test/src/harness/testdata.js'
 
 const execFileAsync = promisify(execFile)
-const TESTDATA = '/work/shared/testdata/akvorado'
+const TESTDATA = akvoradoTestdata
 
 const captures = (): string[] => {
   const out: string[] = []

@@ -10,9 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TemplateDecoder, decodeNetflowV5 } from '../../src/netflow/index.js'
 import { seededRandom, TestSink } from './packets.js'
 import { expectedColumns, OptionRates, tsharkRecords } from './tshark-cflow.js'
+import { akvoradoTestdata } from '../../../../test/src/harness/testdata.js'
 
 const execFileAsync = promisify(execFile)
-const testdata = join(import.meta.dirname, '../../../../../shared/testdata/akvorado/flow-decoder-netflow')
+const testdata = join(akvoradoTestdata, 'flow-decoder-netflow')
 if (!existsSync(testdata) && process.env.CI === 'true') throw new Error(`captures missing under ${testdata} (CI=true: they are required)`)
 
 /** Captures decoded in order by one decoder (templates before data of the same exporter), and the UDP port tshark must read as cflow. */

@@ -9,8 +9,9 @@ import { FrameStatus, parseFrame } from '../../src/packet/index.js'
 import { seededRandom } from '../sflow/random.js'
 import { expectedFrameColumns, findTshark, tsharkPackets } from '../sflow/tshark.js'
 import { readPcapFrames, writeFramePcap } from './frames.js'
+import { akvoradoTestdata } from '../../../../test/src/harness/testdata.js'
 
-const DIR = '/work/shared/testdata/akvorado/flow-decoder'
+const DIR = join(akvoradoTestdata, 'flow-decoder')
 const files = readdirSync(DIR).filter((f) => f.endsWith('.pcap')).sort()
 const tshark = await findTshark()
 

@@ -20,6 +20,7 @@ import {
 } from './builder.js'
 import { seededRandom } from './random.js'
 import { decode, recordingSink } from './sink.js'
+import { akvoradoTestdata } from '../../../../test/src/harness/testdata.js'
 
 // The first 128 bytes of a 1518-byte frame on the wire (1514 bytes and the FCS): an IPv4 packet of 1496 bytes.
 const tcpFrame = bytes(
@@ -423,7 +424,7 @@ describe('decodeSflow: bad input', () => {
 })
 
 describe('decodeSflow: mutated real captures', () => {
-  const dir = '/work/shared/testdata/akvorado/flow-decoder-sflow'
+  const dir = join(akvoradoTestdata, 'flow-decoder-sflow')
   const payloads = readdirSync(dir)
     .filter((f) => f.endsWith('.pcap'))
     .sort()

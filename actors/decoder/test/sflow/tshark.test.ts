@@ -24,9 +24,10 @@ import {
 import { seededRandom } from './random.js'
 import { recordingSink } from './sink.js'
 import { after, all, expectedFrameColumns, expectedIPLength, findTshark, first, splitAt, tsharkPackets, type Token } from './tshark.js'
+import { akvoradoTestdata } from '../../../../test/src/harness/testdata.js'
 
-const SFLOW_DIR = '/work/shared/testdata/akvorado/flow-decoder-sflow'
-const FRAME_DIR = '/work/shared/testdata/akvorado/flow-decoder'
+const SFLOW_DIR = join(akvoradoTestdata, 'flow-decoder-sflow')
+const FRAME_DIR = join(akvoradoTestdata, 'flow-decoder')
 const captures = readdirSync(SFLOW_DIR).filter((f) => f.endsWith('.pcap')).sort()
 const tshark = await findTshark()
 
