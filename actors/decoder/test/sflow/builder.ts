@@ -1,5 +1,6 @@
 // Test helper: builds sFlow v5 datagrams field by field (XDR: big-endian 32-bit words, opaque
 // data padded to 4 bytes), so unit tests can state exactly what each record holds.
+import type { InterfaceCounters } from '@flowbus/bus-schemas'
 
 export class Xdr {
   readonly #bytes: number[] = []
@@ -124,27 +125,8 @@ export const sampledHeader = (protocol: number, frameLength: number, header: Uin
   body: xdr().u32(protocol).u32(frameLength).u32(stripped).u32(header.length).opaque(header),
 })
 
-export interface GenericInterfaceCounters {
-  ifIndex: number
-  ifType: number
-  ifSpeed: number
-  ifDirection: number
-  ifStatus: number
-  inOctets: number
-  inUnicastPackets: number
-  inMulticastPackets: number
-  inBroadcastPackets: number
-  inDiscards: number
-  inErrors: number
-  inUnknownProtocols: number
-  outOctets: number
-  outUnicastPackets: number
-  outMulticastPackets: number
-  outBroadcastPackets: number
-  outDiscards: number
-  outErrors: number
-  promiscuousMode: number
-}
+/** The counters of one sample: the message's fields the datagram itself carries. */
+export type GenericInterfaceCounters = Omit<InterfaceCounters, 'exporterAddress' | 'agentAddress' | 'subAgentId' | 'timeReceived' | 'sequenceNumber'>
 
 export const genericInterface = (c: GenericInterfaceCounters): { format: number; body: Xdr } => ({
   format: 1,
