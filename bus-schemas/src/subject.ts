@@ -98,3 +98,18 @@ export const kafkaTopic = (s: SubjectBase): string =>
 
 /** The dead-letter subject of a stream: `deadletter.flows.decoded`, same version. */
 export const deadLetterName = (s: SubjectBase): string => `deadletter.${s.name}`
+
+/**
+ * The same stream carrying messages already encoded: for producers that write the wire bytes
+ * themselves (the receiver's socket threads), so they are published without a decode/encode
+ * round. Names, retention and partitioning are the subject's own; only the codec passes bytes.
+ */
+export const preEncoded = <T>(subject: StreamSubject<T>): StreamSubject<Uint8Array> => ({
+  kind: 'stream',
+  name: subject.name,
+  version: subject.version,
+  description: subject.description,
+  partitionKey: subject.partitionKey,
+  retention: subject.retention,
+  codec: { typeName: subject.codec.typeName, encode: (bytes) => bytes, decode: (bytes) => bytes },
+})

@@ -8,7 +8,7 @@ import { FlowBatch } from '../src/flow-batch.js'
 import { FlowProtocol } from '../src/generated/flowbus.js'
 import { parseIP } from '../src/ip.js'
 import { exporterPartitionKey, exporterStateKey, interfaceStateKey, templateStateKey } from '../src/keys.js'
-import { kafkaTopic, natsBucketName, natsStreamName, natsSubject, type AnySubject } from '../src/subject.js'
+import { kafkaTopic, natsBucketName, natsStreamName, natsSubject, preEncoded, type AnySubject } from '../src/subject.js'
 import { catalogue, exporterOptions, flowsDecoded, flowsEnriched, flowsLive, flowsRaw, metadataExporters, metadataInterfaces, routingLookup, subjects, templates } from '../src/subjects.js'
 
 describe('catalogue', () => {
@@ -88,5 +88,20 @@ describe('generated files', () => {
     for (const [path, text] of renderGenerated()) {
       expect(readFileSync(join(packageDir, path), 'utf8'), `bus-schemas/${path} is stale: node bus-schemas/scripts/generate.mjs`).toBe(text)
     }
+  })
+})
+
+describe('preEncoded', () => {
+  it('is the same stream on every transport, with bytes passing through its codec untouched', () => {
+    const encoded = preEncoded(flowsRaw)
+    expect([natsStreamName(encoded), kafkaTopic(encoded), natsSubject(encoded, 3)]).toEqual([
+      natsStreamName(flowsRaw),
+      kafkaTopic(flowsRaw),
+      natsSubject(flowsRaw, 3),
+    ])
+    expect([encoded.partitionKey, encoded.retention, encoded.codec.typeName]).toEqual([flowsRaw.partitionKey, flowsRaw.retention, flowsRaw.codec.typeName])
+    const bytes = flowsRaw.codec.encode({ receiver: 'r', packets: [] })
+    expect(encoded.codec.encode(bytes)).toBe(bytes)
+    expect(encoded.codec.decode(bytes)).toBe(bytes)
   })
 })

@@ -1,7 +1,7 @@
 // The receiver actor: socket threads read UDP and batch datagrams into encoded flows.raw messages;
 // the main thread queues them and publisher fibers drain bounded queues, so the sockets never wait.
 import { hostname } from 'node:os'
-import { flowsRaw, type StreamSubject } from '@flowbus/bus-schemas'
+import { flowsRaw, preEncoded } from '@flowbus/bus-schemas'
 import { ActorContext, Bus, defineActor, Metrics, shardOf } from '@flowbus/runtime'
 import { Effect, Fiber, Queue, Runtime, Schedule } from 'effect'
 import { ReceiverConfig, type ListenerConfig } from './config.js'
@@ -19,19 +19,8 @@ const WARN_INTERVAL_MS = 10_000
 /** A crashed socket thread is restarted after 1 s, doubling up to this, back to 1 s once one ran a minute. */
 const MAX_RESTART_DELAY_MS = 30_000
 
-/**
- * flows.raw with messages already encoded: the socket threads write RawPacketBatch bytes, so the
- * main thread publishes them as they are instead of decoding and encoding every datagram again.
- */
-const flowsRawEncoded: StreamSubject<Uint8Array> = {
-  kind: 'stream',
-  name: flowsRaw.name,
-  version: flowsRaw.version,
-  description: flowsRaw.description,
-  partitionKey: flowsRaw.partitionKey,
-  retention: flowsRaw.retention,
-  codec: { typeName: flowsRaw.codec.typeName, encode: (bytes) => bytes, decode: (bytes) => bytes },
-}
+/** flows.raw as the socket threads write it: RawPacketBatch bytes, published as they are. */
+const flowsRawEncoded = preEncoded(flowsRaw)
 
 /** A message from a socket thread, waiting for the bus. */
 interface QueuedBatch {
