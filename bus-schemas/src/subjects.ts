@@ -8,6 +8,7 @@ import type {
   ExporterOptionsRecord,
   InterfaceCountersBatch,
   InterfaceInfo,
+  MetadataRequestBatch,
   RoutingLookupRequest,
   RoutingLookupResponse,
   TemplateRecord,
@@ -97,6 +98,14 @@ export const metadataExporters: StateBucket<ExporterInfo> = {
   codec: exporterInfoCodec,
 }
 
+export const metadataRequests: BroadcastSubject<MetadataRequestBatch> = {
+  kind: 'broadcast',
+  name: 'metadata.requests',
+  version: 1,
+  description: 'exporters and ifIndexes seen in flows without metadata yet, not durable (enricher → snmp-poller)',
+  codec: reflectionCodec<MetadataRequestBatch>('flowbus.v1.MetadataRequestBatch'),
+}
+
 export const routingLookup: RequestSubject<RoutingLookupRequest, RoutingLookupResponse> = {
   kind: 'request',
   name: 'routing.lookup',
@@ -124,6 +133,7 @@ export const subjects = {
   exporterOptions,
   metadataInterfaces,
   metadataExporters,
+  metadataRequests,
   routingLookup,
   flowsLive,
 } as const

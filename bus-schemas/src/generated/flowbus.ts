@@ -596,6 +596,28 @@ export const flowbusDescriptor: INamespace = {
                 }
               }
             },
+            "MetadataRequest": {
+              "fields": {
+                "exporterAddress": {
+                  "type": "bytes",
+                  "id": 1
+                },
+                "ifIndexes": {
+                  "rule": "repeated",
+                  "type": "uint32",
+                  "id": 2
+                }
+              }
+            },
+            "MetadataRequestBatch": {
+              "fields": {
+                "requests": {
+                  "rule": "repeated",
+                  "type": "MetadataRequest",
+                  "id": 1
+                }
+              }
+            },
             "RawPacket": {
               "fields": {
                 "exporterAddress": {
@@ -961,6 +983,21 @@ export interface InterfaceInfo {
   boundary: InterfaceBoundary
   /** When this information was obtained, milliseconds since the Unix epoch. */
   updatedUnixMs: number
+}
+
+/** "These interfaces were seen in flows": what enricher shards ask the snmp-poller to learn.
+ * Sent on a non-durable broadcast; the poller coalesces requests per exporter and answers by
+ * writing metadata.exporters and metadata.interfaces, which every shard watches. */
+export interface MetadataRequest {
+  /** Exporter address, 16 bytes (IPv4 as IPv4-mapped IPv6). */
+  exporterAddress: Uint8Array
+  /** ifIndexes seen in flows from this exporter, without metadata yet (or stale). */
+  ifIndexes: number[]
+}
+
+/** Several exporters' requests in one message, so a shard sends one message per batch at most. */
+export interface MetadataRequestBatch {
+  requests: MetadataRequest[]
 }
 
 /** Names options data gave for one interface (IPFIX interfaceName 82 / interfaceDescription 83). */
