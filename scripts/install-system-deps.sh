@@ -12,6 +12,8 @@ command -v tshark >/dev/null || need+=(tshark)
 command -v softflowd >/dev/null || need+=(softflowd)
 command -v pmacctd >/dev/null || need+=(pmacct)
 command -v nfcapd >/dev/null || need+=(nfdump)
+[ -x /usr/sbin/snmpd ] || need+=(snmpd) # SNMP agent the snmp-poller tests poll
+command -v snmpget >/dev/null || need+=(snmp) # snmpget/snmpwalk, the reference the poller is compared with
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
