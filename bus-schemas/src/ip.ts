@@ -136,3 +136,42 @@ export function parseMAC(text: string): number {
   }
   return parts.reduce((acc, p) => acc * 256 + parseInt(p, 16), 0)
 }
+
+/** An IP prefix as flowbus holds it: 16 bytes (IPv4 as IPv4-mapped) and a length 0-128. */
+export interface IPPrefix {
+  address: Uint8Array
+  /** Prefix length over the 16 bytes: an IPv4 /24 is 96 + 24 = 120. */
+  length: number
+}
+
+/**
+ * Parses `a.b.c.d/n` (n 0-32) or an IPv6 `x::/n` (n 0-128) into 16 bytes and a length over
+ * them (IPv4 lengths are offset by 96, IPv4-mapped). Bits past the length are cleared, as
+ * routers do with `192.0.2.1/24`. Throws an Error naming the input otherwise.
+ */
+export function parsePrefix(text: string): IPPrefix {
+  const slash = text.indexOf('/')
+  if (slash < 0) throw new Error(`invalid IP prefix "${text}": expected address/length, like 192.0.2.0/24 or 2001:db8::/32`)
+  const lengthText = text.slice(slash + 1)
+  const ipv4 = !text.slice(0, slash).includes(':')
+  const max = ipv4 ? 32 : 128
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(lengthText) || Number(lengthText) > max) {
+    throw new Error(`invalid IP prefix "${text}": "${lengthText}" is not a prefix length 0-${max}`)
+  }
+  let address: Uint8Array
+  try {
+    address = parseIP(text.slice(0, slash))
+  } catch (e) {
+    throw new Error(`invalid IP prefix "${text}": ${(e as Error).message}`)
+  }
+  const length = Number(lengthText) + (ipv4 ? 96 : 0)
+  for (let bit = length; bit < 128; bit++) address[bit >> 3]! &= ~(0x80 >> (bit & 7))
+  return { address, length }
+}
+
+/** Text form of a prefix: `192.0.2.0/24` for IPv4-mapped ones with length ≥ 96, else IPv6. */
+export function formatPrefix(prefix: IPPrefix): string {
+  if (prefix.length >= 96 && isIPv4Mapped(prefix.address)) return `${formatIP(prefix.address)}/${prefix.length - 96}`
+  const text = isIPv4Mapped(prefix.address) ? `::ffff:${formatIP(prefix.address)}` : formatIP(prefix.address)
+  return `${text}/${prefix.length}`
+}
