@@ -1,7 +1,7 @@
 // Address text forms: RFC 5952 output, RFC 4291 input, IPv4-mapped printed as a dotted quad.
 
 import { describe, expect, it } from 'vitest'
-import { formatIP, formatMAC, formatPrefix, ipv4ToMapped, isIPv4Mapped, parseIP, parseMAC, parsePrefix } from '../src/ip.js'
+import { formatIP, formatMAC, ipv4ToMapped, isIPv4Mapped, parseIP, parseMAC } from '../src/ip.js'
 
 const bytes = (...groups: number[]): Uint8Array => {
   const out = new Uint8Array(16)
@@ -89,27 +89,5 @@ describe('MAC addresses', () => {
     expect(parseMAC('02:00:5E:00:10:AB')).toBe(0x02005e0010ab)
     expect(parseMAC('02-00-5e-00-10-ab')).toBe(0x02005e0010ab)
     expect(() => parseMAC('02:00:5e:00:10')).toThrow('invalid MAC address "02:00:5e:00:10"')
-  })
-})
-
-describe('IP prefixes', () => {
-  it('parses IPv4 prefixes onto the IPv4-mapped space and clears host bits', () => {
-    const p = parsePrefix('192.0.2.77/24')
-    expect(p.length).toBe(120)
-    expect(formatIP(p.address)).toBe('192.0.2.0')
-    expect(formatPrefix(p)).toBe('192.0.2.0/24')
-    expect(parsePrefix('0.0.0.0/0').length).toBe(96)
-  })
-  it('parses IPv6 prefixes', () => {
-    const p = parsePrefix('2001:db8:ffff::1/33')
-    expect(p.length).toBe(33)
-    expect(formatPrefix(p)).toBe('2001:db8:8000::/33')
-    expect(formatPrefix(parsePrefix('::/0'))).toBe('::/0')
-  })
-  it('names the bad input', () => {
-    expect(() => parsePrefix('192.0.2.0')).toThrow(/"192.0.2.0".*address\/length/)
-    expect(() => parsePrefix('192.0.2.0/33')).toThrow(/"33" is not a prefix length 0-32/)
-    expect(() => parsePrefix('2001:db8::/129')).toThrow(/prefix length 0-128/)
-    expect(() => parsePrefix('300.0.0.0/8')).toThrow(/invalid IP prefix "300.0.0.0\/8"/)
   })
 })
