@@ -12,6 +12,7 @@ import type {
   RoutingLookupRequest,
   RoutingLookupResponse,
   TemplateRecord,
+  WriterBatchRecord,
 } from './generated/flowbus.js'
 import {
   exporterInfoCodec,
@@ -98,6 +99,15 @@ export const metadataExporters: StateBucket<ExporterInfo> = {
   codec: exporterInfoCodec,
 }
 
+export const writerBatches: StateBucket<WriterBatchRecord> = {
+  kind: 'state',
+  name: 'writer.batches',
+  version: 1,
+  description:
+    'clickhouse-writer inserts that group several bus messages, recorded before the insert so redelivered messages regroup identically (key: <group>.<stream>.<shard>.<first position>)',
+  codec: reflectionCodec<WriterBatchRecord>('flowbus.v1.WriterBatchRecord'),
+}
+
 export const metadataRequests: BroadcastSubject<MetadataRequestBatch> = {
   kind: 'broadcast',
   name: 'metadata.requests',
@@ -133,6 +143,7 @@ export const subjects = {
   exporterOptions,
   metadataInterfaces,
   metadataExporters,
+  writerBatches,
   metadataRequests,
   routingLookup,
   flowsLive,

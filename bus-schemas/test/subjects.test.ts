@@ -23,6 +23,7 @@ describe('catalogue', () => {
       ['exporter.options', 'state', 'flowbus.v1.ExporterOptionsRecord'],
       ['metadata.interfaces', 'state', 'flowbus.v1.InterfaceInfo'],
       ['metadata.exporters', 'state', 'flowbus.v1.ExporterInfo'],
+      ['writer.batches', 'state', 'flowbus.v1.WriterBatchRecord'],
       ['metadata.requests', 'broadcast', 'flowbus.v1.MetadataRequestBatch'],
       ['routing.lookup', 'request', 'flowbus.v1.RoutingLookupRequest → flowbus.v1.RoutingLookupResponse'],
       ['flows.live', 'broadcast', 'flowbus.v1.FlowBatch'],

@@ -3,7 +3,7 @@
 
 import type { INamespace } from 'protobufjs'
 
-/** Descriptor of package flowbus.v1 (common.proto, counters.proto, flow_batch.proto, metadata.proto, raw_packets.proto, routing.proto, templates.proto), protobufjs JSON form. */
+/** Descriptor of package flowbus.v1 (common.proto, counters.proto, flow_batch.proto, metadata.proto, raw_packets.proto, routing.proto, templates.proto, writer.proto), protobufjs JSON form. */
 export const flowbusDescriptor: INamespace = {
   "nested": {
     "flowbus": {
@@ -858,6 +858,42 @@ export const flowbusDescriptor: INamespace = {
                   "id": 10
                 }
               }
+            },
+            "WriterBatchRecord": {
+              "fields": {
+                "stream": {
+                  "type": "string",
+                  "id": 1
+                },
+                "shard": {
+                  "type": "uint32",
+                  "id": 2
+                },
+                "firstPosition": {
+                  "type": "uint64",
+                  "id": 3
+                },
+                "lastPosition": {
+                  "type": "uint64",
+                  "id": 4
+                },
+                "messages": {
+                  "type": "uint32",
+                  "id": 5
+                },
+                "token": {
+                  "type": "string",
+                  "id": 6
+                },
+                "committed": {
+                  "type": "bool",
+                  "id": 7
+                },
+                "recordedUnixMs": {
+                  "type": "uint64",
+                  "id": 8
+                }
+              }
             }
           }
         }
@@ -1082,4 +1118,23 @@ export interface TemplateRecord {
   fields: TemplateField[]
   /** When the exporter last sent this template, milliseconds since the Unix epoch. */
   lastSeenUnixMs: number
+}
+
+/** One insert: consecutive messages of one shard of a stream, identified by their bus positions. */
+export interface WriterBatchRecord {
+  /** Versioned stream base name the messages came from, e.g. flows.enriched.v1. */
+  stream: string
+  shard: number
+  /** Bus positions (JetStream stream sequence, Kafka offset, memory log index) of the first and
+   * last message of the batch. */
+  firstPosition: number
+  lastPosition: number
+  /** Messages in the batch (a JetStream shard's positions may skip numbers). */
+  messages: number
+  /** The insert's deduplication token. */
+  token: string
+  /** Set once ClickHouse committed the insert, before the messages are acknowledged. */
+  committed: boolean
+  /** When the record was written, milliseconds since the Unix epoch (old committed records are pruned). */
+  recordedUnixMs: number
 }
