@@ -425,6 +425,15 @@ export const defineTransportContract = (name: string, setup: ContractSetup): voi
       if (countsAfterLoss) {
         for (const d of seenBySecond.deliveries) expect(d.deliveryCount, str(d.data)).toBeGreaterThan(1)
       }
+      // Positions: defined, increasing in publication order within a shard, the same on redelivery.
+      const firstPosition = new Map(seenByFirst.deliveries.map((d) => [str(d.data), d.position]))
+      for (const d of seenBySecond.deliveries) expect(d.position, str(d.data)).toBe(firstPosition.get(str(d.data)))
+      for (let shard = 0; shard < PARTITIONS; shard++) {
+        const positions = all.filter((_, i) => i % PARTITIONS === shard).map((m) => firstPosition.get(m))
+        for (const p of positions) expect(Number.isSafeInteger(p), `shard ${shard} positions ${positions}`).toBe(true)
+        expect(positions, `shard ${shard}`).toEqual([...positions].sort((a, b) => a! - b!))
+        expect(new Set(positions).size, `shard ${shard}`).toBe(positions.length)
+      }
     })
 
     it.skipIf(!setup.spawnConsumer)(

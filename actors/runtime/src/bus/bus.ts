@@ -32,6 +32,12 @@ export interface BusMessage<T> {
   readonly shard: number
   /** 1 on first delivery; higher when redelivered. */
   readonly deliveryCount: number
+  /**
+   * Stable position of the message in its shard (JetStream stream sequence, Kafka offset, memory
+   * log index): the same on every redelivery, increasing with publication order within a shard.
+   * Undefined when the transport cannot tell.
+   */
+  readonly position?: number | undefined
   /** Size of the encoded message, for byte accounting. */
   readonly size: number
   /** Acknowledge: the work is durable. In "auto" mode the Bus acks when the handler succeeds. */
@@ -237,6 +243,7 @@ export const makeBus = (transport: Transport, config: BusConfig, metrics: Metric
           key: delivery.key,
           shard: delivery.shard,
           deliveryCount: delivery.deliveryCount,
+          position: delivery.position,
           size: delivery.data.length,
           ack: Effect.promise(async () => {
             if (!settle()) return

@@ -350,6 +350,7 @@ class GroupConsumer implements Subscription {
       data: value ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(0),
       headers: decodeHeaders(message.headers),
       deliveryCount,
+      position: entry.offset,
       ack: async () => this.ack(shard, entry),
       nak: async (delayMs?: number) => this.nak(shard, entry, delayMs ?? 0),
     }

@@ -176,6 +176,7 @@ export class ConsumerGroup {
       data: entry.data,
       headers: entry.headers,
       deliveryCount: unacked.deliveries,
+      position: seq,
       ack: async () => this.ack(attempt),
       nak: async (delayMs?: number) => this.nak(attempt, delayMs ?? 0),
     }

@@ -274,6 +274,7 @@ class NatsDelivery implements Delivery {
   readonly key: string
   readonly headers: Readonly<Record<string, string>>
   readonly deliveryCount: number
+  readonly position: number | undefined
   settled = false
   private readonly expiry: NodeJS.Timeout
 
@@ -297,6 +298,7 @@ class NatsDelivery implements Delivery {
     this.key = key
     this.headers = headers
     this.deliveryCount = deliveryCountOf(msg.reply)
+    this.position = streamSequenceOf(msg.reply)
     // Once ack_wait passes the server redelivers anyway, so the slot must not stay held forever
     // by a handler that never settles.
     this.expiry = setTimeout(() => this.free(), options.ackWaitMs)
@@ -353,6 +355,14 @@ export function deliveryCountOf(reply: string | undefined): number {
   const index = tokens.length === 9 ? 4 : 6
   const count = Number(tokens[index])
   return Number.isInteger(count) && count > 0 ? count : 1
+}
+
+/** Stream sequence from the same ack subject (the token after the delivery count). */
+export function streamSequenceOf(reply: string | undefined): number | undefined {
+  if (!reply) return undefined
+  const tokens = reply.split('.')
+  const sequence = Number(tokens[tokens.length === 9 ? 5 : 7])
+  return Number.isSafeInteger(sequence) && sequence > 0 ? sequence : undefined
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -36,6 +36,12 @@ export interface Delivery {
   readonly headers: Readonly<Record<string, string>>
   /** 1 on first delivery, >1 when redelivered (after nak, ack timeout or consumer death). */
   readonly deliveryCount: number
+  /**
+   * Where the message sits in its shard, the same on every delivery: JetStream stream sequence,
+   * Kafka partition offset, memory log index. Increases with publication order within a shard
+   * (JetStream sequences count the whole stream, so a shard's positions may skip numbers).
+   */
+  readonly position?: number
   /** The work is durable: never deliver this message again to the group. */
   ack(): Promise<void>
   /** Processing failed: deliver again later (after delayMs when the transport supports it). */
