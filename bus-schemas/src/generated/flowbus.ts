@@ -892,6 +892,11 @@ export const flowbusDescriptor: INamespace = {
                 "recordedUnixMs": {
                   "type": "uint64",
                   "id": 8
+                },
+                "positions": {
+                  "rule": "repeated",
+                  "type": "uint64",
+                  "id": 9
                 }
               }
             }
@@ -1137,4 +1142,7 @@ export interface WriterBatchRecord {
   committed: boolean
   /** When the record was written, milliseconds since the Unix epoch (old committed records are pruned). */
   recordedUnixMs: number
+  /** Position of every message of the batch, in insert order: a redelivered message belongs to
+   * the batch whose list holds its position (redeliveries may interleave batches' ranges). */
+  positions: number[]
 }
