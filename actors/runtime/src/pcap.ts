@@ -1,5 +1,5 @@
-// Reads UDP datagrams out of pcap and pcapng captures, and writes small Ethernet pcap files of UDP
-// datagrams; pure code over byte arrays, shared by the decode/replay CLI, tests and benchmarks.
+// Reads UDP datagrams and reassembled TCP streams out of pcap and pcapng captures, and writes small
+// Ethernet pcap files of UDP datagrams; pure code over byte arrays, shared by the CLI, tests and benchmarks.
 
 /** One UDP datagram found in a capture, addresses as 16 bytes (IPv4 as IPv4-mapped IPv6). */
 export interface PcapUdpRecord {
@@ -256,6 +256,70 @@ interface PendingDatagram {
   dst: Uint8Array
 }
 
+interface NetworkLayer {
+  data: Uint8Array
+  view: DataView
+  etherType: number
+  /** Where the IP header starts in data. */
+  pos: number
+}
+
+/** Strips the link layer of a frame: where its IP packet starts, or why it has none. */
+function networkLayer(frame: Frame): NetworkLayer | string {
+  const { data } = frame
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength)
+  let pos: number
+  let etherType: number
+  switch (frame.linkType) {
+    case LINKTYPE_ETHERNET: {
+      if (data.length < 14) return 'truncated Ethernet header'
+      etherType = view.getUint16(12, false)
+      pos = 14
+      while (VLAN_ETHERTYPES.has(etherType)) {
+        if (pos + 4 > data.length) return 'truncated VLAN tag'
+        etherType = view.getUint16(pos + 2, false)
+        pos += 4
+      }
+      break
+    }
+    case LINKTYPE_LINUX_SLL:
+      if (data.length < 16) return 'truncated Linux cooked header'
+      etherType = view.getUint16(14, false)
+      pos = 16
+      break
+    case LINKTYPE_LINUX_SLL2:
+      if (data.length < 20) return 'truncated Linux cooked v2 header'
+      etherType = view.getUint16(0, false)
+      pos = 20
+      break
+    case LINKTYPE_NULL:
+    case LINKTYPE_LOOP: {
+      if (data.length < 4) return 'truncated loopback header'
+      // NULL stores the address family in the capturing host's byte order, LOOP in network order.
+      let family = view.getUint32(0, false)
+      if (frame.linkType === LINKTYPE_NULL && (family & 0xffff) === 0) family = view.getUint32(0, true)
+      // AF_INET is 2 everywhere; AF_INET6 is 10 (Linux), 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
+      if (family === 2) etherType = ETHERTYPE_IPV4
+      else if (family === 10 || family === 24 || family === 28 || family === 30) etherType = ETHERTYPE_IPV6
+      else return 'not IP'
+      pos = 4
+      break
+    }
+    case LINKTYPE_RAW:
+    case LINKTYPE_IPV4:
+    case LINKTYPE_IPV6: {
+      if (data.length < 1) return 'truncated IP header'
+      const version = data[0]! >> 4
+      etherType = version === 4 ? ETHERTYPE_IPV4 : version === 6 ? ETHERTYPE_IPV6 : 0
+      pos = 0
+      break
+    }
+    default:
+      return `unsupported link type ${frame.linkType}`
+  }
+  return { data, view, etherType, pos }
+}
+
 /** Turns link-layer frames into UDP records, reassembling IP fragments. */
 class UdpExtractor {
   private readonly pending = new Map<string, PendingDatagram>()
@@ -263,57 +327,9 @@ class UdpExtractor {
   constructor(private readonly stats: PcapReadStats) {}
 
   frame(frame: Frame): PcapUdpRecord | undefined {
-    const { data } = frame
-    const view = new DataView(data.buffer, data.byteOffset, data.byteLength)
-    let pos: number
-    let etherType: number
-    switch (frame.linkType) {
-      case LINKTYPE_ETHERNET: {
-        if (data.length < 14) return this.skip('truncated Ethernet header')
-        etherType = view.getUint16(12, false)
-        pos = 14
-        while (VLAN_ETHERTYPES.has(etherType)) {
-          if (pos + 4 > data.length) return this.skip('truncated VLAN tag')
-          etherType = view.getUint16(pos + 2, false)
-          pos += 4
-        }
-        break
-      }
-      case LINKTYPE_LINUX_SLL:
-        if (data.length < 16) return this.skip('truncated Linux cooked header')
-        etherType = view.getUint16(14, false)
-        pos = 16
-        break
-      case LINKTYPE_LINUX_SLL2:
-        if (data.length < 20) return this.skip('truncated Linux cooked v2 header')
-        etherType = view.getUint16(0, false)
-        pos = 20
-        break
-      case LINKTYPE_NULL:
-      case LINKTYPE_LOOP: {
-        if (data.length < 4) return this.skip('truncated loopback header')
-        // NULL stores the address family in the capturing host's byte order, LOOP in network order.
-        let family = view.getUint32(0, false)
-        if (frame.linkType === LINKTYPE_NULL && (family & 0xffff) === 0) family = view.getUint32(0, true)
-        // AF_INET is 2 everywhere; AF_INET6 is 10 (Linux), 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
-        if (family === 2) etherType = ETHERTYPE_IPV4
-        else if (family === 10 || family === 24 || family === 28 || family === 30) etherType = ETHERTYPE_IPV6
-        else return this.skip('not IP')
-        pos = 4
-        break
-      }
-      case LINKTYPE_RAW:
-      case LINKTYPE_IPV4:
-      case LINKTYPE_IPV6: {
-        if (data.length < 1) return this.skip('truncated IP header')
-        const version = data[0]! >> 4
-        etherType = version === 4 ? ETHERTYPE_IPV4 : version === 6 ? ETHERTYPE_IPV6 : 0
-        pos = 0
-        break
-      }
-      default:
-        return this.skip(`unsupported link type ${frame.linkType}`)
-    }
+    const layer = networkLayer(frame)
+    if (typeof layer === 'string') return this.skip(layer)
+    const { data, view, etherType, pos } = layer
     if (etherType === ETHERTYPE_IPV4) return this.ipv4(data, view, pos, frame.timestampNs)
     if (etherType === ETHERTYPE_IPV6) return this.ipv6(data, view, pos, frame.timestampNs)
     return this.skip('not IP')
@@ -534,4 +550,141 @@ function udpFrame(r: PcapUdpRecord, index: number): Uint8Array {
   // A computed zero is sent as all ones: zero means "no checksum" in UDP over IPv4.
   view.setUint16(udp + 6, foldChecksum(sum) || 0xffff, false)
   return frame
+}
+
+/** The bytes one side of a TCP connection sent, as captured, in sequence order. */
+export interface PcapTcpStream {
+  srcAddress: Uint8Array
+  srcPort: number
+  dstAddress: Uint8Array
+  dstPort: number
+  /** Payload bytes from the first captured segment up to the first hole. */
+  payload: Uint8Array
+  /** False when a hole in the capture stopped the stream (segments after it are not returned). */
+  complete: boolean
+}
+
+const IPPROTO_TCP = 6
+
+interface TcpSegment {
+  seq: number
+  data: Uint8Array
+}
+
+/**
+ * Reassembles the TCP payload each direction of each connection carried in a capture (keyed by
+ * addresses and ports, in order of first appearance), ordering segments by sequence number and
+ * dropping retransmitted bytes; a SYN's payload starts one after its sequence number. Fragmented
+ * IP packets are counted and skipped. Throws PcapFormatError when the bytes are not a capture.
+ */
+export function readPcapTcpStreams(bytes: Uint8Array, source: string, stats: PcapReadStats = newPcapReadStats()): PcapTcpStream[] {
+  const plain = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const flows = new Map<string, { src: Uint8Array; srcPort: number; dst: Uint8Array; dstPort: number; segments: TcpSegment[] }>()
+  for (const frame of readFrames(plain, source, stats)) {
+    stats.frames++
+    const layer = networkLayer(frame)
+    if (typeof layer === 'string') {
+      skip(stats, layer)
+      continue
+    }
+    const { data, view, etherType, pos } = layer
+    let src: Uint8Array
+    let dst: Uint8Array
+    let segment: Uint8Array
+    if (etherType === ETHERTYPE_IPV4) {
+      if (pos + 20 > data.length) {
+        skip(stats, 'truncated IPv4 header')
+        continue
+      }
+      const headerLength = (data[pos]! & 0x0f) * 4
+      const totalLength = view.getUint16(pos + 2, false)
+      if (headerLength < 20 || totalLength < headerLength || pos + totalLength > data.length) {
+        skip(stats, 'malformed or truncated IPv4 packet')
+        continue
+      }
+      if (data[pos + 9] !== IPPROTO_TCP) {
+        skip(stats, 'not TCP')
+        continue
+      }
+      if ((view.getUint16(pos + 6, false) & 0x3fff) !== 0) {
+        skip(stats, 'fragmented TCP packet')
+        continue
+      }
+      src = new Uint8Array(16)
+      dst = new Uint8Array(16)
+      src[10] = src[11] = dst[10] = dst[11] = 0xff
+      src.set(data.subarray(pos + 12, pos + 16), 12)
+      dst.set(data.subarray(pos + 16, pos + 20), 12)
+      segment = data.subarray(pos + headerLength, pos + totalLength)
+    } else if (etherType === ETHERTYPE_IPV6) {
+      if (pos + 40 > data.length) {
+        skip(stats, 'truncated IPv6 header')
+        continue
+      }
+      const end = pos + 40 + view.getUint16(pos + 4, false)
+      if (end > data.length) {
+        skip(stats, 'truncated IPv6 packet (snap length)')
+        continue
+      }
+      let next = data[pos + 6]!
+      let at = pos + 40
+      while (IPV6_EXTENSIONS.has(next) && at + 8 <= end) {
+        const length = (data[at + 1]! + 1) * 8
+        next = data[at]!
+        at += length
+      }
+      if (next !== IPPROTO_TCP || at > end) {
+        skip(stats, next === IPPROTO_FRAGMENT ? 'fragmented TCP packet' : 'not TCP')
+        continue
+      }
+      src = data.slice(pos + 8, pos + 24)
+      dst = data.slice(pos + 24, pos + 40)
+      segment = data.subarray(at, end)
+    } else {
+      skip(stats, 'not IP')
+      continue
+    }
+    if (segment.length < 20 || (segment[12]! >> 4) * 4 < 20 || (segment[12]! >> 4) * 4 > segment.length) {
+      skip(stats, 'malformed TCP header')
+      continue
+    }
+    const srcPort = (segment[0]! << 8) | segment[1]!
+    const dstPort = (segment[2]! << 8) | segment[3]!
+    const syn = (segment[13]! & 0x02) !== 0
+    const seq = (((segment[4]! << 24) | (segment[5]! << 16) | (segment[6]! << 8) | segment[7]!) + (syn ? 1 : 0)) >>> 0
+    const payload = segment.subarray((segment[12]! >> 4) * 4)
+    const key = `${src.join('.')}:${srcPort}>${dst.join('.')}:${dstPort}`
+    let flow = flows.get(key)
+    if (!flow) flows.set(key, (flow = { src, srcPort, dst, dstPort, segments: [] }))
+    if (payload.length > 0) flow.segments.push({ seq, data: payload })
+  }
+  const streams: PcapTcpStream[] = []
+  for (const flow of flows.values()) {
+    // Sequence numbers wrap: order them relative to the first segment captured.
+    const base = flow.segments[0]?.seq ?? 0
+    const relative = (seq: number): number => (seq - base) >>> 0
+    const ordered = [...flow.segments].sort((a, b) => relative(a.seq) - relative(b.seq))
+    const parts: Uint8Array[] = []
+    let next = 0
+    let complete = true
+    for (const s of ordered) {
+      const at = relative(s.seq)
+      if (at > next) {
+        complete = false
+        skip(stats, 'TCP stream with a hole')
+        break
+      }
+      const fresh = s.data.subarray(Math.min(s.data.length, next - at))
+      if (fresh.length > 0) parts.push(fresh)
+      next += fresh.length
+    }
+    const payload = new Uint8Array(next)
+    let o = 0
+    for (const p of parts) {
+      payload.set(p, o)
+      o += p.length
+    }
+    streams.push({ srcAddress: flow.src, srcPort: flow.srcPort, dstAddress: flow.dst, dstPort: flow.dstPort, payload, complete })
+  }
+  return streams
 }
