@@ -14,6 +14,7 @@ command -v pmacctd >/dev/null || need+=(pmacct)
 command -v nfcapd >/dev/null || need+=(nfdump)
 [ -x /usr/sbin/snmpd ] || need+=(snmpd) # SNMP agent the snmp-poller tests poll
 command -v snmpget >/dev/null || need+=(snmp) # snmpget/snmpwalk, the reference the poller is compared with
+command -v gobgpd >/dev/null || need+=(gobgpd) # BGP speaker (gobgpd + gobgp CLI) sending BMP to the bmp-rib tests
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
