@@ -1,2 +1,16 @@
-// The enricher actor: exporter and interface metadata, GeoIP, AS numbers, network attributes, routing and classification onto decoded flows
-export {}
+// Public surface of @flowbus/enricher: the actor, its configuration, and the pure pieces
+// (metadata chain, routing lookups, outputs, the batch pipeline) for tests and benchmarks.
+export { enricherActor } from './actor.js'
+export { EnricherConfig } from './config.js'
+export { MetadataChain, METADATA_DROP, type UnknownPolicy, type UnknownEntity } from './metadata/chain.js'
+export { parseCsv, parseDocument, readPointer, recordsToTable } from './metadata/remote.js'
+export { BucketProvider, MetadataRequests } from './metadata/snmp.js'
+export { staticProvider, staticTable, configuredDefaults } from './metadata/static.js'
+export { ExporterTable, TableProvider, parseSubnet } from './metadata/table.js'
+export type { ExporterMetadata, InterfaceMetadata, MetadataProvider } from './metadata/types.js'
+export { makeEnricherMetrics, type EnricherMetrics } from './metrics.js'
+export { jsonExportBroadcast, jsonExportStream, jsonLines, jsonMessages } from './outputs/json-export.js'
+export { LiveSampler } from './outputs/live.js'
+export { EnrichPipeline, type EnrichResult } from './pipeline.js'
+export { RoutingClient, busRoutingLookup, type RoutingLookupFn, type RoutingOutcome } from './routing/client.js'
+export { applyRoutes, planLookups, RoutingScratch, type RoutingPlan } from './routing/lookup.js'
