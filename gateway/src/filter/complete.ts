@@ -146,7 +146,7 @@ export const completeFilter = (text: string, cursor: number, columns: readonly S
     if (state === 'operator') {
       const op = ['!<<', '!=', '<<', '<=', '>=', '<>', '==', '<', '>', '='].find((o) => text.startsWith(o, pos))
       if (!op) return none
-      if (pos + op.length > cursor) return suggest('operator', pos, pos + op.length, text.slice(pos, cursor))
+      if (pos + op.length >= cursor) return suggest('operator', pos, pos + op.length, text.slice(pos, cursor))
       pos += op.length
       state = 'value'
       continue
