@@ -1,0 +1,339 @@
+// The classification stage: exporter rules set exporter group/role/site/region/tenant, interface
+// rules set provider/connectivity/boundary (and may rename); results cached per exporter/interface.
+import { formatIP, type FlowBatch, type StringColumn, type U32Column, type U8Column } from '@flowbus/bus-schemas'
+import { parsePrefix } from '@flowbus/runtime'
+import { Schema } from 'effect'
+import { DropReason, type EnrichContext, type EnrichStage } from '../stages.js'
+import { classify, compileRule, RuleError, type CompiledRule, type FieldValue, type RuleDialect } from './rules.js'
+
+const exporterFields = {
+  'Exporter.Name': { type: 'string', slot: 0 },
+  'Exporter.Address': { type: 'address', slot: 1 },
+  'Exporter.Group': { type: 'string', slot: 2 },
+  'Exporter.Role': { type: 'string', slot: 3 },
+  'Exporter.Site': { type: 'string', slot: 4 },
+  'Exporter.Region': { type: 'string', slot: 5 },
+  'Exporter.Tenant': { type: 'string', slot: 6 },
+} as const
+
+export const exporterDialect: RuleDialect = {
+  list: 'exporter',
+  fields: exporterFields,
+  targets: { group: undefined, role: undefined, site: undefined, region: undefined, tenant: undefined },
+}
+
+export const interfaceDialect: RuleDialect = {
+  list: 'interface',
+  fields: {
+    ...exporterFields,
+    'Interface.Name': { type: 'string', slot: 7 },
+    'Interface.Description': { type: 'string', slot: 8 },
+    'Interface.Speed': { type: 'number', slot: 9 },
+    'Interface.Index': { type: 'number', slot: 10 },
+  },
+  targets: { provider: undefined, connectivity: undefined, boundary: ['external', 'internal'], name: undefined, description: undefined },
+}
+
+export interface ClassificationOptions {
+  /** Rules over exporter fields, in order (see docs/enrichment.md for the language). */
+  readonly exporterRules?: readonly string[]
+  /** Rules over exporter and interface fields, in order. */
+  readonly interfaceRules?: readonly string[]
+  /** Cached exporter and interface results at most (each); the cache restarts empty beyond. */
+  readonly cacheSize?: number
+}
+
+/** Compiles rule lists; throws RuleError naming the list, the rule index and the column. */
+export function compileRules(dialect: RuleDialect, rules: readonly string[]): CompiledRule[] {
+  return rules.map((text, i) => compileRule(dialect, i, text, parsePrefix))
+}
+
+const exporterTargets = ['group', 'role', 'site', 'region', 'tenant'] as const
+const exporterColumns = ['ExporterGroup', 'ExporterRole', 'ExporterSite', 'ExporterRegion', 'ExporterTenant'] as const
+const BOUNDARY = { '': 0, external: 1, internal: 2 } as Record<string, number>
+
+/** An exporter's classification, with its strings interned for the batch of `generation`. */
+interface ExporterResult {
+  readonly id: number
+  readonly rejected: boolean
+  /** Final exporter attributes (flow's own where set, else classified), as interface rules see them. */
+  readonly attributes: readonly string[]
+  readonly name: string
+  readonly address: Uint8Array
+  /** Classified values per exporterTargets ('' when no rule set it). */
+  readonly classified: readonly string[]
+  generation: number
+  readonly indexes: Uint32Array
+}
+
+interface InterfaceResult {
+  readonly rejected: boolean
+  readonly provider: string
+  readonly connectivity: string
+  readonly boundary: number
+  /** Undefined when no rule renames. */
+  readonly name: string | undefined
+  readonly description: string | undefined
+  generation: number
+  /** provider, connectivity, name, description. */
+  readonly indexes: Uint32Array
+}
+
+/** Per-batch memo of an interface: valid while exporter and the interface's fields are the same. */
+interface InterfaceMemo {
+  exporter: ExporterResult
+  name: number
+  description: number
+  speed: number
+  result: InterfaceResult
+}
+
+let generation = 0
+
+interface Side {
+  index: U32Column
+  name: StringColumn
+  description: StringColumn
+  speed: U32Column
+  provider: StringColumn
+  connectivity: StringColumn
+  boundary: U8Column
+}
+const sides: readonly Side[] = [
+  { index: 'InIf', name: 'InIfName', description: 'InIfDescription', speed: 'InIfSpeed', provider: 'InIfProvider', connectivity: 'InIfConnectivity', boundary: 'InIfBoundary' },
+  { index: 'OutIf', name: 'OutIfName', description: 'OutIfDescription', speed: 'OutIfSpeed', provider: 'OutIfProvider', connectivity: 'OutIfConnectivity', boundary: 'OutIfBoundary' },
+]
+
+const ZERO_ADDRESS = new Uint8Array(16)
+
+export class ClassificationStage implements EnrichStage {
+  readonly name = 'classification'
+  readonly #exporterRules: CompiledRule[]
+  readonly #interfaceRules: CompiledRule[]
+  readonly #cacheSize: number
+  readonly #exporters = new Map<string, ExporterResult>()
+  readonly #interfaces = new Map<string, InterfaceResult>()
+  readonly #memo = [new Map<number, InterfaceMemo>(), new Map<number, InterfaceMemo>()]
+  readonly #values: FieldValue[] = ['', ZERO_ADDRESS, '', '', '', '', '', '', '', 0, 0]
+  /** Which exporter targets and interface targets some rule sets: only those columns are written. */
+  readonly #setsExporter: boolean[]
+  readonly #setsInterface: Set<string>
+  #nextId = 1
+  #counts = { exporterHits: 0, exporterMisses: 0, interfaceHits: 0, interfaceMisses: 0, rejectedExporter: 0, rejectedInterface: 0 }
+
+  constructor(options: ClassificationOptions) {
+    this.#exporterRules = compileRules(exporterDialect, options.exporterRules ?? [])
+    this.#interfaceRules = compileRules(interfaceDialect, options.interfaceRules ?? [])
+    this.#cacheSize = options.cacheSize ?? 100_000
+    const set = new Set(this.#exporterRules.flatMap((r) => r.actions.map((a) => a.target)))
+    this.#setsExporter = exporterTargets.map((t) => set.has(t))
+    this.#setsInterface = new Set(this.#interfaceRules.flatMap((r) => r.actions.map((a) => a.target)))
+  }
+
+  apply(batch: FlowBatch, rows: number, context: EnrichContext): void {
+    if (this.#exporterRules.length === 0 && this.#interfaceRules.length === 0) return
+    const gen = ++generation
+    const strings = batch.strings
+    const addresses = batch.view('ExporterAddress')
+    const names = batch.view('ExporterName')
+    const attributeColumns = exporterColumns.map((c) => batch.view(c))
+    const writeExporter = exporterColumns.map((c, i) => (this.#setsExporter[i] ? batch.stringIndexes(c) : undefined))
+    const drop = context.drop
+    const classifyInterfaces = this.#interfaceRules.length > 0
+    const sideArrays = sides.map((s) => ({
+      index: batch.view(s.index),
+      name: batch.view(s.name),
+      description: batch.view(s.description),
+      speed: batch.view(s.speed),
+      provider: this.#setsInterface.has('provider') ? batch.stringIndexes(s.provider) : undefined,
+      connectivity: this.#setsInterface.has('connectivity') ? batch.stringIndexes(s.connectivity) : undefined,
+      boundary: this.#setsInterface.has('boundary') ? batch.u8(s.boundary) : undefined,
+      rename: this.#setsInterface.has('name') ? batch.stringIndexes(s.name) : undefined,
+      redescribe: this.#setsInterface.has('description') ? batch.stringIndexes(s.description) : undefined,
+    }))
+    this.#memo[0]!.clear()
+    this.#memo[1]!.clear()
+    let last: ExporterResult | undefined
+    let lastRow = -1
+    for (let r = 0; r < rows; r++) {
+      // Batches come per exporter: the previous row's exporter is almost always this one.
+      let exporter = last
+      if (exporter === undefined || !sameExporter(lastRow, r, addresses, names, attributeColumns)) {
+        exporter = this.#exporter(strings, addresses, names, attributeColumns, r)
+        last = exporter
+      } else this.#counts.exporterHits++
+      lastRow = r
+      if (exporter.rejected) {
+        drop[r] = DropReason.rejected
+        this.#counts.rejectedExporter++
+        continue
+      }
+      if (exporter.generation !== gen) {
+        for (let i = 0; i < exporterTargets.length; i++) exporter.indexes[i] = batch.intern(exporter.classified[i]!)
+        exporter.generation = gen
+      }
+      for (let i = 0; i < writeExporter.length; i++) {
+        const column = writeExporter[i]
+        if (column !== undefined && column[r] === 0) column[r] = exporter.indexes[i]!
+      }
+      if (!classifyInterfaces) continue
+      for (let s = 0; s < 2; s++) {
+        const a = sideArrays[s]!
+        const ifIndex = a.index === undefined ? 0 : a.index[r]!
+        const nameIdx = a.name === undefined ? 0 : a.name[r]!
+        const descIdx = a.description === undefined ? 0 : a.description[r]!
+        if (ifIndex === 0 && nameIdx === 0 && descIdx === 0) continue
+        const speed = a.speed === undefined ? 0 : a.speed[r]!
+        const memo = this.#memo[s]!.get(ifIndex)
+        let result: InterfaceResult
+        if (memo !== undefined && memo.exporter === exporter && memo.name === nameIdx && memo.description === descIdx && memo.speed === speed) {
+          result = memo.result
+          this.#counts.interfaceHits++
+        } else {
+          result = this.#interface(exporter, ifIndex, strings[nameIdx]!, strings[descIdx]!, speed)
+          this.#memo[s]!.set(ifIndex, { exporter, name: nameIdx, description: descIdx, speed, result })
+        }
+        if (result.rejected) {
+          drop[r] = DropReason.rejected
+          this.#counts.rejectedInterface++
+          break
+        }
+        if (result.generation !== gen) {
+          result.indexes[0] = batch.intern(result.provider)
+          result.indexes[1] = batch.intern(result.connectivity)
+          result.indexes[2] = result.name === undefined ? 0 : batch.intern(result.name)
+          result.indexes[3] = result.description === undefined ? 0 : batch.intern(result.description)
+          result.generation = gen
+        }
+        if (a.provider !== undefined && a.provider[r] === 0) a.provider[r] = result.indexes[0]!
+        if (a.connectivity !== undefined && a.connectivity[r] === 0) a.connectivity[r] = result.indexes[1]!
+        if (a.boundary !== undefined && a.boundary[r] === 0) a.boundary[r] = result.boundary
+        if (a.rename !== undefined && result.name !== undefined) a.rename[r] = result.indexes[2]!
+        if (a.redescribe !== undefined && result.description !== undefined) a.redescribe[r] = result.indexes[3]!
+      }
+    }
+  }
+
+  #exporter(
+    strings: readonly string[],
+    addresses: Uint8Array | undefined,
+    names: Uint32Array | undefined,
+    attributeColumns: (Uint32Array | undefined)[],
+    r: number,
+  ): ExporterResult {
+    const address = addresses === undefined ? ZERO_ADDRESS : addresses.subarray(r * 16, r * 16 + 16)
+    const name = names === undefined ? '' : strings[names[r]!]!
+    const attributes = attributeColumns.map((c) => (c === undefined ? '' : strings[c[r]!]!))
+    const key = `${formatIP(address)}\u0000${name}\u0000${attributes.join('\u0000')}`
+    const cached = this.#exporters.get(key)
+    if (cached !== undefined) {
+      this.#counts.exporterHits++
+      return cached
+    }
+    this.#counts.exporterMisses++
+    const values = this.#values
+    values[0] = name
+    values[1] = address
+    for (let i = 0; i < 5; i++) values[2 + i] = attributes[i]!
+    const outcome = classify(this.#exporterRules, values)
+    const classified = exporterTargets.map((t) => outcome.values.get(t) ?? '')
+    const result: ExporterResult = {
+      id: this.#nextId++,
+      rejected: outcome.rejected,
+      attributes: attributes.map((a, i) => (a !== '' ? a : classified[i]!)),
+      name,
+      address: address.slice(),
+      classified,
+      generation: 0,
+      indexes: new Uint32Array(exporterTargets.length),
+    }
+    if (this.#exporters.size >= this.#cacheSize) this.#exporters.clear()
+    this.#exporters.set(key, result)
+    return result
+  }
+
+  #interface(exporter: ExporterResult, index: number, name: string, description: string, speed: number): InterfaceResult {
+    const key = `${exporter.id}\u0000${index}\u0000${speed}\u0000${name}\u0000${description}`
+    const cached = this.#interfaces.get(key)
+    if (cached !== undefined) {
+      this.#counts.interfaceHits++
+      return cached
+    }
+    this.#counts.interfaceMisses++
+    const values = this.#values
+    values[0] = exporter.name
+    values[1] = exporter.address
+    for (let i = 0; i < 5; i++) values[2 + i] = exporter.attributes[i]!
+    values[7] = name
+    values[8] = description
+    values[9] = speed
+    values[10] = index
+    const outcome = classify(this.#interfaceRules, values)
+    const result: InterfaceResult = {
+      rejected: outcome.rejected,
+      provider: outcome.values.get('provider') ?? '',
+      connectivity: outcome.values.get('connectivity') ?? '',
+      boundary: BOUNDARY[outcome.values.get('boundary') ?? ''] ?? 0,
+      name: outcome.values.get('name'),
+      description: outcome.values.get('description'),
+      generation: 0,
+      indexes: new Uint32Array(4),
+    }
+    if (this.#interfaces.size >= this.#cacheSize) this.#interfaces.clear()
+    this.#interfaces.set(key, result)
+    return result
+  }
+
+  counts(): Readonly<Record<string, number>> {
+    return { ...this.#counts }
+  }
+}
+
+/** Whether row r has the same exporter inputs as row `previous` (address, name, attributes). */
+function sameExporter(
+  previous: number,
+  r: number,
+  addresses: Uint8Array | undefined,
+  names: Uint32Array | undefined,
+  attributeColumns: (Uint32Array | undefined)[],
+): boolean {
+  if (previous < 0) return false
+  if (addresses !== undefined) {
+    const a = previous * 16
+    const b = r * 16
+    for (let i = 15; i >= 0; i--) if (addresses[a + i] !== addresses[b + i]) return false
+  }
+  if (names !== undefined && names[previous] !== names[r]) return false
+  for (let i = 0; i < attributeColumns.length; i++) {
+    const c = attributeColumns[i]
+    if (c !== undefined && c[previous] !== c[r]) return false
+  }
+  return true
+}
+
+/** Config schema of the rules; compiling them at decode time gives the rule's positioned error. */
+export const ClassificationConfig = Schema.Struct({
+  exporterRules: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }).annotations({
+    description:
+      'ordered rules over Exporter.Name/Address/Group/Role/Site/Region/Tenant setting group, role, site, region, tenant or reject, e.g. `Exporter.Name matches "^(\\w+)-edge" -> site = $1, role = "edge"`',
+  }),
+  interfaceRules: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }).annotations({
+    description:
+      'ordered rules over exporter fields and Interface.Name/Description/Speed/Index setting provider, connectivity, boundary (external/internal), name, description or reject, e.g. `Interface.Description matches "^Transit: (\\S+)" -> provider = $1, connectivity = "transit", boundary = external`',
+  }),
+  cacheSize: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.positive()), { default: () => 100_000 }).annotations({
+    description: 'classification results cached per exporter and per interface (each) before the cache restarts empty',
+  }),
+}).pipe(
+  Schema.filter((c) => {
+    try {
+      compileRules(exporterDialect, c.exporterRules)
+      compileRules(interfaceDialect, c.interfaceRules)
+      return true
+    } catch (e) {
+      if (e instanceof RuleError) return { path: [e.list === 'exporter' ? 'exporterRules' : 'interfaceRules', e.rule], message: e.message }
+      throw e
+    }
+  }),
+)
+export type ClassificationConfig = Schema.Schema.Type<typeof ClassificationConfig>
