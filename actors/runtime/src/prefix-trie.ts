@@ -21,8 +21,8 @@ const maskOf = (bits: number): number => (bits <= 0 ? 0 : bits >= 32 ? -1 : (-1 
 const readWord = (bytes: Uint8Array, at: number): number =>
   (bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!
 
-const checkPrefix = (address: Uint8Array, prefixLength: number): void => {
-  if (address.length < 16) throw new RangeError(`a prefix address needs 16 bytes, got ${address.length}`)
+const checkPrefix = (address: Uint8Array, offset: number, prefixLength: number): void => {
+  if (address.length < offset + 16) throw new RangeError(`a prefix address needs 16 bytes, got ${Math.max(0, address.length - offset)}`)
   if (!Number.isInteger(prefixLength) || prefixLength < 0 || prefixLength > 128) {
     throw new RangeError(`prefix length ${prefixLength} is not an integer 0..128`)
   }
@@ -122,10 +122,13 @@ export class PrefixTrie<T> {
     this.used--
   }
 
-  /** Sets the value of a prefix (host bits beyond the length are ignored); returns the previous value. */
-  insert(address: Uint8Array, prefixLength: number, value: T): T | undefined {
-    checkPrefix(address, prefixLength)
-    this.loadKey(address, 0, prefixLength)
+  /**
+   * Sets the value of a prefix (host bits beyond the length are ignored); returns the previous
+   * value. The address is the 16 bytes at `offset`.
+   */
+  insert(address: Uint8Array, prefixLength: number, value: T, offset = 0): T | undefined {
+    checkPrefix(address, offset, prefixLength)
+    this.loadKey(address, offset, prefixLength)
     let n = 0
     for (;;) {
       const len = this.nodes[n * STRIDE + LEN]!
@@ -168,9 +171,9 @@ export class PrefixTrie<T> {
   }
 
   /** Node holding exactly this prefix (value or not), recording the path; -1 when absent. */
-  private find(address: Uint8Array, prefixLength: number): number {
-    checkPrefix(address, prefixLength)
-    this.loadKey(address, 0, prefixLength)
+  private find(address: Uint8Array, prefixLength: number, offset: number): number {
+    checkPrefix(address, offset, prefixLength)
+    this.loadKey(address, offset, prefixLength)
     let n = 0
     let depth = 0
     for (;;) {
@@ -183,15 +186,15 @@ export class PrefixTrie<T> {
     }
   }
 
-  /** Value of exactly this prefix. */
-  get(address: Uint8Array, prefixLength: number): T | undefined {
-    const n = this.find(address, prefixLength)
+  /** Value of exactly this prefix (address: the 16 bytes at `offset`). */
+  get(address: Uint8Array, prefixLength: number, offset = 0): T | undefined {
+    const n = this.find(address, prefixLength, offset)
     return n !== NONE && this.nodes[n * STRIDE + FLAGS] === 1 ? this.values[n] : undefined
   }
 
-  /** Removes exactly this prefix; returns its value. */
-  remove(address: Uint8Array, prefixLength: number): T | undefined {
-    const n = this.find(address, prefixLength)
+  /** Removes exactly this prefix (address: the 16 bytes at `offset`); returns its value. */
+  remove(address: Uint8Array, prefixLength: number, offset = 0): T | undefined {
+    const n = this.find(address, prefixLength, offset)
     if (n === NONE || this.nodes[n * STRIDE + FLAGS] !== 1) return undefined
     const previous = this.values[n]
     this.values[n] = undefined
