@@ -15,8 +15,10 @@ import {
 import { ActorContext, Bus, type BusError, type BusService, type MessageTooLarge, Metrics, SharedSections, defineActor } from '@flowbus/runtime'
 import { Duration, Effect, Schedule } from 'effect'
 import { EnricherConfig, type RemoteSource } from './config.js'
+import type { EnricherConfig as EnricherConfigType } from './config.js'
 import { MetadataChain, type UnknownEntity } from './metadata/chain.js'
-import { fetchText, parseDocument, recordsToTable } from './metadata/remote.js'
+import { NetworkSources } from './metadata/networks.js'
+import { fetchText, parseDocument, recordsToNetworks, recordsToTable } from './metadata/remote.js'
 import { BucketProvider, MetadataRequests } from './metadata/snmp.js'
 import { configuredDefaults, staticProvider } from './metadata/static.js'
 import { TableProvider } from './metadata/table.js'
@@ -24,7 +26,12 @@ import type { MetadataProvider } from './metadata/types.js'
 import { type EnricherMetrics, makeEnricherMetrics } from './metrics.js'
 import { jsonExportBroadcast, jsonExportStream, jsonLines, jsonMessages } from './outputs/json-export.js'
 import { LiveSampler } from './outputs/live.js'
+import { ASNStage } from './asn/stage.js'
+import { NetworkStage } from './networks/stage.js'
+import { parseNetworks } from './networks/table.js'
 import { EnrichPipeline } from './pipeline.js'
+import { SamplingStage } from './sampling/stage.js'
+import type { EnrichStage } from './stages.js'
 import { RoutingClient, busRoutingLookup } from './routing/client.js'
 
 /** The bus's message limit, from the shared bus section when the process provides it. */
@@ -84,6 +91,21 @@ const refreshRemote = (source: RemoteSource, apply: (text: string) => { records:
     }),
   )
 
+/**
+ * The stages in their fixed order: classification (needs the metadata the actor writes first),
+ * sampling, geoip, networks (after geoip: a configured network's country wins), asn (reads the
+ * AS numbers geoip, networks and routing left in the context).
+ */
+export const buildStages = (config: EnricherConfigType): { stages: EnrichStage[]; networks: NetworkStage } => {
+  const networks = new NetworkStage(parseNetworks(config.networks, 'config enricher.networks'))
+  const stages: EnrichStage[] = [
+    new SamplingStage(config.sampling),
+    networks,
+    new ASNStage({ asProviders: config.asn.asProviders, netProviders: config.asn.netProviders }),
+  ]
+  return { stages, networks }
+}
+
 export const enricherActor = defineActor({
   name: 'enricher',
   description: 'enriches decoded flows with exporter/interface metadata, routing, GeoIP, AS numbers, network attributes and classification',
@@ -112,14 +134,19 @@ export const enricherActor = defineActor({
         }
       })
       const chain = new MetadataChain(providers, configuredDefaults(meta), meta.unknown.policy)
-      const pipeline = new EnrichPipeline(chain, [])
+      const { stages, networks } = buildStages(config)
+      const networkSources = new NetworkSources(config.networks, networks)
+      const pipeline = new EnrichPipeline(chain, stages)
       yield* Effect.addFinalizer(() => Effect.sync(metrics.addStageTotals(() => pipeline.stageTotals())))
 
       // Remote sources: one fetch each before consuming (so the first flows already get them), then on their schedule.
       const remoteJobs = remoteProviders.map(({ source, provider }) => {
         const apply = (text: string) => {
           const records = parseDocument(text, source.format, source.root)
-          if (source.kind === 'networks') throw new Error('network attributes from remote sources need the networks stage')
+          if (source.kind === 'networks') {
+            const { accepted, rejected, problems } = networkSources.setRemote(sourceName(source), recordsToNetworks(records, source.fields, source.format))
+            return { records: accepted, rejected, problems }
+          }
           const result = recordsToTable(source.kind, records, source.fields, source.format)
           provider.replace(result.value)
           return { records: records.length - result.rejected, rejected: result.rejected, problems: result.problems }

@@ -3,7 +3,10 @@
 // routing lookups, the live fan-out, the JSON export, and the enrichment stages' options.
 import { Duration, withDefaults } from '@flowbus/runtime'
 import { Schema } from 'effect'
+import { ASNConfig } from './asn/stage.js'
 import { parseSubnet } from './metadata/table.js'
+import { NetworksConfig } from './networks/table.js'
+import { SamplingConfig } from './sampling/stage.js'
 
 const positiveInt = Schema.Number.pipe(Schema.int(), Schema.positive())
 const nonNegativeInt = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
@@ -161,6 +164,10 @@ export const EnricherConfig = Schema.Struct({
   routing: withDefaults(RoutingConfig),
   live: withDefaults(LiveConfig),
   export: withDefaults(ExportConfig),
+  // The stages' own sections (schemas from their modules).
+  networks: Schema.optionalWith(NetworksConfig, { default: () => ({}) }),
+  sampling: withDefaults(SamplingConfig).annotations({ description: 'sampling rate defaults and overrides by exporter subnet' }),
+  asn: withDefaults(ASNConfig).annotations({ description: 'where AS numbers and prefix lengths come from' }),
 })
 
 export type EnricherConfig = Schema.Schema.Type<typeof EnricherConfig>

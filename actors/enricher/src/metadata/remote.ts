@@ -99,6 +99,15 @@ const count = (value: unknown, what: string): number | undefined => {
 
 export const exporterTargets = ['subnet', 'name', 'group', 'role', 'site', 'region', 'tenant'] as const
 export const interfaceTargets = ['exporter', 'ifIndex', 'name', 'description', 'speed', 'provider', 'connectivity', 'boundary'] as const
+export const networkTargets = ['prefix', 'name', 'role', 'site', 'region', 'tenant', 'country', 'state', 'city', 'asn'] as const
+
+/** Records of a `networks` source as plain entries (prefix plus attributes) for the networks stage. */
+export const recordsToNetworks = (records: readonly RemoteRecord[], fields: Readonly<Record<string, string>>, format: 'json' | 'csv'): Record<string, unknown>[] =>
+  records.map((record) => {
+    const m = mapRecord(record, networkTargets, fields, format)
+    // Attributes are text except the AS number; the stage validates each of them.
+    return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, k === 'asn' || typeof v !== 'object' ? v : JSON.stringify(v)]))
+  })
 
 export interface RecordsResult<T> {
   readonly value: T
