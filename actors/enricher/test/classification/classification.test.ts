@@ -90,7 +90,7 @@ describe('classification rules', () => {
     const batch = batchOf([
       { exporter: '192.0.2.9', name: 'lab-r1', inIf: [1, 'Te0/1', 'Transit: X', 10] },
       { exporter: '192.0.2.1', name: 'par01-edge.example.net', inIf: [5, 'mgmt0', '', 1000] },
-      { exporter: '192.0.2.1', name: 'par01-edge.example.net', inIf: [6, 'Te0/6', 'x'], outIf: [7, 'Te0/7', 'spare [ignore]', 10] } as Flow,
+      { exporter: '192.0.2.1', name: 'par01-edge.example.net', inIf: [6, 'Te0/6', 'x', 10], outIf: [7, 'Te0/7', 'spare [ignore]', 10] },
       { exporter: '192.0.2.1', name: 'par01-edge.example.net', inIf: [6, 'Te0/6', 'x', 10] },
     ])
     expect(run(stage, batch)).toEqual([DropReason.rejected, DropReason.rejected, DropReason.rejected, 0])
@@ -106,7 +106,7 @@ describe('classification rules', () => {
     }))
     run(stage, batchOf(flows))
     run(stage, batchOf(flows))
-    const counts = stage.counts()
+    const counts = stage.counts() as Record<'exporterHits' | 'exporterMisses' | 'interfaceHits' | 'interfaceMisses', number>
     expect(counts.exporterMisses).toBe(1)
     expect(counts.interfaceMisses).toBe(3)
     expect(counts.exporterHits + counts.exporterMisses).toBe(100)
