@@ -1,6 +1,6 @@
 // The clickhouse-writer actor: enriched flow batches and interface counters from the bus into
 // ClickHouse, acknowledged only once ClickHouse accepted them (at least once, deduplicated inserts).
-import { countersInterfaces, flowsEnriched } from '@flowbus/bus-schemas'
+import { countersInterfaces, flowsEnriched, writerBatches } from '@flowbus/bus-schemas'
 import {
   ActorContext,
   Bus,
@@ -22,7 +22,8 @@ import { planColumns } from './encode/plan.js'
 import { describeError, isRejectedData } from './errors.js'
 import { embeddedInserter, serverInserter } from './inserter.js'
 import { writerMetrics } from './metrics.js'
-import { FlowWriter, blockHash } from './writer.js'
+import { BatchLedger } from './ledger.js'
+import { FlowWriter, type StoreBatch, blockHash } from './writer.js'
 
 /** A batch the writer cannot store; the bus retries it, then moves it to the dead-letter subject. */
 export class FlowsRefused extends Error {
@@ -65,12 +66,41 @@ export const clickhouseWriter = defineActor({
         ),
       )
 
+      // Groups are recorded in the writer.batches bucket, shared by the writers of the group.
+      const batches = yield* bus.state(writerBatches)
+      const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+      const ledger = new BatchLedger(
+        {
+          get: (key) => run(batches.get(key)),
+          put: (key, record) => run(batches.put(key, record)),
+          delete: (key) => run(batches.delete(key)),
+          keys: () => run(batches.keys),
+        },
+        config.group,
+        `${flowsEnriched.name}.v${flowsEnriched.version}`,
+        config.batchRecordRetention,
+      )
+      yield* Effect.tryPromise({ try: () => ledger.load(), catch: (cause) => cause })
+      yield* batches.watch((key, record) => ledger.apply(key, record))
+
+      const storeFlows: StoreBatch = (messages, token) =>
+        inserter.insertNative(
+          flowsTable,
+          encoder.columns,
+          messages.length === 1 ? messages[0]!.block : Buffer.concat(messages.map((m) => m.block)),
+          token,
+        )
+
       const writer = new FlowWriter({
-        table: flowsTable,
-        columns: encoder.columns,
-        inserter,
+        store: storeFlows,
         concurrency: config.concurrency,
         batchRows: config.batchRows,
+        batchTimeMs: config.batchTime,
+        // Half the bus limits: the other half covers the inserts under way.
+        maxOpenMessages: Math.max(1, Math.floor(config.maxInFlight / 2)),
+        maxOpenBytes: Math.max(1, Math.floor(config.maxInFlightBytes / 2)),
+        ledger,
+        regroupWaitMs: config.regroupWait,
         retryMinMs: config.retryMin,
         retryMaxMs: config.retryMax,
         events: {
@@ -94,6 +124,13 @@ export const clickhouseWriter = defineActor({
             Effect.runFork(Effect.logError(`ClickHouse refused ${rows} flows, their bus message goes to the dead-letter subject: ${reason}`))
           },
           available: setAvailable,
+          alreadyStored: (rows) => metrics.redeliveredRows.inc(label, rows),
+          regroupIncomplete: (record, found) =>
+            Effect.runFork(
+              Effect.logWarning(
+                `recorded group of ${record.messages} messages (shard ${record.shard}, positions ${record.firstPosition}-${record.lastPosition}) came back with ${found}: inserted as a new group`,
+              ),
+            ),
         },
       })
       metrics.pendingMessages.set(label, 0)
@@ -127,7 +164,10 @@ export const clickhouseWriter = defineActor({
               writer.accept({
                 hash: blockHash(block),
                 block,
+                flows: batch,
                 rows: batch.count,
+                shard: message.shard,
+                position: message.position,
                 arrivedMs: Date.now(),
                 ack: () => Effect.runPromise(message.ack),
                 nak: (delayMs) => Effect.runPromise(message.nak(delayMs)),

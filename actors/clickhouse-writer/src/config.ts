@@ -8,14 +8,25 @@ export const WriterConfig = Schema.Struct({
     description: 'consumer group: writers sharing it share the shards of flows.enriched and counters.interfaces',
   }),
   concurrency: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.between(1, 64)), { default: () => 2 }).annotations({
-    description: 'inserts running at once, one bus message each (the engine overlaps them with encoding)',
+    description: 'inserts running at once (the engine overlaps them with encoding and grouping)',
   }),
-  batchRows: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.between(0, 1_048_576)), { default: () => 0 }).annotations({
+  batchRows: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.between(0, 4_194_304)), { default: () => 200_000 }).annotations({
     description:
-      '0: one insert per bus message, stored exactly once across crashes. Else messages already waiting are inserted together up to this many rows: fewer, larger inserts, but a crash may store the bus redelivery window (Kafka: about a second) twice',
+      'rows per insert: messages of one shard are grouped until they hold this many rows (0 or 1: one message per insert); each group is recorded by bus positions before its insert, so it stays exactly once across crashes',
   }),
-  maxInFlight: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.positive()), { default: () => 32 }).annotations({
-    description: 'bus messages delivered and not yet stored, at most: the queue in front of the inserts',
+  batchTime: Schema.optionalWith(Duration, { default: () => 1_000 }).annotations({
+    description: 'longest a message waits for its group to fill before the group is inserted anyway',
+  }),
+  batchRecordRetention: Schema.optionalWith(Duration, { default: () => 600_000 }).annotations({
+    description:
+      'how long records of committed groups stay in the writer.batches bucket: longer than the bus may take to forget an acknowledged message (Kafka offset commits, NATS ack wait)',
+  }),
+  regroupWait: Schema.optionalWith(Duration, { default: () => 120_000 }).annotations({
+    description:
+      'how long a recorded, uncommitted group waits for all its messages to come back before what came back is inserted as a new group (only when the bus lost some of them)',
+  }),
+  maxInFlight: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.positive()), { default: () => 256 }).annotations({
+    description: 'bus messages delivered and not yet stored, at most: the groups being filled and the inserts under way',
   }),
   maxInFlightBytes: Schema.optionalWith(ByteSize, { default: () => 256 * 1024 * 1024 }).annotations({
     description: 'bytes of bus messages held before their insert is acknowledged, at most',

@@ -9,6 +9,7 @@ export interface WriterMetrics {
   readonly insertSeconds: Histogram<'table'>
   readonly retries: Counter<'table'>
   readonly rejectedRows: Counter<'table'>
+  readonly redeliveredRows: Counter<'table'>
   readonly pendingMessages: Gauge<'table'>
   readonly lagSeconds: Gauge<'table'>
 }
@@ -41,6 +42,12 @@ export const writerMetrics = (metrics: MetricsService): WriterMetrics => {
     rejectedRows: new Counter({
       name: 'flowbus_writer_rejected_rows_total',
       help: 'Rows ClickHouse refused as invalid; their bus messages go to the dead-letter subject',
+      labelNames,
+      registers,
+    }),
+    redeliveredRows: new Counter({
+      name: 'flowbus_writer_redelivered_rows_total',
+      help: 'Rows of messages the bus delivered again after their insert committed: acknowledged without inserting',
       labelNames,
       registers,
     }),

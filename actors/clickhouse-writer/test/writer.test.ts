@@ -21,8 +21,10 @@ import { freePort, removeDir, tempDir } from '../../../test/src/harness/process.
 import { NativeEncoder } from '../src/encode/native.js'
 import { planColumns } from '../src/encode/plan.js'
 import { embeddedInserter } from '../src/inserter.js'
+import { BatchLedger } from '../src/ledger.js'
 import { FlowWriter, blockHash } from '../src/writer.js'
 import { createSchema, eventually, resolveWriterConfig, scalar, startWriter } from './harness.js'
+import { flowsStore as storeInto, mapStore, writerDefaults } from './writer-helpers.js'
 
 type Client = Awaited<ReturnType<typeof openClickHouse>>
 
@@ -50,6 +52,8 @@ const setup = async (database: string, extra: Record<string, unknown> = {}) => {
   const publish = (key: string, batch: FlowBatch) => Effect.runPromise(bus.publish(flowsEnriched, key, batch))
   return { config, clickhouse, transport, bus, publish }
 }
+
+const flowsStore = (table: string, encoder: NativeEncoder) => storeInto(embeddedInserter(client, ''), table, encoder.columns)
 
 const count = (database: string, table = 'flows', expression = 'count()') => scalar(client, `SELECT ${expression} FROM ${database}.${table}`)
 
@@ -129,17 +133,15 @@ describe('clickhouse-writer on the memory bus', () => {
     })
     const run = async (redelivered: typeof messages) => {
       let acks = 0
+      // No ledger: every message is its own insert, its token the hash of its block.
       const writer = new FlowWriter({
-        table: '`redelivered`.`flows`',
-        columns: encoder.columns,
-        inserter: embeddedInserter(client, ''),
+        ...writerDefaults,
+        store: flowsStore('`redelivered`.`flows`', encoder),
         concurrency: 2,
-        retryMinMs: 10,
-        retryMaxMs: 10,
         events: { inserted: () => {}, retrying: () => {}, rejected: () => {}, available: () => {} },
       })
       for (const m of redelivered) await writer.accept({ ...m, arrivedMs: Date.now(), ack: async () => void acks++, nak: async () => {} })
-      await writer.flush()
+      await writer.close()
       return acks
     }
     expect(await run(messages)).toBe(3)
@@ -151,7 +153,7 @@ describe('clickhouse-writer on the memory bus', () => {
     await eventually(async () => (await count('redelivered', 'flows_1m0s', 'sum(Flows)')) === 4000, '4000 flows in flows_1m0s')
   })
 
-  it('with batchRows, inserts messages already waiting together and still isolates a refused one', async () => {
+  it('groups messages of a shard by rows, and isolates a refused message of a group', async () => {
     const { clickhouse } = await setup('batched')
     const encoder = new NativeEncoder(planColumns(storageColumns(clickhouse).map((c) => ({ name: c.name, type: c.type, source: c.name }))))
     const inserts: number[] = []
@@ -159,32 +161,34 @@ describe('clickhouse-writer on the memory bus', () => {
     let acks = 0
     let naks = 0
     const writer = new FlowWriter({
-      table: '`batched`.`flows`',
-      columns: encoder.columns,
-      inserter: embeddedInserter(client, ''),
+      ...writerDefaults,
+      store: flowsStore('`batched`.`flows`', encoder),
       concurrency: 1,
       batchRows: 5000,
-      retryMinMs: 10,
-      retryMaxMs: 10,
+      batchTimeMs: 60_000,
+      ledger: new BatchLedger(mapStore(new Map()), 'test', 'flows.enriched.v1', 60_000),
       events: { inserted: (rows) => void inserts.push(rows), retrying: () => {}, rejected: (reason) => void rejected.push(reason), available: () => {} },
     })
+    let position = 0
     const message = (seed: number, broken = false) => {
       const batch = sampleFlowBatch(1000, seed)
       if (broken) batch.u8('OutIfBoundary')[3] = 7
       const block = encoder.encode(batch)
-      return { hash: blockHash(block), block, rows: 1000, arrivedMs: Date.now(), ack: async () => void acks++, nak: async () => void naks++ }
+      return { hash: blockHash(block), block, rows: 1000, shard: 0, position: ++position, arrivedMs: Date.now(), ack: async () => void acks++, nak: async () => void naks++ }
     }
-    // The first goes alone while the next four wait, then those four go as one insert.
+    // Five messages of 1000 rows fill a group of 5000: one insert.
     for (const seed of [31, 32, 33, 34, 35]) await writer.accept(message(seed))
     await writer.flush()
-    expect(inserts).toEqual([1000, 4000])
-    // A refused message among waiting ones: the insert is split, only that one is refused.
+    expect(inserts).toEqual([5000])
+    // A refused message in a group: the insert is split, only that one is refused.
     for (const [seed, broken] of [[36, false], [37, true], [38, false]] as const) await writer.accept(message(seed, broken))
     await writer.flush()
     expect(rejected).toHaveLength(1)
     expect(rejected[0]).toMatch(/Unexpected value 7 in enum/)
     expect({ acks, naks }).toEqual({ acks: 7, naks: 1 })
+    expect(inserts).toEqual([5000, 1000, 1000])
     expect(await count('batched')).toBe(7000)
+    await writer.close()
   })
 
   it('sends a batch ClickHouse refuses to the dead-letter subject with the reason, and stores the rest', async () => {
