@@ -51,6 +51,8 @@ export const createGatewayServer = (options: GatewayServerOptions): GatewayServe
     graphqlEndpoint: GRAPHQL_PATH,
     graphiql: config.graphiql ? { subscriptionsProtocol: 'WS', title: 'flowbus GraphQL' } : false,
     landingPage: false,
+    // Client mistakes are answered, not logged; internal errors are logged by onInternalError.
+    logging: false,
     plugins: [validation],
     // Client mistakes are GraphQLErrors and pass; anything else is logged and masked.
     maskedErrors: {
