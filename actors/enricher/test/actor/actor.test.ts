@@ -118,7 +118,7 @@ describe('enricher actor on the memory bus', () => {
     await run(drop.bus.publish(flowsDecoded, '192.0.2.1', decodedBatch('192.0.2.1', 100, 30)))
     await waitFor(() => 'the known exporter flows', () => rowsOf(drop).length > 0)
     await waitFor(
-      async () => `drops counted`,
+      () => `drops counted`,
       async () => metricSample(await dropper.metrics(), 'flowbus_enricher_dropped_flows_total', { reason: 'unknown-metadata' }) === 10 + 20,
     )
     const kept = rowsOf(drop)
