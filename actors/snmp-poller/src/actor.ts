@@ -57,6 +57,7 @@ export const makeSnmpPollerActor = (client: SnmpClient) =>
         const cache = new MetadataCache(new AgentTable(config.agents), {
           refreshAfter: config.refreshAfter,
           expireAfter: config.expireAfter,
+          maxInterfacesPerPoll: config.maxInterfacesPerPoll,
           breaker: config.breaker,
         })
         observeCache(registry, cache)
@@ -155,9 +156,15 @@ export const makeSnmpPollerActor = (client: SnmpClient) =>
               actor.dropped('bad-exporter-address')
               continue
             }
-            const demand = cache.demand(request.exporterAddress, request.ifIndexes)
+            // IF-MIB's InterfaceIndex is 1..2147483647; anything else cannot be asked for.
+            const ifIndexes = request.ifIndexes.filter((i) => Number.isInteger(i) && i >= 1 && i <= 0x7fffffff)
+            if (ifIndexes.length < request.ifIndexes.length) {
+              metrics.demanded.inc({ outcome: 'invalid' }, request.ifIndexes.length - ifIndexes.length)
+              actor.dropped('bad-ifindex', request.ifIndexes.length - ifIndexes.length)
+            }
+            const demand = cache.demand(request.exporterAddress, ifIndexes)
             if (demand.key === undefined) {
-              metrics.demanded.inc({ outcome: 'no-agent' }, Math.max(1, request.ifIndexes.length))
+              metrics.demanded.inc({ outcome: 'no-agent' }, ifIndexes.length)
               actor.dropped('no-agent')
               continue
             }

@@ -18,6 +18,8 @@ export interface CacheOptions {
   readonly refreshAfter: number
   /** Age (ms) at which an entry that could not be refreshed leaves the cache. */
   readonly expireAfter: number
+  /** ifIndexes asked in one poll at most; the rest wait for the exporter's next turn. */
+  readonly maxInterfacesPerPoll: number
   readonly breaker: BreakerOptions
 }
 
@@ -162,8 +164,9 @@ export class MetadataCache {
     entry.queued = false
     if (entry.polling || !entry.hasWork || !entry.breaker.allows(this.now())) return undefined
     entry.polling = true
-    const ifIndexes = [...entry.pending].sort((a, b) => a - b)
-    entry.pending.clear()
+    // An exporter with many interfaces wanted takes several turns, so it cannot hold a worker for long.
+    const ifIndexes = [...entry.pending].sort((a, b) => a - b).slice(0, this.options.maxInterfacesPerPoll)
+    for (const ifIndex of ifIndexes) entry.pending.delete(ifIndex)
     entry.systemWanted = false
     return { exporter: formatIP(entry.address), agent: entry.agent, ifIndexes, preferredCommunity: entry.preferredCommunity }
   }

@@ -97,6 +97,9 @@ export const SnmpPollerConfig = Schema.Struct({
   maxOidsPerRequest: Schema.optionalWith(positiveInt.pipe(Schema.lessThanOrEqualTo(500)), { default: () => 40 }).annotations({
     description: 'OIDs in one GET at most (sysName and 4 per interface); more are split over several GETs, and a GET the agent finds too big is halved',
   }),
+  maxInterfacesPerPoll: Schema.optionalWith(positiveInt, { default: () => 200 }).annotations({
+    description: 'ifIndexes asked in one poll of an exporter at most; more wait for its next turn in the queue, so one large exporter cannot hold a worker for long',
+  }),
   concurrency: Schema.optionalWith(positiveInt, { default: () => 8 }).annotations({
     description: 'exporters polled at the same time at most (one poll per exporter at a time)',
   }),

@@ -14,7 +14,7 @@ export interface SnmpPollerMetrics {
   /** Polls that failed, by reason (timeout, auth, agent-error, too-big, invalid-response, socket). */
   readonly errors: Counter<'exporter' | 'reason'>
   readonly breakerOpened: Counter<'exporter'>
-  /** Requested ifIndexes, by outcome: polled, cached (fresh or known absent), no-agent (no subnet matched). */
+  /** Requested ifIndexes, by outcome: polled, cached (fresh or known absent), no-agent (no subnet matched), invalid (not 1..2^31-1). */
   readonly demanded: Counter<'outcome'>
   /** Entries read back from the bus state at start, by kind (exporters, interfaces). */
   readonly loaded: Counter<'kind'>
@@ -32,7 +32,7 @@ export const makeSnmpPollerMetrics = (registry: Registry): SnmpPollerMetrics => 
   timeouts: counter(registry, 'flowbus_snmp_poller_timeouts_total', 'SNMP GET requests left unanswered after retries, per exporter', ['exporter']),
   errors: counter(registry, 'flowbus_snmp_poller_errors_total', 'Polls that failed, per exporter and reason', ['exporter', 'reason']),
   breakerOpened: counter(registry, 'flowbus_snmp_poller_breaker_opened_total', 'Times the breaker of an exporter opened', ['exporter']),
-  demanded: counter(registry, 'flowbus_snmp_poller_demanded_interfaces_total', 'ifIndexes requested by enrichers, by outcome (polled, cached, no-agent)', ['outcome']),
+  demanded: counter(registry, 'flowbus_snmp_poller_demanded_interfaces_total', 'ifIndexes requested by enrichers, by outcome (polled, cached, no-agent, invalid)', ['outcome']),
   loaded: counter(registry, 'flowbus_snmp_poller_loaded_total', 'Cache entries reloaded from the bus state at start, by kind', ['kind']),
   published: counter(registry, 'flowbus_snmp_poller_published_total', 'Entries written to or deleted from the bus state, by kind and operation', ['kind', 'operation']),
 })

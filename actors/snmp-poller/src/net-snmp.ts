@@ -43,10 +43,16 @@ export class SnmpFailure extends Error {
   }
 }
 
-/** Sends GETs; the actor uses net-snmp, unit tests of the polling logic their own. */
-export interface SnmpClient {
+/** An open conversation with one agent (for v3, engine discovery happens once per session). */
+export interface SnmpSession {
   /** Values of `oids` in the same order, or rejects with an SnmpFailure. */
-  get(target: SnmpTarget, oids: readonly string[]): Promise<SnmpValue[]>
+  get(oids: readonly string[]): Promise<SnmpValue[]>
+  close(): void
+}
+
+/** Opens sessions; the actor uses net-snmp, unit tests of the polling logic their own. */
+export interface SnmpClient {
+  open(target: SnmpTarget): SnmpSession
 }
 
 // What net-snmp exposes that we use, typed here once.
@@ -154,35 +160,54 @@ export const failureOf = (error: unknown): SnmpFailure => {
   return new SnmpFailure('socket', message)
 }
 
-/** The SnmpClient over net-snmp: one session (one UDP socket) per request, closed after. */
+/** The SnmpClient over net-snmp: a session is one UDP socket, requests on it one at a time. */
 export const netSnmpClient: SnmpClient = {
-  get: (target, oids) =>
-    new Promise((resolve, reject) => {
-      let session: Session
-      try {
-        session = openSession(target)
-      } catch (error) {
-        reject(failureOf(error))
-        return
-      }
-      let settled = false
-      const finish = (error: unknown, values?: SnmpValue[]) => {
-        if (settled) return
-        settled = true
+  open: (target) => {
+    let session: Session | undefined
+    let opening: SnmpFailure | undefined
+    let broken: SnmpFailure | undefined
+    let pending: ((error: SnmpFailure) => void) | undefined
+    try {
+      session = openSession(target)
+      // An undecodable datagram is emitted as "error"; without a listener it would throw.
+      session.on('error', (error) => {
+        broken = new SnmpFailure('invalid-response', error.message)
+        pending?.(broken)
+      })
+    } catch (error) {
+      opening = failureOf(error)
+    }
+    return {
+      get: (oids) =>
+        new Promise((resolve, reject) => {
+          const failure = opening ?? broken
+          if (!session || failure) {
+            reject(failure ?? new SnmpFailure('socket', 'session closed'))
+            return
+          }
+          let settled = false
+          const settle = (error: unknown, values?: SnmpValue[]) => {
+            if (settled) return
+            settled = true
+            pending = undefined
+            if (values) resolve(values)
+            else reject(failureOf(error))
+          }
+          pending = (error) => settle(error)
+          session.get([...oids], (error, varbinds) => {
+            if (error) settle(error)
+            else if (!varbinds || varbinds.length !== oids.length) settle(new SnmpFailure('invalid-response', `expected ${oids.length} values`))
+            else settle(undefined, varbinds.map(toValue))
+          })
+        }),
+      close: () => {
         try {
-          session.close()
+          session?.close()
         } catch {
           // Already closed by a socket error: nothing left to release.
         }
-        if (values) resolve(values)
-        else reject(failureOf(error))
-      }
-      // An undecodable datagram is emitted as "error"; without a listener it would throw.
-      session.on('error', (error) => finish(new SnmpFailure('invalid-response', error.message)))
-      session.get([...oids], (error, varbinds) => {
-        if (error) finish(error)
-        else if (!varbinds || varbinds.length !== oids.length) finish(new SnmpFailure('invalid-response', `expected ${oids.length} values`))
-        else finish(undefined, varbinds.map(toValue))
-      })
-    }),
+        session = undefined
+      },
+    }
+  },
 }

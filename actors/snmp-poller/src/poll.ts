@@ -1,7 +1,7 @@
 // One poll of one exporter: sysName plus ifName, ifDescr, ifAlias and ifHighSpeed of the wanted
 // ifIndexes, in as few GETs as the agent takes, trying v2c communities in order until one answers.
 import type { AgentSettings } from './agents.js'
-import { type SnmpClient, SnmpFailure, type SnmpFailureReason, type SnmpTarget, type SnmpValue } from './net-snmp.js'
+import { type SnmpClient, SnmpFailure, type SnmpFailureReason, type SnmpSession, type SnmpTarget, type SnmpValue } from './net-snmp.js'
 
 /** Numeric OIDs (no MIB files needed): SNMPv2-MIB sysName, IF-MIB ifDescr and ifXTable columns. */
 export const OID = {
@@ -96,16 +96,16 @@ export const pollExporter = async (client: SnmpClient, plan: PollPlan, options: 
     retries: options.retries,
   })
   // A GET the agent answers with tooBig is split in halves until each half fits.
-  const get = async (target: SnmpTarget, oids: readonly string[]): Promise<SnmpValue[]> => {
+  const get = async (session: SnmpSession, oids: readonly string[]): Promise<SnmpValue[]> => {
     requests++
     try {
-      return await client.get(target, oids)
+      return await session.get(oids)
     } catch (error) {
       const failure = error instanceof SnmpFailure ? error : new SnmpFailure('socket', String(error))
       if (failure.reason === 'timeout') timeouts++
       if (failure.reason !== 'too-big' || oids.length < 2) throw failure
       const middle = Math.ceil(oids.length / 2)
-      return [...(await get(target, oids.slice(0, middle))), ...(await get(target, oids.slice(middle)))]
+      return [...(await get(session, oids.slice(0, middle))), ...(await get(session, oids.slice(middle)))]
     }
   }
 
@@ -113,39 +113,44 @@ export const pollExporter = async (client: SnmpClient, plan: PollPlan, options: 
   const chunks: string[][] = []
   for (let i = 0; i < oids.length; i += options.maxOidsPerRequest) chunks.push(oids.slice(i, i + options.maxOidsPerRequest))
 
+  const sessions: SnmpSession[] = []
+  const open = (credentials: SnmpTarget['credentials']): SnmpSession => {
+    const session = client.open(targetWith(credentials))
+    sessions.push(session)
+    return session
+  }
   try {
     const values: SnmpValue[] = []
-    let target: SnmpTarget
+    let session: SnmpSession | undefined
     let community = 0
     if (agent.credentials.version === '3') {
-      target = targetWith({ version: '3', user: agent.credentials.user })
-      values.push(...(await get(target, chunks[0]!)))
+      session = open({ version: '3', user: agent.credentials.user })
+      values.push(...(await get(session, chunks[0]!)))
     } else {
       // Agents drop requests with a community they do not know, so a wrong one reads as a timeout:
       // the next community is tried on timeouts only, starting from the one that answered last.
       const communities = agent.credentials.communities
-      const order = communities.map((_, i) => (plan.preferredCommunity + i) % communities.length)
-      let answered: SnmpValue[] | undefined
       let lastFailure: SnmpFailure | undefined
-      for (const index of order) {
-        target = targetWith({ version: '2c', community: communities[index]! })
+      for (let i = 0; i < communities.length && !session; i++) {
+        const index = (plan.preferredCommunity + i) % communities.length
+        const candidate = open({ version: '2c', community: communities[index]! })
         try {
-          answered = await get(target, chunks[0]!)
+          values.push(...(await get(candidate, chunks[0]!)))
+          session = candidate
           community = index
-          break
         } catch (error) {
           lastFailure = error as SnmpFailure
           if (lastFailure.reason !== 'timeout') throw lastFailure
         }
       }
-      if (!answered) throw lastFailure ?? new SnmpFailure('timeout', 'no community answered')
-      target = targetWith({ version: '2c', community: communities[community]! })
-      values.push(...answered)
+      if (!session) throw lastFailure ?? new SnmpFailure('timeout', 'no community answered')
     }
-    for (const chunk of chunks.slice(1)) values.push(...(await get(target, chunk)))
+    for (const chunk of chunks.slice(1)) values.push(...(await get(session, chunk)))
     return { ok: true, ...readPoll(plan.ifIndexes, values), community, requests, timeouts }
   } catch (error) {
     const failure = error instanceof SnmpFailure ? error : new SnmpFailure('socket', String(error))
     return { ok: false, reason: failure.reason, message: failure.message, requests, timeouts }
+  } finally {
+    for (const session of sessions) session.close()
   }
 }

@@ -12,7 +12,7 @@ import type { PolledInterface, PollResult } from '../src/poll.js'
 const A = parseIP('192.0.2.1')
 const B = parseIP('192.0.2.2')
 const agents = new AgentTable([{ subnet: '192.0.2.0/24', version: '2c', communities: ['public'], port: 161 }])
-const options = { refreshAfter: 60_000, expireAfter: 300_000, breaker: { failures: 2, openFor: 10_000, maxOpenFor: 25_000 } }
+const options = { refreshAfter: 60_000, expireAfter: 300_000, maxInterfacesPerPoll: 3, breaker: { failures: 2, openFor: 10_000, maxOpenFor: 25_000 } }
 
 const makeCache = () => {
   const clock = { now: 1_000_000 }
@@ -58,6 +58,15 @@ describe('MetadataCache', () => {
     expect(cache.demand(A, [2])).toMatchObject({ schedule: false, wanted: 1 })
     expect(cache.complete(key, plan, success([[1, eth('a')]])).reschedule).toBe(true)
     expect(cache.take(key)!.ifIndexes).toEqual([2])
+  })
+
+  it('asks for many interfaces over several turns in the queue', () => {
+    const { cache } = makeCache()
+    const key = cache.demand(A, [5, 4, 3, 2, 1]).key!
+    const first = cache.take(key)!
+    expect(first.ifIndexes).toEqual([1, 2, 3])
+    expect(cache.complete(key, first, success(first.ifIndexes.map((i) => [i, eth(`e${i}`)]))).reschedule).toBe(true)
+    expect(cache.take(key)!.ifIndexes).toEqual([4, 5])
   })
 
   it('refreshes entries in the background before they expire, and expires them when refreshes fail', () => {
