@@ -3,9 +3,10 @@
 // for the orchestrator's schema and the bus holds what the receiver publishes before the decoder runs.
 import { clickhouseWriter } from '@flowbus/clickhouse-writer'
 import { decoderActor } from '@flowbus/decoder'
+import { enricherActor } from '@flowbus/enricher'
 import { gateway } from '@flowbus/gateway'
 import { orchestrator } from '@flowbus/orchestrator'
 import { receiverActor } from '@flowbus/receiver'
 import type { ActorDefinition } from '@flowbus/runtime'
 
-export const knownActors: readonly ActorDefinition<any>[] = [receiverActor, orchestrator, decoderActor, clickhouseWriter, gateway]
+export const knownActors: readonly ActorDefinition<any>[] = [receiverActor, orchestrator, decoderActor, enricherActor, clickhouseWriter, gateway]
