@@ -275,8 +275,8 @@ export class Rib {
    *   2. the longest prefix with a route whose next hop is the flow's next hop (`nextHops`, when
    *      given: 16 bytes per address, all-zero for unknown);
    *   3. the longest prefix overall.
-   * Among routes of the chosen prefix: live peers before peers going down, then the lowest
-   * neighbor address, then router address, newest incarnation and lowest path id.
+   * Among routes of the chosen prefix: the flow's next hop first, then live peers before peers
+   * going down, the lowest neighbor address, router address, newest incarnation, lowest path id.
    */
   lookup(
     exporter: Uint8Array,
@@ -295,20 +295,21 @@ export class Rib {
       const found = trie.matches(addresses, offset, this.matchHeads)
       let best = NONE
       let bestDepth = -1
+      const hops = nextHops !== undefined && !this.zero(nextHops, offset) ? nextHops : undefined
       if (found > 0 && ownRouter) {
         for (let k = found - 1; k >= 0 && best === NONE; k--) {
-          best = this.bestOf(this.matchHeads[k]!, routerFlags, undefined, 0)
+          best = this.bestOf(this.matchHeads[k]!, routerFlags, hops, offset, false)
           bestDepth = k
         }
       }
-      if (best === NONE && found > 0 && nextHops !== undefined && !this.zero(nextHops, offset)) {
+      if (best === NONE && found > 0 && hops !== undefined) {
         for (let k = found - 1; k >= 0 && best === NONE; k--) {
-          best = this.bestOf(this.matchHeads[k]!, undefined, nextHops, offset)
+          best = this.bestOf(this.matchHeads[k]!, undefined, hops, offset, true)
           bestDepth = k
         }
       }
       if (best === NONE && found > 0) {
-        best = this.bestOf(this.matchHeads[found - 1]!, undefined, undefined, 0)
+        best = this.bestOf(this.matchHeads[found - 1]!, undefined, undefined, 0, false)
         bestDepth = found - 1
       }
       slots[i] = best
@@ -335,24 +336,27 @@ export class Rib {
     return any ? flags : undefined
   }
 
-  /** Best slot of a prefix's list among routes passing the filter (router flags or next hop). */
-  private bestOf(head: number, routerFlags: Uint8Array | undefined, nextHops: Uint8Array | undefined, offset: number): number {
+  /**
+   * Best slot of a prefix's list among routes of the flagged peers (all when undefined): a route
+   * whose next hop is the flow's first (required when `requireHop`), then peer rank, then path id.
+   */
+  private bestOf(head: number, routerFlags: Uint8Array | undefined, nextHops: Uint8Array | undefined, offset: number, requireHop: boolean): number {
     let best = NONE
-    let bestRank = 0
+    let bestScore = 0
     for (let slot = head; slot !== NONE; slot = this.slotNext[slot]!) {
       const peer = this.slotPeer[slot]!
       if (routerFlags !== undefined && routerFlags[peer] === 0) continue
+      let hopMatches = false
       if (nextHops !== undefined) {
         const hop = this.attributes.get(this.slotAttributes[slot]!).nextHop
-        if (hop === undefined) continue
-        let same = true
-        for (let j = 0; j < 16 && same; j++) same = hop[j] === nextHops[offset + j]
-        if (!same) continue
+        hopMatches = hop !== undefined
+        for (let j = 0; j < 16 && hopMatches; j++) hopMatches = hop![j] === nextHops[offset + j]
+        if (requireHop && !hopMatches) continue
       }
-      const rank = this.peerRank[peer]!
-      if (best === NONE || rank < bestRank || (rank === bestRank && this.slotPathId[slot]! < this.slotPathId[best]!)) {
+      const score = (hopMatches ? 0 : MAX_PEERS) + this.peerRank[peer]!
+      if (best === NONE || score < bestScore || (score === bestScore && this.slotPathId[slot]! < this.slotPathId[best]!)) {
         best = slot
-        bestRank = rank
+        bestScore = score
       }
     }
     return best
