@@ -131,7 +131,7 @@ describe('BMP captures', () => {
     hops.set(parseIP('2001:db8::7'), 0)
     expect(lookup('192.0.2.99', hops)).toEqual(['65017 65013 174 174 174/64', '65011 65011 174 29447 396919/25', '-', '65013 65013 1299 1299 1299 12322/64'])
     const route = answerer.answer({ exporterAddress: ROUTER, addresses: addresses.subarray(16, 32), nextHops: new Uint8Array(0) }).routes[0]!
-    expect(route).toMatchObject({ found: true, asn: 396919, communities: [(65011 << 16) | 12], prefixLength: 25 })
+    expect(route).toMatchObject({ found: true, asn: 396919, communities: [65011 * 65536 + 12], prefixLength: 25 })
     expect(formatIP(route.nextHop)).toBe('192.0.2.1')
   })
 
