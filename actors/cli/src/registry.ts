@@ -8,5 +8,6 @@ import { gateway } from '@flowbus/gateway'
 import { orchestrator } from '@flowbus/orchestrator'
 import { receiverActor } from '@flowbus/receiver'
 import type { ActorDefinition } from '@flowbus/runtime'
+import { snmpPollerActor } from '@flowbus/snmp-poller'
 
-export const knownActors: readonly ActorDefinition<any>[] = [receiverActor, orchestrator, decoderActor, enricherActor, clickhouseWriter, gateway]
+export const knownActors: readonly ActorDefinition<any>[] = [receiverActor, orchestrator, decoderActor, enricherActor, snmpPollerActor, clickhouseWriter, gateway]
