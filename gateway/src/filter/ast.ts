@@ -93,6 +93,9 @@ export interface FilterError {
 
 export type ParseResult = { readonly ok: true; readonly ast: FilterAst } | { readonly ok: false; readonly error: FilterError }
 
+/** User text inside a message, cut short so a megabyte of input does not make a megabyte of error. */
+export const shown = (text: string): string => (text.length > 40 ? `${text.slice(0, 40)}…` : text)
+
 /** Builds a positioned error from an offset in `text`. */
 export const filterError = (text: string, offset: number, message: string, expected: readonly string[], length?: number): FilterError => {
   let line = 1

@@ -139,6 +139,8 @@ export const filterColumnOf = (column: StorageColumn): FilterColumn | undefined 
  * plus Akvorado's computed `PacketSize` (bytes per packet) when Bytes and Packets are stored.
  */
 export const filterColumns = (columns: readonly StorageColumn[]): ReadonlyMap<string, FilterColumn> => {
+  const cached = filterColumnsCache.get(columns)
+  if (cached) return cached
   const out = new Map<string, FilterColumn>()
   for (const column of columns) {
     if (!column.filterable) continue
@@ -160,8 +162,12 @@ export const filterColumns = (columns: readonly StorageColumn[]): ReadonlyMap<st
       dimension: false,
     })
   }
+  filterColumnsCache.set(columns, out)
   return out
 }
+
+// Completion and compilation run per keystroke and per query with the same column list.
+const filterColumnsCache = new WeakMap<readonly StorageColumn[], ReadonlyMap<string, FilterColumn>>()
 
 /**
  * The same column seen from the other direction: Src↔Dst, In↔Out (SrcAS↔DstAS, InIfName↔OutIfName);

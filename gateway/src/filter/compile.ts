@@ -3,7 +3,7 @@
 // operators and placeholders, so no text a user typed ever reaches ClickHouse as SQL.
 import { formatIP, isIPv4Mapped, parseIP, parseMAC } from '@flowbus/bus-schemas'
 import { type StorageColumn, allStorageColumns } from '@flowbus/runtime'
-import { type FilterAst, type FilterCondition, type FilterError, type FilterLiteral, type FilterNode, type FilterOperator, type Span, filterError } from './ast.js'
+import { type FilterAst, type FilterCondition, type FilterError, type FilterLiteral, type FilterNode, type FilterOperator, type Span, filterError, shown } from './ast.js'
 import { type FilterColumn, type FilterColumnClass, filterColumns, swapColumnName } from './columns.js'
 
 export interface CompileOptions {
@@ -95,16 +95,6 @@ interface Fragment {
   readonly compound: boolean
 }
 
-const columnCache = new WeakMap<readonly StorageColumn[], ReadonlyMap<string, FilterColumn>>()
-const columnsOf = (columns: readonly StorageColumn[]): ReadonlyMap<string, FilterColumn> => {
-  let map = columnCache.get(columns)
-  if (!map) {
-    map = filterColumns(columns)
-    columnCache.set(columns, map)
-  }
-  return map
-}
-
 /** Edit distance, for "did you mean" on an unknown column (names are short, the schema ~100). */
 const distance = (a: string, b: string): number => {
   let previous = Array.from({ length: b.length + 1 }, (_, i) => i)
@@ -175,7 +165,7 @@ class Compiler {
       return found
     }
     if (this.swap && name !== written && this.columns.has(written.toLowerCase())) {
-      this.fail(span, `${written} has no counterpart in the other direction (there is no ${name} column), so a bidirectional query cannot reverse it`)
+      this.fail(span, `${shown(written)} has no counterpart in the other direction (there is no ${shown(name)} column), so a bidirectional query cannot reverse it`)
     }
     const stored = allStorageColumns.find((c) => c.name.toLowerCase() === name.toLowerCase())
     if (stored && !stored.filterable) this.fail(span, `${stored.name} cannot be used in a filter`, ['column name'])
@@ -185,12 +175,13 @@ class Compiler {
     }
     const lower = name.toLowerCase()
     let best: { name: string; d: number } | undefined
-    for (const column of this.columns.values()) {
+    // Edit distance is quadratic: only names of a plausible length get a suggestion.
+    for (const column of lower.length <= 64 ? this.columns.values() : []) {
       const d = distance(lower, column.name.toLowerCase())
       if (!best || d < best.d) best = { name: column.name, d }
     }
     const hint = best && best.d <= Math.max(2, Math.floor(lower.length / 4)) ? ` (did you mean ${best.name}?)` : ''
-    this.fail(span, `unknown column "${name}"${hint}`, ['column name'])
+    this.fail(span, `unknown column "${shown(name)}"${hint}`, ['column name'])
   }
 
   private condition(condition: FilterCondition): Fragment {
@@ -274,7 +265,7 @@ class Compiler {
       case 'enum': {
         const member = column.names?.get(value.text.toLowerCase())
         if (member === undefined) {
-          this.fail(value.span, `"${value.text}" is not a value of ${column.name}: use ${[...(column.names?.keys() ?? [])].join(', ')}`, [...(column.names?.keys() ?? [])])
+          this.fail(value.span, `"${shown(value.text)}" is not a value of ${column.name}: use ${[...(column.names?.keys() ?? [])].join(', ')}`, [...(column.names?.keys() ?? [])])
         }
         return this.param('Int8', member)
       }
@@ -296,9 +287,9 @@ class Compiler {
     const what = column.class === 'asn' ? 'an AS number' : column.names ? `a name (${[...column.names.keys()].slice(0, 6).join(', ')}…) or a number` : `an unsigned ${bits}-bit integer`
     if (digits === undefined || value.quoted) {
       const why = value.quoted && digits !== undefined ? ' (write numbers without quotes)' : ''
-      this.fail(value.span, `${column.name} takes ${what}, not "${value.text}"${why}`, ['value'])
+      this.fail(value.span, `${column.name} takes ${what}, not "${shown(value.text)}"${why}`, ['value'])
     }
-    if (digits.length > 20 || BigInt(digits) > max) this.fail(value.span, `${value.text} is out of range for ${column.name} (0 to ${max})`, ['value'])
+    if (digits.length > 20 || BigInt(digits) > max) this.fail(value.span, `${shown(value.text)} is out of range for ${column.name} (0 to ${max})`, ['value'])
     // Beyond 2^53 a number would lose digits: UInt64 values travel as decimal text.
     return bits === 64 ? BigInt(digits).toString() : Number(digits)
   }
@@ -306,7 +297,7 @@ class Compiler {
   private arrayItem(column: FilterColumn, value: FilterLiteral): number {
     const digits = column.class === 'aspath' ? /^(?:AS)?(\d+)$/i.exec(value.text)?.[1] : /^\d+$/.test(value.text) ? value.text : undefined
     if (digits === undefined || value.quoted || digits.length > 10 || Number(digits) > 0xffffffff) {
-      this.fail(value.span, `${column.name} takes ${valueDescription[column.class]}, not "${value.text}"`, ['value'])
+      this.fail(value.span, `${column.name} takes ${valueDescription[column.class]}, not "${shown(value.text)}"`, ['value'])
     }
     return Number(digits)
   }
@@ -315,16 +306,16 @@ class Compiler {
   private communityTerm(column: FilterColumn, value: FilterLiteral): string {
     const parts = value.quoted ? undefined : /^(\d{1,10}):(\d{1,10})(?::(\d{1,10}))?$/.exec(value.text)
     const large = parts?.[3] !== undefined
-    const wrong = (): never => this.fail(value.span, `${column.name} takes ${valueDescription[column.class]}, not "${value.text}"`, ['value'])
+    const wrong = (): never => this.fail(value.span, `${column.name} takes ${valueDescription[column.class]}, not "${shown(value.text)}"`, ['value'])
     if (!parts) return wrong()
     if (!large) {
       if (column.class === 'largeCommunities') return wrong()
       const [high, low] = [Number(parts[1]), Number(parts[2])]
-      if (high > 0xffff || low > 0xffff) this.fail(value.span, `${value.text}: both halves of a community are 0 to 65535 (use a:b:c for a large community)`, ['value'])
+      if (high > 0xffff || low > 0xffff) this.fail(value.span, `${shown(value.text)}: both halves of a community are 0 to 65535 (use a:b:c for a large community)`, ['value'])
       return `has(${column.sql}, ${this.param('UInt32', high * 0x10000 + low)})`
     }
     const numbers = [Number(parts[1]), Number(parts[2]), Number(parts[3])]
-    if (numbers.some((n) => n > 0xffffffff)) this.fail(value.span, `${value.text}: each part of a large community is 0 to 4294967295`, ['value'])
+    if (numbers.some((n) => n > 0xffffffff)) this.fail(value.span, `${shown(value.text)}: each part of a large community is 0 to 4294967295`, ['value'])
     let target = column
     if (column.class === 'communities') {
       const largeName = column.name.replace(/Communities$/, 'LargeCommunities')
@@ -342,7 +333,7 @@ class Compiler {
       if (/^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/i.test(text)) return parseInt(text.replace(/\./g, ''), 16)
       if (/^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i.test(text)) return parseMAC(text)
     }
-    this.fail(value.span, `${column.name} takes ${valueDescription.mac}, not "${text}"`, ['value'])
+    this.fail(value.span, `${column.name} takes ${valueDescription.mac}, not "${shown(text)}"`, ['value'])
   }
 
   private time(column: FilterColumn, value: FilterLiteral): number | string {
@@ -359,14 +350,14 @@ class Compiler {
         if (date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d && h < 24 && mi < 60 && s < 60) ms = date.getTime()
       }
     }
-    if (ms === undefined || ms < 0 || ms >= 4294967296000) this.fail(value.span, `${column.name} takes ${valueDescription.time}, not "${value.text}"`, ['value'])
+    if (ms === undefined || ms < 0 || ms >= 4294967296000) this.fail(value.span, `${column.name} takes ${valueDescription.time}, not "${shown(value.text)}"`, ['value'])
     const seconds = Math.floor(ms / 1000)
     return column.paramType === 'DateTime' ? seconds : `${seconds}.${String(ms % 1000).padStart(3, '0')}`
   }
 
   /** An address as [first, last] of its range; a plain address is a range of one. */
   private ipRange(column: FilterColumn, value: FilterLiteral): { first: string; last: string; single: boolean } {
-    const wrong = (why: string): never => this.fail(value.span, `${column.name} takes ${valueDescription.ip}, not "${value.text}"${why}`, ['value'])
+    const wrong = (why: string): never => this.fail(value.span, `${column.name} takes ${valueDescription.ip}, not "${shown(value.text)}"${why}`, ['value'])
     if (value.quoted) return wrong(' (write addresses without quotes)')
     const slash = value.text.indexOf('/')
     const address = slash === -1 ? value.text : value.text.slice(0, slash)
@@ -427,7 +418,7 @@ const ipText = (bytes: Uint8Array): string => (isIPv4Mapped(bytes) ? `::ffff:${f
 export const compileFilter = (ast: FilterAst, options: CompileOptions): CompileResult => {
   const prefix = options.paramPrefix ?? 'f'
   if (!PARAM_PREFIX.test(prefix)) throw new TypeError(`paramPrefix "${prefix}" must be an identifier ([A-Za-z_][A-Za-z0-9_]*)`)
-  const compiler = new Compiler(ast.text, columnsOf(options.columns), options.swapDirection ?? false, prefix)
+  const compiler = new Compiler(ast.text, filterColumns(options.columns), options.swapDirection ?? false, prefix)
   try {
     return { ok: true, ...compiler.compile(ast.root) }
   } catch (e) {

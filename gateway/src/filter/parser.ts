@@ -12,6 +12,7 @@ import {
   type Span,
   filterError,
   filterOperators,
+  shown,
 } from './ast.js'
 
 /** Parentheses and NOTs nested deeper than this are refused (each level is a stack frame). */
@@ -217,20 +218,15 @@ export class FilterParser {
     const c = text.charCodeAt(start)
     const c1 = text.charCodeAt(start + 1)
     const c2 = text.charCodeAt(start + 2)
-    const symbol = (op: FilterOperator, length: number) => {
-      this.pos += length
-      this.steps += length
-      return { op, span: { offset: start, length } }
-    }
-    if (c === 33 && c1 === 60 && c2 === 60) return symbol('!<<', 3) // !<<
-    if (c === 33 && c1 === 61) return symbol('!=', 2)
-    if (c === 60 && c1 === 60) return symbol('<<', 2)
-    if (c === 60 && c1 === 61) return symbol('<=', 2)
-    if (c === 62 && c1 === 61) return symbol('>=', 2)
-    if (c === 60 && c1 === 62) return symbol('!=', 2) // SQL's <>
-    if (c === 60) return symbol('<', 1)
-    if (c === 62) return symbol('>', 1)
-    if (c === 61) return symbol('=', c1 === 61 ? 2 : 1) // `==` is forgiven
+    if (c === 33 && c1 === 60 && c2 === 60) return this.symbol('!<<', 3) // !<<
+    if (c === 33 && c1 === 61) return this.symbol('!=', 2)
+    if (c === 60 && c1 === 60) return this.symbol('<<', 2)
+    if (c === 60 && c1 === 61) return this.symbol('<=', 2)
+    if (c === 62 && c1 === 61) return this.symbol('>=', 2)
+    if (c === 60 && c1 === 62) return this.symbol('!=', 2) // SQL's <>
+    if (c === 60) return this.symbol('<', 1)
+    if (c === 62) return this.symbol('>', 1)
+    if (c === 61) return this.symbol('=', c1 === 61 ? 2 : 1) // `==` is forgiven
     const ident = this.scanIdent()
     if (ident) {
       const upper = ident.text.toUpperCase()
@@ -245,7 +241,14 @@ export class FilterParser {
       }
       this.pos = start
     }
-    this.fail(start, `after ${column}`, expectedOperator)
+    this.fail(start, `after ${shown(column)}`, expectedOperator)
+  }
+
+  private readonly symbol = (op: FilterOperator, length: number): { op: FilterOperator; span: Span } => {
+    const span = { offset: this.pos, length }
+    this.pos += length
+    this.steps += length
+    return { op, span }
   }
 
   private parseList(op: 'IN' | 'NOTIN'): FilterList {
