@@ -34,7 +34,7 @@ interface Agent {
 }
 
 const agent = serviceOrSkip<Agent & { stop(): Promise<void> }>('snmpd', async () => {
-  const snmpd = await startSnmpd({ communities: ['flowbus-ro'], writeCommunity: 'flowbus-rw', users })
+  const snmpd = await startSnmpd({ communities: ['flowbus-ro'], writeCommunity: 'flowbus-rw', users, ipv6: true })
   try {
     const walked = await snmpd.walk({ community: 'flowbus-ro' }, '1.3.6.1.2.1.2.2.1.1')
     const ifIndexes = [...walked.values()].map((v) => (v.kind === 'number' ? v.value : NaN))
@@ -92,6 +92,12 @@ describe('polling a real snmpd', () => {
     // The community that answered goes first next time: no timeout.
     const again = await pollExporter(netSnmpClient, { ...plan, preferredCommunity: 1 }, { timeoutMs: 300, retries: 0, maxOidsPerRequest: 40 })
     expect(again).toMatchObject({ ok: true, community: 1, timeouts: 0, requests: 1 })
+  })
+
+  it('v2c over IPv6 (udp6 socket to [::1])', async () => {
+    const a = agent.get()
+    const plan = { agent: { ...settings(a.snmpd, { version: '2c', communities: ['flowbus-ro'] }), address: '::1' }, ifIndexes: a.ifIndexes, preferredCommunity: 0 }
+    await expectSameAsSnmpget(a, { community: 'flowbus-ro' }, await pollExporter(netSnmpClient, plan, { timeoutMs: 2000, retries: 1, maxOidsPerRequest: 40 }))
   })
 
   it('v2c: many interfaces are split over several GETs with the same answers', async () => {
