@@ -1,7 +1,7 @@
 // The clickhouse-writer killed with SIGKILL mid-stream, on NATS JetStream and on Kafka, as a
 // separate OS process: after a restart on the same chDB data directory, ClickHouse holds every
-// published flow exactly once (the bus redelivers what was not acknowledged; inserts of the
-// same messages carry the same deduplication token).
+// published flow exactly once (the bus redelivers what was not acknowledged; the writer regroups
+// the messages as its ledger recorded them, so the repeated inserts carry the same tokens).
 import { type ChildProcess, spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -74,6 +74,9 @@ const crashTest = async (bus: Record<string, unknown>, dir: string) => {
     bus: { ...bus, consumer: { ackWait: '3s' } },
     http: { listen: '127.0.0.1:0' },
     log: { level: 'warning' },
+    // Grouped inserts, closed by rows (3 messages of one shard) or by time: a crash must still
+    // store each flow once (groups are recorded by bus position before their insert).
+    'clickhouse-writer': { batchRows: 3000, batchTime: '300ms' },
     clickhouse: { path: join(dir, 'clickhouse'), retention: { flows: 0, flows1m: 0, flows5m: 0, flows1h: 0, counters: 0 } },
   }
   await writeFile(configFile, JSON.stringify(config))
