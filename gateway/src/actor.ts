@@ -77,6 +77,10 @@ export const gateway = defineActor({
               own.liveDroppedEvents.inc(events)
               context.dropped('slow-live-client', events)
             },
+            onError: (error) => {
+              context.error('live-filter')
+              Effect.runFork(Effect.logWarning(`live filter: ${(error as Error)?.message ?? String(error)}`))
+            },
           },
         },
         onInternalError: (error) => {

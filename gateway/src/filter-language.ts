@@ -54,12 +54,7 @@ export interface FilterLanguage {
     cursor: number,
     columns: readonly StorageColumn[],
   ) => { suggestions: readonly FilterSuggestion[]; values?: ValueRequest }
-  /** A predicate over one flow of a batch, when the language can evaluate in JS (live subscriptions). */
-  readonly matcher?: (text: string, columns: readonly StorageColumn[]) => FlowMatcher
 }
-
-/** Tests one row of a decoded FlowBatch. */
-export type FlowMatcher = (batch: import('@flowbus/bus-schemas').FlowBatch, row: number) => boolean
 
 /** The filter language of gateway/src/filter behind the gateway's interface. */
 export const akvoradoFilters: FilterLanguage = {

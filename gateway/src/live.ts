@@ -3,7 +3,32 @@
 // bounded: when its client reads too slowly the oldest event is dropped and the next one says
 // how many were lost, so a slow client never makes the server's memory grow.
 import { type FlowBatch, type FlowRow, flowBatchToRows } from '@flowbus/bus-schemas'
-import type { FlowMatcher } from './filter-language.js'
+
+/** Rows of a batch matching the subscriber's filter (evaluated by ClickHouse); undefined: every row. */
+export type RowSelector = (batch: FlowBatch) => Promise<number[]>
+
+/**
+ * Calls `handle` with each batch's selected rows, in order. While a selection is under way, a
+ * new batch is dropped (counted): filtering never queues work behind a slow engine.
+ */
+const selecting = (select: RowSelector | undefined, handle: (batch: FlowBatch, rows: readonly number[] | undefined) => void, dropped: () => void, failed: (error: unknown) => void) => {
+  if (!select) return (batch: FlowBatch) => handle(batch, undefined)
+  let busy = false
+  return (batch: FlowBatch) => {
+    if (busy) return dropped()
+    busy = true
+    select(batch).then(
+      (rows) => {
+        busy = false
+        handle(batch, rows)
+      },
+      (error: unknown) => {
+        busy = false
+        failed(error)
+      },
+    )
+  }
+}
 
 /** A bounded queue of events read as an async iterator; overflow drops the oldest. */
 export class EventQueue<T> implements AsyncIterableIterator<T> {
@@ -96,11 +121,12 @@ export interface LiveFlowsEvent {
 }
 
 export interface LiveFlowsOptions {
-  readonly matcher: FlowMatcher | undefined
+  readonly select: RowSelector | undefined
   readonly sampleRate: number
   readonly queueLength: number
   readonly maxFlowsPerEvent: number
   readonly onDropped?: (events: number) => void
+  readonly onError?: (error: unknown) => void
 }
 
 /** One liveFlows subscriber: matching flows, 1 in sampleRate kept, one event per bus batch. */
@@ -110,26 +136,33 @@ export const subscribeLiveFlows = (hub: LiveHub, options: LiveFlowsOptions): Asy
   let counter = 0
   let droppedFlows = 0
   let lostEvents = 0
-  remove = hub.add((batch) => {
-    const keep: number[] = []
-    for (let r = 0; r < batch.count; r++) {
-      if (options.matcher && !options.matcher(batch, r)) continue
-      if (counter++ % options.sampleRate !== 0) {
-        droppedFlows++
-        continue
+  const lose = (events: number) => {
+    lostEvents += events
+    options.onDropped?.(events)
+  }
+  const offer = selecting(
+    options.select,
+    (batch, selected) => {
+      const keep: number[] = []
+      const rows = selected ?? Array.from({ length: batch.count }, (_, i) => i)
+      for (const r of rows) {
+        if (counter++ % options.sampleRate !== 0) {
+          droppedFlows++
+          continue
+        }
+        if (keep.length >= options.maxFlowsPerEvent) droppedFlows++
+        else keep.push(r)
       }
-      if (keep.length >= options.maxFlowsPerEvent) droppedFlows++
-      else keep.push(r)
-    }
-    if (keep.length === 0) return
-    const before = queue.dropped
-    queue.push({ flows: rowsOf(batch, keep), dropped: droppedFlows, droppedEvents: 0 })
-    droppedFlows = 0
-    if (queue.dropped > before) {
-      lostEvents += queue.dropped - before
-      options.onDropped?.(queue.dropped - before)
-    }
-  })
+      if (keep.length === 0) return
+      const before = queue.dropped
+      queue.push({ flows: rowsOf(batch, keep), dropped: droppedFlows, droppedEvents: 0 })
+      droppedFlows = 0
+      if (queue.dropped > before) lose(queue.dropped - before)
+    },
+    () => lose(1),
+    (error) => options.onError?.(error),
+  )
+  remove = hub.add(offer)
   // The count of lost events rides on the next event the client reads.
   return {
     next: async () => {
@@ -168,7 +201,8 @@ export interface LiveRatesEvent {
 }
 
 export interface LiveRatesOptions {
-  readonly matcher: FlowMatcher | undefined
+  readonly select: RowSelector | undefined
+  readonly onError?: (error: unknown) => void
   /** Text of each dimension of a row (from the batch). */
   readonly key: (batch: FlowBatch, row: number) => string[]
   readonly intervalMs: number
@@ -186,21 +220,29 @@ export const subscribeLiveRates = (hub: LiveHub, options: LiveRatesOptions): Asy
     remove()
     clearInterval(timer)
   })
-  remove = hub.add((batch) => {
-    for (let r = 0; r < batch.count; r++) {
-      if (options.matcher && !options.matcher(batch, r)) continue
-      const dimensions = options.key(batch, r)
-      const key = JSON.stringify(dimensions)
-      let entry = sums.get(key)
-      if (!entry) sums.set(key, (entry = { dimensions, bytes: 0, packets: 0, flows: 0 }))
-      const rate = batch.getNumber('SamplingRate', r) || 1
-      entry.bytes += batch.getNumber('Bytes', r) * rate
-      entry.packets += batch.getNumber('Packets', r) * rate
-      entry.flows += 1
-    }
-  })
-  const seconds = options.intervalMs / 1000
   let lost = 0
+  remove = hub.add(
+    selecting(
+      options.select,
+      (batch, selected) => {
+        const add = (r: number) => {
+          const dimensions = options.key(batch, r)
+          const key = JSON.stringify(dimensions)
+          let entry = sums.get(key)
+          if (!entry) sums.set(key, (entry = { dimensions, bytes: 0, packets: 0, flows: 0 }))
+          const rate = batch.getNumber('SamplingRate', r) || 1
+          entry.bytes += batch.getNumber('Bytes', r) * rate
+          entry.packets += batch.getNumber('Packets', r) * rate
+          entry.flows += 1
+        }
+        if (selected) for (const r of selected) add(r)
+        else for (let r = 0; r < batch.count; r++) add(r)
+      },
+      () => (lost += 1),
+      (error) => options.onError?.(error),
+    ),
+  )
+  const seconds = options.intervalMs / 1000
   timer = setInterval(() => {
     const entries = [...sums.values()].sort((a, b) => b.bytes - a.bytes)
     sums = new Map()

@@ -14,6 +14,9 @@ import { typeDefs } from './schema/type-defs.js'
 
 export const GRAPHQL_PATH = '/graphql'
 
+/** Unsent bytes on a WebSocket above which live events stop being sent (and start being dropped). */
+const CONGESTED_BYTES = 1024 * 1024
+
 export interface GatewayServerOptions {
   readonly config: GatewayConfig
   readonly dependencies: ResolverDependencies
@@ -91,7 +94,8 @@ export const createGatewayServer = (options: GatewayServerOptions): GatewayServe
         const errors = validate(enveloped, document)
         if (errors.length > 0) return errors
         const user = (ctx.extra as unknown as { user: User }).user
-        const contextValue: GatewayContext = { user, signal: undefined }
+        const socket = ctx.extra.socket
+        const contextValue: GatewayContext = { user, signal: undefined, congested: () => socket.bufferedAmount > CONGESTED_BYTES }
         const args: ExecutionArgs = {
           schema: enveloped,
           document,

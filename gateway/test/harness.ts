@@ -148,6 +148,8 @@ export const resolveConfig = (raw: object): ResolvedConfig =>
 
 export interface Pipeline {
   readonly url: string
+  /** The process's /metrics, /healthz endpoint. */
+  readonly metricsURL: string
   readonly config: ResolvedConfig
   readonly clickhouse: ClickHouseConfig
   readonly bus: BusService
@@ -164,14 +166,14 @@ export async function startPipeline(raw: Record<string, unknown>, transport?: Tr
   const config = resolveConfig(raw)
   const bus_ = transport ?? (await connectTransport(config.bus))
   const bus = makeBus(bus_, config.bus, makeMetrics())
-  let ready!: () => void
-  const started = new Promise<void>((resolve) => (ready = resolve))
+  let ready!: (port: number) => void
+  const started = new Promise<number>((resolve) => (ready = resolve))
   const fiber = Effect.runFork(
-    runAll(config, bus_, () => ready()).pipe(
+    runAll(config, bus_, (port) => ready(port)).pipe(
       Effect.provideService(SharedSections, { bus: config.bus, clickhouse: config.clickhouse as ClickHouseConfig }),
     ),
   )
-  await Promise.race([
+  const httpPort = await Promise.race([
     started,
     Effect.runPromise(Fiber.join(fiber)).then(() => {
       throw new Error('the pipeline stopped before it was ready')
@@ -182,6 +184,7 @@ export async function startPipeline(raw: Record<string, unknown>, transport?: Tr
   if (!address) throw new Error(`the gateway did not record its address for ${listen}`)
   return {
     url: `http://127.0.0.1:${address.port}/graphql`,
+    metricsURL: `http://127.0.0.1:${httpPort}/metrics`,
     config,
     clickhouse: config.clickhouse as ClickHouseConfig,
     bus,
@@ -196,8 +199,8 @@ export async function startPipeline(raw: Record<string, unknown>, transport?: Tr
   }
 }
 
-const runAll = (config: ResolvedConfig, transport: Transport, onReady: () => void) =>
-  runActors({ actors: [orchestrator, clickhouseWriter, gateway], config, transport, onReady })
+const runAll = (config: ResolvedConfig, transport: Transport, onReady: (httpPort: number) => void) =>
+  runActors({ actors: [orchestrator, clickhouseWriter, gateway], config, transport, onReady: (endpoint) => onReady(endpoint.address?.port ?? 0) })
 
 /** Polls until check() holds (tests never assert on timing, only on an eventual state). */
 export async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {

@@ -124,7 +124,10 @@ export class FilterParser {
     const start = this.pos
     const end = start + keyword.length
     if (end > this.text.length) return undefined
-    if (this.text.slice(start, end).toUpperCase() !== keyword) return undefined
+    // Compared code by code (keywords are ASCII letters): no substring per token.
+    for (let i = 0; i < keyword.length; i++) {
+      if ((this.text.charCodeAt(start + i) | 0x20) !== (keyword.charCodeAt(i) | 0x20)) return undefined
+    }
     if (end < this.text.length && isIdentPart(this.text.charCodeAt(end))) return undefined
     this.steps += keyword.length
     this.pos = end

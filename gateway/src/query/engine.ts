@@ -2,7 +2,7 @@
 // parameterised ClickHouse queries on the right table, and shapes the answers: missing points
 // filled with zero, the rest of the top-N as "Other", per-series statistics.
 import { type ClickHouseConfig, EXPORTERS_TABLE, FLOWS_TABLE, INTERFACES_TABLE, type StorageColumn, storageColumns } from '@flowbus/runtime'
-import { formatMAC } from '@flowbus/bus-schemas'
+import { type FlowBatch, type FlowColumnName, formatIP, formatMAC, isIPv4Mapped } from '@flowbus/bus-schemas'
 import type { CompiledFilter, FilterLanguage } from '../filter-language.js'
 import { swapColumnName } from '../filter/index.js'
 import { type Dimension, type DimensionCatalogue, type Truncation, dimensionExpression } from './dimensions.js'
@@ -186,6 +186,12 @@ export interface QueryEngine {
   readonly exporters: (options: QueryOptions) => Promise<ExporterRow[]>
   readonly flowRate: (seconds: number, options: QueryOptions) => Promise<number>
   readonly values: (column: string, prefix: string, limit: number, options: QueryOptions) => Promise<string[]>
+  /**
+   * Rows of a live batch matching a filter, evaluated by ClickHouse over the batch's rows passed
+   * as a query parameter (nothing stored): the same semantics as stored queries. Undefined for
+   * an empty filter (every row matches).
+   */
+  readonly liveSelector: (filter: string, options: QueryOptions) => ((batch: FlowBatch) => Promise<number[]>) | undefined
 }
 
 export interface InterfaceRow {
@@ -222,6 +228,38 @@ const timeCondition = 'TimeReceived >= toDateTime({g_start:UInt32}) AND TimeRece
 
 /** The address text of an IPv6 column, IPv4-mapped ones as dotted quads. */
 const addressText = (column: string) => `replaceRegexpOne(IPv6NumToString(\`${column}\`), '^::ffff:', '')`
+
+const enumLabels: Record<string, readonly string[]> = {
+  InIfBoundary: ['undefined', 'external', 'internal'],
+  OutIfBoundary: ['undefined', 'external', 'internal'],
+  FlowDirection: ['undefined', 'ingress', 'egress'],
+}
+
+/** A batch row's value of a stored column, as JSONEachRow input for its ClickHouse type. */
+const liveValue = (column: StorageColumn): ((batch: FlowBatch, row: number) => unknown) => {
+  const name = column.name as FlowColumnName as never
+  const labels = enumLabels[column.name]
+  switch (column.flow.kind) {
+    case 'ip':
+      return (b, r) => {
+        const address = b.getIP(name, r)
+        return isIPv4Mapped(address) ? `::ffff:${formatIP(address)}` : formatIP(address)
+      }
+    case 'string':
+      return (b, r) => b.getString(name, r)
+    case 'u32list':
+      return (b, r) => Array.from(b.getList(name, r))
+    case 'u32x3list':
+      return (b, r) => {
+        const values = b.getList(name, r)
+        const triples: number[][] = []
+        for (let i = 0; i + 2 < values.length; i += 3) triples.push([values[i]!, values[i + 1]!, values[i + 2]!])
+        return triples
+      }
+    default:
+      return labels ? (b, r) => labels[b.getNumber(name, r)] ?? 'undefined' : (b, r) => b.getNumber(name, r)
+  }
+}
 
 export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalogue, settings: EngineSettings): QueryEngine => {
   const { limits, filters } = settings
@@ -580,5 +618,25 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     return result.map((r) => r.v)
   }
 
-  return { dimensions: catalogue, timeseries, topN, sankey, flows, exporters, flowRate, values }
+  const liveSelector: QueryEngine['liveSelector'] = (filterText, options) => {
+    const filter = compile(filterText, false)
+    if (filter.sql === '') return undefined
+    const columns = filter.columns.map((name) => stored.find((c) => c.name === name)).filter((c): c is StorageColumn => c !== undefined)
+    // Structure from the schema's own names and types, never from the user.
+    const structure = ['__row UInt32', ...columns.map((c) => `\`${c.name}\` ${c.type}`)].join(', ').replace(/\\/g, '\\\\').replace(/'/g, "\\'")
+    const sql = `SELECT __row FROM format(JSONEachRow, '${structure}', {g_rows:String}) WHERE ${filter.sql}`
+    const readers = columns.map((c) => [c.name, liveValue(c)] as const)
+    return async (batch) => {
+      const lines: string[] = []
+      for (let r = 0; r < batch.count; r++) {
+        const row: Record<string, unknown> = { __row: r }
+        for (const [name, read] of readers) row[name] = read(batch, r)
+        lines.push(JSON.stringify(row))
+      }
+      const result = await rows<{ __row: number }>(sql, { ...filter.params, g_rows: lines.join('\n') }, options)
+      return result.map((r) => Number(r.__row))
+    }
+  }
+
+  return { dimensions: catalogue, timeseries, topN, sankey, flows, exporters, flowRate, values, liveSelector }
 }

@@ -3,7 +3,7 @@
 import { type FlowBatch, type FlowColumnName, flowColumns, formatIP, formatMAC } from '@flowbus/bus-schemas'
 import { GraphQLScalarType, Kind } from 'graphql'
 import type { User } from '../auth.js'
-import type { FilterLanguage, FlowMatcher } from '../filter-language.js'
+import type { FilterLanguage } from '../filter-language.js'
 import type { PipelineHealth } from '../health.js'
 import { type LiveHub, subscribeLiveFlows, subscribeLiveRates } from '../live.js'
 import type { QueryEngine, Range, TimeseriesInput, Unit } from '../query/engine.js'
@@ -14,6 +14,27 @@ export interface GatewayContext {
   readonly user: User
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal | undefined
+  /**
+   * True while the client's connection holds too much unsent data (WebSocket): live events then
+   * wait in the subscriber's bounded queue, where the oldest are dropped. SSE needs none: the
+   * response stream pulls events only as fast as the socket drains.
+   */
+  readonly congested?: () => boolean
+}
+
+/** Waits before each read while the connection is congested, so the bounded queue does the dropping. */
+const paced = <T>(events: AsyncIterableIterator<T>, congested: (() => boolean) | undefined): AsyncIterableIterator<T> => {
+  if (!congested) return events
+  return {
+    next: async () => {
+      while (congested()) await new Promise((resolve) => setTimeout(resolve, 20))
+      return events.next()
+    },
+    return: () => events.return?.() ?? Promise.resolve({ value: undefined, done: true }),
+    [Symbol.asyncIterator]() {
+      return this
+    },
+  }
 }
 
 export interface ResolverDependencies {
@@ -22,7 +43,12 @@ export interface ResolverDependencies {
   readonly hub: LiveHub
   readonly health: () => Promise<PipelineHealth>
   readonly saved: SavedFilters | undefined
-  readonly live: { readonly queueLength: number; readonly maxFlowsPerEvent: number; readonly onDropped?: (events: number) => void }
+  readonly live: {
+    readonly queueLength: number
+    readonly maxFlowsPerEvent: number
+    readonly onDropped?: (events: number) => void
+    readonly onError?: (error: unknown) => void
+  }
 }
 
 const toSeconds = (value: unknown): number => {
@@ -114,13 +140,9 @@ export const makeResolvers = (deps: ResolverDependencies) => {
     ipv4PrefixLength: args.ipv4PrefixLength ?? 32,
     ipv6PrefixLength: args.ipv6PrefixLength ?? 128,
   })
-  const liveMatcher = (filter: string): FlowMatcher | undefined => {
-    if (filter.trim() === '') return undefined
-    if (!filters.matcher) {
-      throw new QueryInputError('live subscriptions take no filter in this version: subscribe with filter "" and filter on the client', 'BAD_FILTER')
-    }
-    return filters.matcher(filter, engine.dimensions.filterColumns)
-  }
+  // Live filters are evaluated by ClickHouse over each batch (see QueryEngine.liveSelector).
+  const liveSelector = (filter: string, context: GatewayContext) =>
+    engine.liveSelector(filter, { user: `live:${context.user.login}`, signal: undefined, purpose: 'live' })
   const tableOf = (choice: { table: string; resolution: number; reason: string }) => ({ name: choice.table, resolution: choice.resolution, reason: choice.reason })
 
   return {
@@ -202,29 +224,31 @@ export const makeResolvers = (deps: ResolverDependencies) => {
     },
     Subscription: {
       liveFlows: {
-        subscribe: (_: unknown, args: { filter: string; sampleRate: number }) => {
+        subscribe: (_: unknown, args: { filter: string; sampleRate: number }, context: GatewayContext) => {
           if (!Number.isInteger(args.sampleRate) || args.sampleRate < 1) throw new QueryInputError('sampleRate must be a positive integer (1 keeps every flow)', 'BAD_ARGUMENT')
-          return subscribeLiveFlows(deps.hub, {
-            matcher: liveMatcher(args.filter),
+          return paced(subscribeLiveFlows(deps.hub, {
+            select: liveSelector(args.filter, context),
             sampleRate: args.sampleRate,
             queueLength: deps.live.queueLength,
             maxFlowsPerEvent: deps.live.maxFlowsPerEvent,
             ...(deps.live.onDropped ? { onDropped: deps.live.onDropped } : {}),
-          })
+            ...(deps.live.onError ? { onError: deps.live.onError } : {}),
+          }), context.congested)
         },
         resolve: (event: unknown) => event,
       },
       liveRates: {
-        subscribe: (_: unknown, args: { filter: string; dimensions: string[]; interval: number }) => {
+        subscribe: (_: unknown, args: { filter: string; dimensions: string[]; interval: number }, context: GatewayContext) => {
           if (!Number.isInteger(args.interval) || args.interval < 1 || args.interval > 60) throw new QueryInputError('interval must be 1 to 60 seconds', 'BAD_ARGUMENT')
           const dims = args.dimensions.map((d) => engine.dimensions.resolve(d).name)
-          return subscribeLiveRates(deps.hub, {
-            matcher: liveMatcher(args.filter),
+          return paced(subscribeLiveRates(deps.hub, {
+            select: liveSelector(args.filter, context),
+            ...(deps.live.onError ? { onError: deps.live.onError } : {}),
             key: batchDimensionText(dims),
             intervalMs: args.interval * 1000,
             queueLength: deps.live.queueLength,
             limit: 10,
-          })
+          }), context.congested)
         },
         resolve: (event: unknown) => event,
       },
