@@ -103,12 +103,21 @@ export const receiverActor = defineActor({
         () => pending,
       )
 
+      // A queued message pins the whole buffer the socket thread wrote it in (a batch's capacity,
+      // not its length), so memory is bounded by held buffer bytes as well as by message count.
+      let pendingBytes = 0
+      const heldBytes = (bytes: Uint8Array): number => bytes.buffer.byteLength
       const queueBatch = (key: string, bytes: Uint8Array, packets: number): void => {
         const lane = lanes[shardOf(key, lanes.length)]!
-        if (Queue.unsafeOffer(lane, { key, bytes, packets })) pending++
-        else {
+        const held = heldBytes(bytes)
+        if (pendingBytes + held <= config.maxQueuedBytes && Queue.unsafeOffer(lane, { key, bytes, packets })) {
+          pending++
+          pendingBytes += held
+        } else {
           actor.dropped('bus-backlog', packets)
-          warnBacklog(`the bus is not keeping up: dropping flows.raw messages (queue of ${config.maxQueuedMessages} full)`)
+          warnBacklog(
+            `the bus is not keeping up: dropping flows.raw messages (queue full: ${pending} messages, ${pendingBytes} bytes held; limits maxQueuedMessages ${config.maxQueuedMessages}, maxQueuedBytes ${config.maxQueuedBytes})`,
+          )
         }
       }
 
@@ -126,7 +135,12 @@ export const receiverActor = defineActor({
               warnPublish(`publishing flows.raw for exporter ${queued.key} failed, ${queued.packets} datagrams lost: ${error.message}`)
             }),
           ),
-          Effect.ensuring(Effect.sync(() => pending--)),
+          Effect.ensuring(
+            Effect.sync(() => {
+              pending--
+              pendingBytes -= heldBytes(queued.bytes)
+            }),
+          ),
         )
 
       // Publishers: one fiber per lane; an exporter always maps to the same lane, so its messages stay in order.

@@ -89,5 +89,9 @@ export const ReceiverConfig = Schema.Struct({
   maxQueuedMessages: Schema.optionalWith(positiveInt, { default: () => 4096 }).annotations({
     description: 'messages waiting for the bus, all publishers together; beyond, new messages are dropped and counted',
   }),
+  maxQueuedBytes: Schema.optionalWith(ByteSize, { default: () => 256 * 1024 * 1024 }).annotations({
+    description:
+      'memory held by messages waiting for the bus (each pins its batch buffer, at least 64 KiB); beyond, new messages are dropped and counted',
+  }),
 })
 export type ReceiverConfig = Schema.Schema.Type<typeof ReceiverConfig>

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FlowProtocol, formatIP } from '@flowbus/bus-schemas'
-import { ConfigError, configSchema, loadConfig } from '@flowbus/runtime'
+import { ConfigError, configSchema, loadConfig, type Transport } from '@flowbus/runtime'
 import { createMemoryTransport } from '../../runtime/src/bus/memory.js'
 import { createNatsTransport } from '../../runtime/src/bus/nats.js'
 import { ensureNatsServer, skipReason, startNats, type NatsServer } from '@flowbus/test/harness'
@@ -194,6 +194,51 @@ describe('receiver on the memory bus', () => {
       a.close()
       await receiver.stop()
       await transport.close()
+    }
+  })
+
+  it('bounds the memory held by messages waiting for a stalled bus, dropping and counting beyond it', async () => {
+    // The bus stalls: publishes wait on a gate, so messages pile up in the receiver's queue.
+    const memory = createMemoryTransport()
+    let open!: () => void
+    const gate = new Promise<void>((resolve) => (open = resolve))
+    const transport: Transport = Object.assign(Object.create(memory) as Transport, {
+      publish: (...args: Parameters<Transport['publish']>) => gate.then(() => memory.publish(...args)),
+    })
+    // One datagram per message, count limit out of reach: only the byte bound can refuse messages.
+    const receiver = await startReceiver(
+      loopback({ batchMaxPackets: 1, publishers: 1, maxQueuedMessages: 4096, maxQueuedBytes: '1MiB' }),
+      transport,
+    )
+    const a = await sender('127.0.0.6')
+    try {
+      const sent = 200
+      await blast([a], ['v9'], sent, () => [endpointsOf('netflow', 4), '127.0.0.1'])
+      const dropped = () => metricValue(receiver, 'flowbus_actor_dropped_total', { actor: 'receiver', reason: 'bus-backlog' })
+      // Wait until the actor has taken in every datagram: the drops are then final (the gate is shut).
+      let received = 0
+      for (let tries = 0; received < sent && tries < 400; tries++) {
+        await new Promise((r) => setTimeout(r, 50))
+        received = await metricValue(receiver, 'flowbus_receiver_packets_total', { exporter: '127.0.0.6' })
+      }
+      expect(received, 'datagrams the receiver took in').toBe(sent)
+      // Warnings are logged by a forked fiber: give it time on a busy machine.
+      await until(() => receiver.warnings.some((w) => w.includes('maxQueuedBytes')), () => 'a backlog warning naming maxQueuedBytes')
+      const queuedWhileStalled = await metricValue(receiver, 'flowbus_receiver_queued_messages', {})
+      expect(queuedWhileStalled, 'messages queued while the bus stalls').toBeGreaterThan(0)
+      expect(queuedWhileStalled, 'messages queued while the bus stalls').toBeLessThan(sent)
+      const refused = await dropped()
+      expect(refused).toBeGreaterThan(0)
+      open()
+      // Nothing unaccounted for: every datagram was either published or counted as dropped.
+      await until(() => receiver.packets() === sent - refused, () => `${sent - refused} datagrams published, got ${receiver.packets()}`)
+      await receiver.stop()
+      expect(await dropped()).toBe(refused)
+    } finally {
+      open()
+      a.close()
+      await receiver.stop()
+      await memory.close()
     }
   })
 
