@@ -27,6 +27,7 @@ import { type EnricherMetrics, makeEnricherMetrics } from './metrics.js'
 import { jsonExportBroadcast, jsonExportStream, jsonLines, jsonMessages } from './outputs/json-export.js'
 import { LiveSampler } from './outputs/live.js'
 import { ASNStage } from './asn/stage.js'
+import { ClassificationStage } from './classification/stage.js'
 import { NetworkStage } from './networks/stage.js'
 import { parseNetworks } from './networks/table.js'
 import { EnrichPipeline } from './pipeline.js'
@@ -99,6 +100,7 @@ const refreshRemote = (source: RemoteSource, apply: (text: string) => { records:
 export const buildStages = (config: EnricherConfigType): { stages: EnrichStage[]; networks: NetworkStage } => {
   const networks = new NetworkStage(parseNetworks(config.networks, 'config enricher.networks'))
   const stages: EnrichStage[] = [
+    new ClassificationStage(config.classification),
     new SamplingStage(config.sampling),
     networks,
     new ASNStage({ asProviders: config.asn.asProviders, netProviders: config.asn.netProviders }),

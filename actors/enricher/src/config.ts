@@ -4,6 +4,7 @@
 import { Duration, withDefaults } from '@flowbus/runtime'
 import { Schema } from 'effect'
 import { ASNConfig } from './asn/stage.js'
+import { ClassificationConfig } from './classification/stage.js'
 import { parseSubnet } from './metadata/table.js'
 import { NetworksConfig } from './networks/table.js'
 import { SamplingConfig } from './sampling/stage.js'
@@ -165,6 +166,9 @@ export const EnricherConfig = Schema.Struct({
   live: withDefaults(LiveConfig),
   export: withDefaults(ExportConfig),
   // The stages' own sections (schemas from their modules).
+  classification: withDefaults(ClassificationConfig).annotations({
+    description: 'exporter and interface classification rules, compiled at load: a rule that does not compile stops the start, naming the rule and column',
+  }),
   networks: Schema.optionalWith(NetworksConfig, { default: () => ({}) }),
   sampling: withDefaults(SamplingConfig).annotations({ description: 'sampling rate defaults and overrides by exporter subnet' }),
   asn: withDefaults(ASNConfig).annotations({ description: 'where AS numbers and prefix lengths come from' }),
