@@ -26,6 +26,8 @@ export type FilterColumnClass =
   | 'mac'
   /** DateTime or DateTime64(3). */
   | 'time'
+  /** Akvorado's SrcNetPrefix/DstNetPrefix: the address in a subnet and the prefix length equal to it. */
+  | 'prefix'
 
 /** A column as the filter language sees it. */
 export interface FilterColumn {
@@ -40,6 +42,8 @@ export interface FilterColumn {
   readonly names?: ReadonlyMap<string, number>
   /** SQL of the column: its name, or an expression for a computed column (PacketSize). */
   readonly sql: string
+  /** The prefix length column of a `prefix` column (its `sql` is the address column). */
+  readonly maskSql?: string
   /** Storage columns the SQL reads. */
   readonly references: readonly string[]
   /** Whether every column it reads is kept in the aggregated tables. */
@@ -161,6 +165,24 @@ export const filterColumns = (columns: readonly StorageColumn[]): ReadonlyMap<st
       aggregated: bytes.aggregated && packets.aggregated,
       dimension: false,
     })
+  }
+  // Akvorado's network prefix columns: `SrcNetPrefix = 192.0.2.0/24` is a flow from that subnet
+  // whose routing prefix is that length.
+  for (const side of ['Src', 'Dst']) {
+    const address = out.get(`${side}Addr`.toLowerCase())
+    const mask = out.get(`${side}NetMask`.toLowerCase())
+    if (address && mask) {
+      out.set(`${side}NetPrefix`.toLowerCase(), {
+        name: `${side}NetPrefix`,
+        class: 'prefix',
+        paramType: 'IPv6',
+        sql: address.sql,
+        maskSql: mask.sql,
+        references: [address.name, mask.name],
+        aggregated: address.aggregated && mask.aggregated,
+        dimension: false,
+      })
+    }
   }
   filterColumnsCache.set(columns, out)
   return out

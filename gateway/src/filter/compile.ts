@@ -42,6 +42,7 @@ export const operatorsByClass: Readonly<Record<FilterColumnClass, readonly Filte
   enum: ['=', '!=', 'IN', 'NOTIN'],
   mac: ['=', '!=', 'IN', 'NOTIN'],
   time: ['=', '!=', '<', '<=', '>', '>='],
+  prefix: ['=', '!='],
 }
 
 /** What a value of each class looks like, for messages. */
@@ -57,6 +58,7 @@ export const valueDescription: Readonly<Record<FilterColumnClass, string>> = {
   enum: 'one of the names',
   mac: 'a MAC address (00:11:22:33:44:55)',
   time: 'a UTC date and time ("2024-05-01 12:00:00") or Unix seconds',
+  prefix: 'a network prefix (192.0.2.0/24, 2001:db8::/32)',
 }
 
 /** Classes that may be compared with another column of the same class, and with which operators. */
@@ -221,6 +223,8 @@ class Compiler {
     switch (column.class) {
       case 'ip':
         return this.ipCondition(column, op, value)
+      case 'prefix':
+        return this.prefixCondition(column, op, value)
       case 'aspath':
       case 'uintArray': {
         const has = `has(${column.sql}, ${this.param('UInt32', this.arrayItem(column, value))})`
@@ -393,6 +397,15 @@ class Compiler {
     if (range.single && (op === '=' || op === '!=')) return { sql: `${column.sql} ${op} ${this.param('IPv6', range.first)}`, compound: false }
     const between = `${column.sql} BETWEEN ${this.param('IPv6', range.first)} AND ${this.param('IPv6', range.last)}`
     return negate ? { sql: `NOT (${between})`, compound: false } : { sql: between, compound: true }
+  }
+
+  private prefixCondition(column: FilterColumn, op: FilterOperator, value: FilterLiteral): Fragment {
+    const slash = value.text.indexOf('/')
+    if (value.quoted || slash === -1) this.fail(value.span, `${column.name} takes ${valueDescription.prefix}, not "${shown(value.text)}"`, ['value'])
+    const range = this.ipRange(column, value)
+    const length = Number(value.text.slice(slash + 1))
+    const sql = `${column.sql} BETWEEN ${this.param('IPv6', range.first)} AND ${this.param('IPv6', range.last)} AND ${column.maskSql!} = ${this.param('UInt8', length)}`
+    return op === '!=' ? { sql: `NOT (${sql})`, compound: false } : { sql, compound: true }
   }
 
   private ipList(column: FilterColumn, items: readonly FilterLiteral[], negate: boolean): Fragment {

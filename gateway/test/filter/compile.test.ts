@@ -73,6 +73,17 @@ describe('accepted filters', () => {
       { f0: '::ffff:203.0.113.1', f1: '::ffff:10.0.0.0', f2: '::ffff:10.255.255.255' },
     ],
     ['SrcAddr << 0.0.0.0/0 AND DstPort = 1', '(SrcAddr BETWEEN {f0:IPv6} AND {f1:IPv6}) AND DstPort = {f2:UInt16}', { f0: '::ffff:0.0.0.0', f1: '::ffff:255.255.255.255', f2: 1 }],
+    // Akvorado's network prefix columns.
+    [
+      'DstNetPrefix = 192.168.0.128/27',
+      'DstAddr BETWEEN {f0:IPv6} AND {f1:IPv6} AND DstNetMask = {f2:UInt8}',
+      { f0: '::ffff:192.168.0.128', f1: '::ffff:192.168.0.159', f2: 27 },
+    ],
+    [
+      'SrcNetPrefix != 2001:db8::/48 OR DstPort = 1',
+      'NOT (SrcAddr BETWEEN {f0:IPv6} AND {f1:IPv6} AND SrcNetMask = {f2:UInt8}) OR DstPort = {f3:UInt16}',
+      { f0: '2001:db8::', f1: '2001:db8:0:ffff:ffff:ffff:ffff:ffff', f2: 48, f3: 1 },
+    ],
     // Numbers, AS numbers, names.
     ['SrcAS IN (AS12322, 29447)', 'SrcAS IN ({f0:UInt32}, {f1:UInt32})', { f0: 12322, f1: 29447 }],
     ['SrcAS NOTIN(12322,29447)', 'SrcAS NOT IN ({f0:UInt32}, {f1:UInt32})', { f0: 12322, f1: 29447 }],
@@ -122,8 +133,8 @@ describe('accepted filters', () => {
   })
 
   it('lists the storage columns read, so the gateway can pick the raw table', () => {
-    const result = compileFilterText('SrcAS = 1 AND (DstPort = 80 OR PacketSize > 100) AND DstCommunities = 1:2:3', { columns })
-    expect(result.ok && result.columns).toEqual(['Bytes', 'DstCommunities', 'DstLargeCommunities', 'DstPort', 'Packets', 'SrcAS'])
+    const result = compileFilterText('SrcAS = 1 AND (DstPort = 80 OR PacketSize > 100) AND DstCommunities = 1:2:3 AND DstNetPrefix = 10.0.0.0/8', { columns })
+    expect(result.ok && result.columns).toEqual(['Bytes', 'DstAddr', 'DstCommunities', 'DstLargeCommunities', 'DstNetMask', 'DstPort', 'Packets', 'SrcAS'])
   })
 
   it('names parameters with the given prefix and refuses a prefix that is not an identifier', () => {
@@ -172,6 +183,8 @@ describe('rejected filters', () => {
     ['DstASPath = DstAS', { message: /^DstASPath compares only with values/, offset: 12, line: 1, column: 13, expected: ['value'] }],
     ['DstCommunities = 65536:1', { message: /both halves of a community are 0 to 65535/, offset: 17, line: 1, column: 18, expected: ['value'] }],
     ['DstLargeCommunities = 1:2', { message: /^DstLargeCommunities takes a large BGP community/, offset: 22, line: 1, column: 23, expected: ['value'] }],
+    ['SrcNetPrefix = 192.0.2.1', { message: /^SrcNetPrefix takes a network prefix \(192.0.2.0\/24, 2001:db8::\/32\), not "192.0.2.1"$/, offset: 15, line: 1, column: 16, expected: ['value'] }],
+    ['SrcNetPrefix << 192.0.2.0/24', { message: /^<< does not apply to SrcNetPrefix/, offset: 13, line: 1, column: 14, expected: ['=', '!='] }],
     ['SrcMAC = 00:11:22:33:44', { message: /^SrcMAC takes a MAC address/, offset: 9, line: 1, column: 10, expected: ['value'] }],
     ['TimeReceived > "2024-02-30"', { message: /^TimeReceived takes a UTC date and time/, offset: 15, line: 1, column: 16, expected: ['value'] }],
     ['SrcPort NOT = 3', { message: /^after NOT in a condition: expected "IN", "LIKE" or "ILIKE", found "="$/, offset: 12, line: 1, column: 13, expected: ['IN', 'LIKE', 'ILIKE'] }],
@@ -246,6 +259,7 @@ describe('direction swap for bidirectional queries', () => {
     ['SrcPort < DstPort', 'DstPort < SrcPort'],
     ['InIfProvider != OutIfProvider', 'OutIfProvider != InIfProvider'],
     ['ExporterName = "SrcAS"', 'ExporterName = {f0:String}'],
+    ['SrcNetPrefix = 192.0.2.0/24', 'DstAddr BETWEEN {f0:IPv6} AND {f1:IPv6} AND DstNetMask = {f2:UInt8}'],
     ['SrcCountry = "FR" OR NOT InIfSpeed >= 1000', 'DstCountry = {f0:String} OR NOT (OutIfSpeed >= {f1:UInt32})'],
   ]
   it.each(cases)('%s', (text, sql) => {

@@ -21,6 +21,8 @@ interface Row {
   ExporterName: string
   SrcAddr: string
   DstAddr: string
+  SrcNetMask: number
+  DstNetMask: number
   SrcAS: number
   DstAS: number
   DstASPath: number[]
@@ -59,6 +61,8 @@ const makeRows = (count: number): Row[] => {
     ExporterName: pick(rand, ['th2-edge1', 'th2-edge2', 'par-core1', "o'brien", 'TH2-UPPER', '50%off', '']),
     SrcAddr: pick(rand, rand() < 0.6 ? v4 : v6),
     DstAddr: pick(rand, rand() < 0.6 ? v4 : v6),
+    SrcNetMask: pick(rand, [0, 24, 25, 32, 48]),
+    DstNetMask: pick(rand, [0, 24, 25, 32, 48]),
     SrcAS: pick(rand, [0, 12322, 29447, 65000, 4200000000]),
     DstAS: pick(rand, [0, 12322, 29447, 65000]),
     DstASPath: subset([1299, 174, 12322, 64512]),
@@ -127,7 +131,7 @@ const likeToRegExp = (pattern: string, flags: string): RegExp => {
 }
 
 const names: Record<string, number> = { tcp: 6, udp: 17, gre: 47, icmp: 1, ipv4: 0x0800, ipv6: 0x86dd }
-const kinds: Record<string, 'number' | 'string' | 'ip' | 'enum' | 'aspath' | 'communities' | 'labels' | 'mac' | 'time' | 'time64'> = {
+const kinds: Record<string, 'prefix' | 'number' | 'string' | 'ip' | 'enum' | 'aspath' | 'communities' | 'labels' | 'mac' | 'time' | 'time64'> = {
   SrcPort: 'number',
   DstPort: 'number',
   InIfSpeed: 'number',
@@ -154,6 +158,8 @@ const kinds: Record<string, 'number' | 'string' | 'ip' | 'enum' | 'aspath' | 'co
   SrcMAC: 'mac',
   TimeReceived: 'time',
   FlowStartTime: 'time64',
+  SrcNetPrefix: 'prefix',
+  DstNetPrefix: 'prefix',
 }
 const canonical = new Map(Object.keys(kinds).map((k) => [k.toLowerCase(), k]))
 
@@ -192,6 +198,10 @@ const matches = (row: Row, column: string, literal: FilterLiteral): boolean => {
   switch (kinds[column]) {
     case 'ip':
       return inNetwork(v as string, text)
+    case 'prefix': {
+      const side = column.slice(0, 3) as 'Src' | 'Dst'
+      return inNetwork(row[`${side}Addr`], text) && row[`${side}NetMask`] === Number(text.split('/')[1])
+    }
     case 'aspath':
       return (v as number[]).includes(numberOf(text))
     case 'labels':
@@ -312,6 +322,8 @@ describe('compiled filters in chDB', () => {
     'SrcAddr << 2001:db8::/32',
     'SrcAddr !<< 198.51.100.0/24 AND SrcAddr != 10.1.2.3',
     'SrcAddr = 192.0.2.0/24',
+    'SrcNetPrefix = 192.0.2.0/24 OR DstNetPrefix = 2001:db8::/48',
+    'SrcNetPrefix != 198.51.100.0/25',
     'SrcAddr IN (192.0.2.1, 2001:db8:1::/48)',
     'SrcAddr NOTIN (192.0.2.77, 203.0.113.9)',
     'ExporterAddress = 192.0.2.1',

@@ -63,6 +63,7 @@ export const conditionPools: Record<string, { ops: readonly string[]; value: Gen
     peers: ['DstAddr'],
   },
   DstAddr: { ops: ['=', '<<', '!<<'], value: (rand) => pick(rand, ['198.51.100.7', '198.51.100.0/24', '2001:db8::/32', '192.0.2.128/26']), peers: ['SrcAddr'] },
+  SrcNetPrefix: { ops: ['=', '!='], value: (rand) => pick(rand, ['192.0.2.0/24', '198.51.100.0/25', '2001:db8::/48', '0.0.0.0/0']) },
   ExporterAddress: { ops: ['=', '!='], value: (rand) => pick(rand, ['192.0.2.1', '2001:db8::1', '192.0.2.0/31']) },
   InIfBoundary: { ops: ['=', '!='], value: (rand) => pick(rand, ['external', 'INTERNAL', 'undefined']), peers: ['OutIfBoundary'] },
   OutIfBoundary: { ops: ['=', '!='], value: (rand) => pick(rand, ['external', 'internal']), peers: ['InIfBoundary'] },
