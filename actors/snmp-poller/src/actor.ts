@@ -9,7 +9,7 @@ import {
   metadataInterfaces,
   metadataRequests,
 } from '@flowbus/bus-schemas'
-import { ActorContext, Bus, type BusError, type MalformedMessage, Metrics, type StateStore, defineActor } from '@flowbus/runtime'
+import { ActorContext, Bus, type BusError, Metrics, type StateStore, defineActor } from '@flowbus/runtime'
 import { Effect, Queue, Schedule } from 'effect'
 import { AgentTable } from './agents.js'
 import { type Completion, MetadataCache } from './cache.js'
@@ -23,20 +23,25 @@ const HOUSEKEEPING_MS = 1_000
 /** Bucket reads in flight while reloading at start. */
 const RELOAD_CONCURRENCY = 16
 
-/** Reads every entry of a bucket; entries that vanish or cannot be decoded are skipped and counted. */
-const readAll = <T>(store: StateStore<T>, skipped: () => void): Effect.Effect<T[], BusError> =>
+/** Reads every entry of a bucket; entries that vanish or cannot be decoded are skipped (the latter counted). */
+const readAll = <T>(store: StateStore<T>, malformed: () => void): Effect.Effect<T[], BusError> =>
   Effect.flatMap(store.keys, (keys) =>
     Effect.forEach(
       keys,
       (key) =>
         store.get(key).pipe(
-          Effect.catchTag('MalformedMessage', (_: MalformedMessage) => Effect.sync(() => (skipped(), undefined))),
+          Effect.catchTag('MalformedMessage', () =>
+            Effect.sync(() => {
+              malformed()
+              return undefined
+            }),
+          ),
         ),
       { concurrency: RELOAD_CONCURRENCY },
     ),
-  ).pipe(Effect.map((values) => values.filter((v): v is NonNullable<typeof v> => v !== undefined) as T[]))
+  ).pipe(Effect.map((values) => values.filter((v): v is T => v !== undefined)))
 
-/** The actor with another SNMP client (tests of scheduling); the registered actor uses net-snmp. */
+/** The actor over a given SNMP client; the registered actor uses net-snmp. */
 export const makeSnmpPollerActor = (client: SnmpClient) =>
   defineActor({
     name: 'snmp-poller',
@@ -139,7 +144,7 @@ export const makeSnmpPollerActor = (client: SnmpClient) =>
           const done = cache.complete(key, plan, result)
           yield* record(plan.exporter, result, done)
           if (result.ok) yield* publish(plan, key, done)
-          if (done.reschedule) enqueue(key, 0)
+          if (cache.release(key)) enqueue(key, 0)
         }).pipe(Effect.forever)
         yield* Effect.forkScoped(Effect.all(Array.from({ length: config.concurrency }, () => worker), { concurrency: 'unbounded', discard: true }))
 

@@ -76,8 +76,6 @@ export interface Completion {
   readonly put: readonly InterfaceInfo[]
   /** Interfaces the agent no longer has (keys to delete from metadata.interfaces). */
   readonly removed: readonly string[]
-  /** Poll again right away: new demands arrived, or the failure left the breaker closed. */
-  readonly reschedule: boolean
   /** This failure opened the breaker. */
   readonly opened: boolean
   readonly breaker: BreakerState
@@ -171,12 +169,14 @@ export class MetadataCache {
     return { exporter: formatIP(entry.address), agent: entry.agent, ifIndexes, preferredCommunity: entry.preferredCommunity }
   }
 
-  /** Records a poll's result and says what to publish. */
+  /**
+   * Records a poll's result and says what to publish. The exporter stays busy until `release`,
+   * so a newer poll cannot publish before this one did (older values would win).
+   */
   complete(key: string, plan: PollPlan, result: PollResult): Completion {
     const entry = this.exporters.get(key)
-    if (!entry) return { exporter: undefined, put: [], removed: [], reschedule: false, opened: false, breaker: 'closed' }
+    if (!entry) return { exporter: undefined, put: [], removed: [], opened: false, breaker: 'closed' }
     const now = this.now()
-    entry.polling = false
     if (!result.ok) {
       for (const ifIndex of plan.ifIndexes) entry.pending.add(ifIndex)
       entry.systemWanted = true
@@ -185,7 +185,6 @@ export class MetadataCache {
         exporter: undefined,
         put: [],
         removed: [],
-        reschedule: this.queueIfReady(entry, now),
         opened,
         breaker: entry.breaker.state(now),
       }
@@ -222,10 +221,20 @@ export class MetadataCache {
       exporter: exporterInfo(entry.address, result.sysName, now),
       put,
       removed,
-      reschedule: this.queueIfReady(entry, now),
       opened: false,
       breaker: 'closed',
     }
+  }
+
+  /**
+   * The poll is over (its results published): returns true when the exporter must be queued again
+   * right away (requests arrived meanwhile, more ifIndexes wait, or a failure left the breaker closed).
+   */
+  release(key: string): boolean {
+    const entry = this.exporters.get(key)
+    if (!entry) return false
+    entry.polling = false
+    return this.queueIfReady(entry, this.now())
   }
 
   /** Forgets what could not be published, so the next request polls it again. */

@@ -7,7 +7,7 @@ import { AgentTable } from '../src/agents.js'
 import { CircuitBreaker } from '../src/breaker.js'
 import { MetadataCache } from '../src/cache.js'
 import { SnmpPollerConfig } from '../src/config.js'
-import type { PolledInterface, PollResult } from '../src/poll.js'
+import type { PolledInterface, PollPlan, PollResult } from '../src/poll.js'
 
 const A = parseIP('192.0.2.1')
 const B = parseIP('192.0.2.2')
@@ -16,7 +16,10 @@ const options = { refreshAfter: 60_000, expireAfter: 300_000, maxInterfacesPerPo
 
 const makeCache = () => {
   const clock = { now: 1_000_000 }
-  return { clock, cache: new MetadataCache(agents, options, () => clock.now) }
+  const cache = new MetadataCache(agents, options, () => clock.now)
+  // What a worker does: record the result, publish (nothing here), release the exporter.
+  const finish = (key: string, plan: PollPlan, result: PollResult) => ({ ...cache.complete(key, plan, result), reschedule: cache.release(key) })
+  return { clock, cache, finish }
 }
 
 const eth = (name: string, alias = ''): PolledInterface => ({ ifName: name, ifDescr: `${name} descr`, ifAlias: alias, ifHighSpeed: 10_000 })
@@ -32,14 +35,14 @@ const timeout: PollResult = { ok: false, reason: 'timeout', message: 'no answer'
 
 describe('MetadataCache', () => {
   it('coalesces requests for one exporter into one poll, answers later ones from the cache', () => {
-    const { cache } = makeCache()
+    const { cache, finish } = makeCache()
     const first = cache.demand(A, [3, 1])
     expect(first).toMatchObject({ schedule: true, wanted: 2, cached: 0 })
     expect(cache.demand(A, [2, 3])).toMatchObject({ schedule: false, wanted: 1 })
     const plan = cache.take(first.key!)!
     expect(plan.ifIndexes).toEqual([1, 2, 3])
     expect(plan.exporter).toBe('192.0.2.1')
-    const done = cache.complete(first.key!, plan, success([[1, eth('et-0/0/1', 'transit: AS64500')], [2, eth('et-0/0/2')], [3, undefined]]))
+    const done = finish(first.key!, plan, success([[1, eth('et-0/0/1', 'transit: AS64500')], [2, eth('et-0/0/2')], [3, undefined]]))
     expect(done.exporter).toMatchObject({ name: 'edge1', sysName: 'edge1', updatedUnixMs: 1_000_000 })
     expect(done.put.map((i) => [i.ifIndex, i.name, i.description, i.speed])).toEqual([
       [1, 'et-0/0/1', 'transit: AS64500', 10_000],
@@ -52,35 +55,35 @@ describe('MetadataCache', () => {
   })
 
   it('a request arriving during a poll is polled right after it', () => {
-    const { cache } = makeCache()
+    const { cache, finish } = makeCache()
     const key = cache.demand(A, [1]).key!
     const plan = cache.take(key)!
     expect(cache.demand(A, [2])).toMatchObject({ schedule: false, wanted: 1 })
-    expect(cache.complete(key, plan, success([[1, eth('a')]])).reschedule).toBe(true)
+    expect(finish(key, plan, success([[1, eth('a')]])).reschedule).toBe(true)
     expect(cache.take(key)!.ifIndexes).toEqual([2])
   })
 
   it('asks for many interfaces over several turns in the queue', () => {
-    const { cache } = makeCache()
+    const { cache, finish } = makeCache()
     const key = cache.demand(A, [5, 4, 3, 2, 1]).key!
     const first = cache.take(key)!
     expect(first.ifIndexes).toEqual([1, 2, 3])
-    expect(cache.complete(key, first, success(first.ifIndexes.map((i) => [i, eth(`e${i}`)]))).reschedule).toBe(true)
+    expect(finish(key, first, success(first.ifIndexes.map((i) => [i, eth(`e${i}`)]))).reschedule).toBe(true)
     expect(cache.take(key)!.ifIndexes).toEqual([4, 5])
   })
 
   it('refreshes entries in the background before they expire, and expires them when refreshes fail', () => {
-    const { cache, clock } = makeCache()
+    const { cache, clock, finish } = makeCache()
     const key = cache.demand(A, [1]).key!
-    cache.complete(key, cache.take(key)!, success([[1, eth('a')]]))
+    finish(key, cache.take(key)!, success([[1, eth('a')]]))
     clock.now += 59_000
     expect(cache.due()).toEqual([])
     clock.now += 1_000
     expect(cache.due()).toEqual([key])
     expect(cache.take(key)!.ifIndexes).toEqual([1])
     // The refresh fails (breaker opens after two failures); the entry stays until expireAfter.
-    expect(cache.complete(key, { agent: agents.resolve(A)!, ifIndexes: [1], preferredCommunity: 0 }, timeout).reschedule).toBe(true)
-    expect(cache.complete(key, cache.take(key)!, timeout).opened).toBe(true)
+    expect(finish(key, { agent: agents.resolve(A)!, ifIndexes: [1], preferredCommunity: 0 }, timeout).reschedule).toBe(true)
+    expect(finish(key, cache.take(key)!, timeout).opened).toBe(true)
     expect(cache.stats().interfaces).toBe(1)
     clock.now = 1_000_000 + 300_000
     cache.due()
@@ -88,13 +91,13 @@ describe('MetadataCache', () => {
   })
 
   it('opens the breaker after repeated failures, probes once when half-open, doubles the open time on a failed probe', () => {
-    const { cache, clock } = makeCache()
+    const { cache, clock, finish } = makeCache()
     const key = cache.demand(A, [1]).key!
     let plan = cache.take(key)!
-    let done = cache.complete(key, plan, timeout)
+    let done = finish(key, plan, timeout)
     expect(done).toMatchObject({ opened: false, breaker: 'closed', reschedule: true })
     plan = cache.take(key)!
-    done = cache.complete(key, plan, timeout)
+    done = finish(key, plan, timeout)
     expect(done).toMatchObject({ opened: true, breaker: 'open', reschedule: false })
     // Held while open: neither requests nor housekeeping start a poll; other exporters are unaffected.
     expect(cache.demand(A, [2]).schedule).toBe(false)
@@ -105,30 +108,30 @@ describe('MetadataCache', () => {
     expect(cache.due()).toEqual([key])
     plan = cache.take(key)!
     expect(plan.ifIndexes).toEqual([1, 2])
-    done = cache.complete(key, plan, timeout)
+    done = finish(key, plan, timeout)
     expect(done).toMatchObject({ opened: true, breaker: 'open' })
     clock.now += 19_999
     expect(cache.due()).toEqual([])
     clock.now += 1
     expect(cache.due()).toEqual([key])
-    done = cache.complete(key, cache.take(key)!, success([[1, eth('a')], [2, eth('b')]]))
+    done = finish(key, cache.take(key)!, success([[1, eth('a')], [2, eth('b')]]))
     expect(done).toMatchObject({ breaker: 'closed', reschedule: false })
     expect(done.put).toHaveLength(2)
   })
 
   it('reports interfaces that disappeared so their state can be deleted', () => {
-    const { cache, clock } = makeCache()
+    const { cache, clock, finish } = makeCache()
     const key = cache.demand(A, [7]).key!
-    cache.complete(key, cache.take(key)!, success([[7, eth('a')]]))
+    finish(key, cache.take(key)!, success([[7, eth('a')]]))
     clock.now += 60_000
     cache.due()
-    const done = cache.complete(key, cache.take(key)!, success([[7, undefined]]))
+    const done = finish(key, cache.take(key)!, success([[7, undefined]]))
     expect(done.removed).toEqual(['192.0.2.1.7'])
     expect(done.put).toEqual([])
   })
 
   it('reloads fresh entries from the bus state and skips expired ones', () => {
-    const { cache, clock } = makeCache()
+    const { cache, clock, finish } = makeCache()
     const iface = (ifIndex: number, age: number) => ({
       exporterAddress: A,
       ifIndex,
@@ -150,13 +153,13 @@ describe('MetadataCache', () => {
   })
 
   it('gives up demands an unreachable exporter could not serve for expireAfter', () => {
-    const { cache, clock } = makeCache()
+    const { cache, clock, finish } = makeCache()
     const key = cache.demand(A, [1]).key!
-    cache.complete(key, cache.take(key)!, timeout)
-    cache.complete(key, cache.take(key)!, timeout)
+    finish(key, cache.take(key)!, timeout)
+    finish(key, cache.take(key)!, timeout)
     for (let t = 0; t < 300_000; t += 10_000) {
       clock.now += 10_000
-      for (const k of cache.due()) cache.complete(k, cache.take(k)!, timeout)
+      for (const k of cache.due()) finish(k, cache.take(k)!, timeout)
     }
     clock.now += 1
     cache.due()
