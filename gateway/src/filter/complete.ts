@@ -31,6 +31,8 @@ const isBlank = (c: string): boolean => /[ \t\n\r\f\v]/.test(c)
 const endsBare = (c: string): boolean => isBlank(c) || '(),"\'=<>!'.includes(c)
 const wordOps = new Set(['IN', 'NOTIN', 'LIKE', 'ILIKE', 'UNLIKE', 'IUNLIKE'])
 
+const lookedUp = new Set<FilterColumn['class']>(['string', 'ip', 'asn', 'uint'])
+
 const startsWith = (label: string, prefix: string): boolean => label.toLowerCase().startsWith(prefix.toLowerCase())
 
 /**
@@ -66,7 +68,8 @@ export const completeFilter = (text: string, cursor: number, columns: readonly S
         for (const [name, number] of column.names ?? []) {
           if (startsWith(name, unquoted)) out.push({ label: name, kind: 'value', ...(column.class === 'enum' ? {} : { detail: String(number) }) })
         }
-        if (column.class !== 'enum' && !column.names && column.dimension) {
+        // Only scalar columns whose values read back as filter values: not arrays, MACs (numbers) or times.
+        if (lookedUp.has(column.class) && !column.names && column.dimension) {
           valuesFor = { column: column.name, prefix: unquoted, quoted: column.class === 'string' }
         }
         break
@@ -92,7 +95,7 @@ export const completeFilter = (text: string, cursor: number, columns: readonly S
       pos++
       continue
     }
-    if (c === '-' && text[pos + 1] === '-' && state !== 'value' && state !== 'listValue') {
+    if (c === '-' && text[pos + 1] === '-') {
       const end = text.indexOf('\n', pos)
       if (end === -1 || end >= cursor) return none
       pos = end + 1

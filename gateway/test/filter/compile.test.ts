@@ -324,6 +324,11 @@ describe('completion', () => {
     })
     expect(completeFilter('SrcAS = 123', 11, columns).valuesFor).toEqual({ column: 'SrcAS', prefix: '123', quoted: false })
     expect(completeFilter('SrcAS IN (1, ', 13, columns).valuesFor).toEqual({ column: 'SrcAS', prefix: '', quoted: false })
+    expect(completeFilter('DstAddr = /* x */ 19', 20, columns).valuesFor).toEqual({ column: 'DstAddr', prefix: '19', quoted: false })
+    expect(completeFilter('DstPort = -- x\n', 15, columns).valuesFor).toEqual({ column: 'DstPort', prefix: '', quoted: false })
+    // Arrays and MACs have no value lookup.
+    expect(completeFilter('DstASPath = ', 12, columns).valuesFor).toBeUndefined()
+    expect(completeFilter('SrcMAC = ', 9, columns).valuesFor).toBeUndefined()
   })
 
   it('offers AND, OR and a closing parenthesis after a condition, and nothing inside a comment', () => {
