@@ -30,6 +30,11 @@ export interface ActorDefinition<Fields extends Schema.Struct.Fields = Schema.St
   readonly config: Schema.Struct<Fields>
   readonly consumes: readonly AnySubject[]
   readonly produces: readonly AnySubject[]
+  /**
+   * Whether `flowbus start` runs the actor when its section does not say `enabled`; false for
+   * actors a production config should ask for explicitly (the demo exporter). Default true.
+   */
+  readonly enabledByDefault?: boolean
   /** Acquire resources and fork the actor's loops into the scope; return once started. */
   readonly start: (config: Schema.Struct.Type<Fields>) => Effect.Effect<void, unknown, Scope.Scope | ActorServices>
 }
@@ -39,16 +44,18 @@ export const defineActor = <Fields extends Schema.Struct.Fields>(definition: Act
   definition
 
 /** The actor's section schema: its own keys plus `enabled`, the whole section optional. */
-export const actorSection = (actor: ActorDefinition<any>) =>
-  Schema.optionalWith(
+export const actorSection = (actor: ActorDefinition<any>) => {
+  const enabled = actor.enabledByDefault ?? true
+  return Schema.optionalWith(
     Schema.Struct({
-      enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }).annotations({
-        description: `run the ${actor.name} actor in \`flowbus start\``,
+      enabled: Schema.optionalWith(Schema.Boolean, { default: () => enabled }).annotations({
+        description: `run the ${actor.name} actor in \`flowbus start\`${enabled ? '' : ' (off unless enabled)'}`,
       }),
       ...actor.config.fields,
     }).annotations({ description: actor.description }),
-    { default: () => ({ enabled: true, ...Schema.decodeUnknownSync(actor.config as unknown as Schema.Schema<object, unknown>)({}) }) },
+    { default: () => ({ enabled, ...Schema.decodeUnknownSync(actor.config as unknown as Schema.Schema<object, unknown>)({}) }) },
   )
+}
 
 const makeActorContext = (name: string) =>
   Effect.map(Metrics, (metrics): ActorContextService => ({
