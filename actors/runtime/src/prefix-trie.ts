@@ -1,19 +1,27 @@
 // A path-compressed binary trie (radix tree) of IP prefixes for longest-prefix match, shared by the
 // bmp-rib RIB and the enricher's network attributes. Keys are 16-byte addresses (IPv4 mapped).
 //
-// Nodes live in one Int32Array, eight slots each (the prefix as four 32-bit words, its length, two
-// children, a has-value flag), so a node is half a cache line, the table costs no object per node,
-// and a lookup allocates nothing. Values sit in a plain array indexed by node.
+// Nodes live in two Int32Arrays: the topology (length and has-value flag, two children: 16 bytes,
+// four nodes per cache line, all a descent reads) and the prefixes (four 32-bit words, read once
+// per lookup). No object per node, no allocation per lookup. Values sit in an array by node.
+// An index of the IPv4 /16s points each at the deepest node of length ≤ /16 on its path, so an
+// IPv4 longest match starts there instead of at the root (the top levels cost as much as the rest).
 import { formatIP, isIPv4Mapped, parseIP } from '@flowbus/bus-schemas'
 
-const STRIDE = 8
-const LEN = 4
-const CHILD0 = 5
-const CHILD1 = 6
-const FLAGS = 7
+/** Topology slots per node: META (length | HAS_VALUE), CHILD0, CHILD1, one spare for alignment. */
+const TOPO = 4
+const META = 0
+const CHILD0 = 1
+const HAS_VALUE = 0x100
+const LENGTH_MASK = 0xff
 const NONE = -1
 /** Deepest possible chain of matching prefixes: every length from 0 to 128. */
 export const MAX_PREFIX_MATCHES = 129
+/** Addresses `warm` descends at once. */
+export const WARM_LANES = 16
+/** The IPv4 index: one entry per /16 of the IPv4-mapped space (::ffff:a.b.0.0/112). */
+const INDEX_LENGTH = 112
+const INDEX_ENTRIES = 1 << 16
 
 /** Mask keeping the first `bits` (0..32) bits of a 32-bit word. */
 const maskOf = (bits: number): number => (bits <= 0 ? 0 : bits >= 32 ? -1 : (-1 << (32 - bits)) | 0)
@@ -29,25 +37,33 @@ const checkPrefix = (address: Uint8Array, offset: number, prefixLength: number):
 }
 
 export class PrefixTrie<T> {
-  private nodes: Int32Array
+  private topo: Int32Array
+  private words: Int32Array
   private values: (T | undefined)[] = []
   private freeHead = NONE
   private used = 1
   private count = 0
   /** The key being looked up or written, as four words (reused: no allocation per call). */
   private readonly key = new Int32Array(4)
-  /** Node path of the last descent, for removals (parent links are not stored). */
+  /** Node path of the last descent (parent links are not stored). */
   private readonly path = new Int32Array(MAX_PREFIX_MATCHES + 1)
+  /** Lanes of `warm`: current node and address words of each. */
+  private readonly laneNode = new Int32Array(WARM_LANES)
+  private readonly laneWords = new Int32Array(4 * WARM_LANES)
+  /** Per IPv4 /16: node where a descent for addresses in it may start (0: the root). */
+  private readonly ipv4Index = new Int32Array(INDEX_ENTRIES)
   /** Prefix length of the last successful `lookup` (-1 after a miss). */
   lastMatchLength = -1
   /** Prefix lengths of the matches written by the last `matches` call, shortest first. */
   readonly matchLengths = new Uint8Array(MAX_PREFIX_MATCHES)
 
   constructor(initialCapacity = 1024) {
-    this.nodes = new Int32Array(Math.max(2, initialCapacity) * STRIDE)
+    const capacity = Math.max(2, initialCapacity)
+    this.topo = new Int32Array(capacity * TOPO)
+    this.words = new Int32Array(capacity * 4)
     // Node 0 is the root, the /0 prefix; it is never freed.
-    this.nodes[CHILD0] = NONE
-    this.nodes[CHILD1] = NONE
+    this.topo[CHILD0] = NONE
+    this.topo[CHILD0 + 1] = NONE
   }
 
   /** Number of prefixes holding a value. */
@@ -60,9 +76,17 @@ export class PrefixTrie<T> {
     return this.used
   }
 
-  /** Bytes held by the node array (values not counted). */
+  /** Bytes held by the node arrays (values not counted). */
   get nodeBytes(): number {
-    return this.nodes.byteLength
+    return this.topo.byteLength + this.words.byteLength
+  }
+
+  private lengthOf(n: number): number {
+    return this.topo[n * TOPO + META]! & LENGTH_MASK
+  }
+
+  private hasValue(n: number): boolean {
+    return (this.topo[n * TOPO + META]! & HAS_VALUE) !== 0
   }
 
   private loadKey(address: Uint8Array, offset: number, prefixLength: number): void {
@@ -74,12 +98,12 @@ export class PrefixTrie<T> {
 
   /** Length of the common prefix of the key and node n, capped at `limit`. */
   private common(n: number, limit: number): number {
-    const nodes = this.nodes
-    const base = n * STRIDE
+    const words = this.words
+    const base = n * 4
     const k = this.key
     for (let i = 0; i < 4; i++) {
       if (32 * i >= limit) return limit
-      const diff = nodes[base + i]! ^ k[i]!
+      const diff = words[base + i]! ^ k[i]!
       if (diff !== 0) return Math.min(limit, 32 * i + Math.clz32(diff))
     }
     return limit
@@ -93,31 +117,34 @@ export class PrefixTrie<T> {
     let n: number
     if (this.freeHead !== NONE) {
       n = this.freeHead
-      this.freeHead = this.nodes[n * STRIDE + CHILD0]!
+      this.freeHead = this.topo[n * TOPO + CHILD0]!
     } else {
       n = this.used
-      if ((n + 1) * STRIDE > this.nodes.length) {
-        const grown = new Int32Array(this.nodes.length * 2)
-        grown.set(this.nodes)
-        this.nodes = grown
+      if ((n + 1) * TOPO > this.topo.length) {
+        const topo = new Int32Array(this.topo.length * 2)
+        topo.set(this.topo)
+        this.topo = topo
+        const words = new Int32Array(this.words.length * 2)
+        words.set(this.words)
+        this.words = words
       }
     }
     this.used++
-    const nodes = this.nodes
-    const base = n * STRIDE
+    // Keeps the values array dense (a write past its end would make it holey, or a dictionary).
+    this.values[n] = undefined
     const k = this.key
-    for (let i = 0; i < 4; i++) nodes[base + i] = k[i]! & maskOf(prefixLength - 32 * i)
-    nodes[base + LEN] = prefixLength
-    nodes[base + CHILD0] = NONE
-    nodes[base + CHILD1] = NONE
-    nodes[base + FLAGS] = 0
+    for (let i = 0; i < 4; i++) this.words[n * 4 + i] = k[i]! & maskOf(prefixLength - 32 * i)
+    const base = n * TOPO
+    this.topo[base + META] = prefixLength
+    this.topo[base + CHILD0] = NONE
+    this.topo[base + CHILD0 + 1] = NONE
     return n
   }
 
   private release(n: number): void {
     this.values[n] = undefined
-    this.nodes[n * STRIDE + FLAGS] = 0
-    this.nodes[n * STRIDE + CHILD0] = this.freeHead
+    this.topo[n * TOPO + META] = 0
+    this.topo[n * TOPO + CHILD0] = this.freeHead
     this.freeHead = n
     this.used--
   }
@@ -131,17 +158,17 @@ export class PrefixTrie<T> {
     this.loadKey(address, offset, prefixLength)
     let n = 0
     for (;;) {
-      const len = this.nodes[n * STRIDE + LEN]!
+      const len = this.lengthOf(n)
       if (len === prefixLength) return this.setValue(n, value)
-      const side = this.bitOfKey(len)
-      const slot = n * STRIDE + CHILD0 + side
-      const c = this.nodes[slot]!
+      const slot = n * TOPO + CHILD0 + this.bitOfKey(len)
+      const c = this.topo[slot]!
       if (c === NONE) {
         const leaf = this.allocate(prefixLength)
-        this.nodes[slot] = leaf
+        this.topo[slot] = leaf
+        this.reindex(leaf)
         return this.setValue(leaf, value)
       }
-      const childLen = this.nodes[c * STRIDE + LEN]!
+      const childLen = this.lengthOf(c)
       const shared = this.common(c, Math.min(prefixLength, childLen))
       if (shared === childLen) {
         n = c
@@ -149,21 +176,27 @@ export class PrefixTrie<T> {
       }
       // The key leaves the child's compressed path at `shared`: put a node there.
       const middle = this.allocate(shared)
-      this.nodes[slot] = middle
-      const childSide = (this.nodes[c * STRIDE + (shared >>> 5)]! >>> (31 - (shared & 31))) & 1
-      this.nodes[middle * STRIDE + CHILD0 + childSide] = c
-      if (shared === prefixLength) return this.setValue(middle, value)
+      this.topo[slot] = middle
+      const childSide = (this.words[c * 4 + (shared >>> 5)]! >>> (31 - (shared & 31))) & 1
+      this.topo[middle * TOPO + CHILD0 + childSide] = c
+      if (shared === prefixLength) {
+        this.reindex(middle)
+        return this.setValue(middle, value)
+      }
       const leaf = this.allocate(prefixLength)
-      this.nodes[middle * STRIDE + CHILD0 + (childSide ^ 1)] = leaf
+      this.topo[middle * TOPO + CHILD0 + (childSide ^ 1)] = leaf
+      this.reindex(middle)
+      this.reindex(leaf)
       return this.setValue(leaf, value)
     }
   }
 
   private setValue(n: number, value: T): T | undefined {
-    const flag = n * STRIDE + FLAGS
-    const previous = this.nodes[flag] === 1 ? this.values[n] : undefined
-    if (this.nodes[flag] !== 1) {
-      this.nodes[flag] = 1
+    const meta = n * TOPO + META
+    const had = (this.topo[meta]! & HAS_VALUE) !== 0
+    const previous = had ? this.values[n] : undefined
+    if (!had) {
+      this.topo[meta]! |= HAS_VALUE
       this.count++
     }
     this.values[n] = value
@@ -178,10 +211,10 @@ export class PrefixTrie<T> {
     let depth = 0
     for (;;) {
       this.path[depth++] = n
-      const len = this.nodes[n * STRIDE + LEN]!
+      const len = this.lengthOf(n)
       if (len === prefixLength) return this.common(n, len) === len ? n : NONE
       if (len > prefixLength || this.common(n, len) !== len) return NONE
-      n = this.nodes[n * STRIDE + CHILD0 + this.bitOfKey(len)]!
+      n = this.topo[n * TOPO + CHILD0 + this.bitOfKey(len)]!
       if (n === NONE) return NONE
     }
   }
@@ -189,16 +222,16 @@ export class PrefixTrie<T> {
   /** Value of exactly this prefix (address: the 16 bytes at `offset`). */
   get(address: Uint8Array, prefixLength: number, offset = 0): T | undefined {
     const n = this.find(address, prefixLength, offset)
-    return n !== NONE && this.nodes[n * STRIDE + FLAGS] === 1 ? this.values[n] : undefined
+    return n !== NONE && this.hasValue(n) ? this.values[n] : undefined
   }
 
   /** Removes exactly this prefix (address: the 16 bytes at `offset`); returns its value. */
   remove(address: Uint8Array, prefixLength: number, offset = 0): T | undefined {
     const n = this.find(address, prefixLength, offset)
-    if (n === NONE || this.nodes[n * STRIDE + FLAGS] !== 1) return undefined
+    if (n === NONE || !this.hasValue(n)) return undefined
     const previous = this.values[n]
     this.values[n] = undefined
-    this.nodes[n * STRIDE + FLAGS] = 0
+    this.topo[n * TOPO + META]! &= ~HAS_VALUE
     this.count--
     let depth = 0
     while (this.path[depth] !== n) depth++
@@ -211,16 +244,60 @@ export class PrefixTrie<T> {
 
   /** Frees node n (child of parent) when it holds no value and has at most one child. */
   private prune(n: number, parent: number): boolean {
-    const nodes = this.nodes
-    const base = n * STRIDE
-    if (nodes[base + FLAGS] === 1) return false
-    const c0 = nodes[base + CHILD0]!
-    const c1 = nodes[base + CHILD1]!
+    const topo = this.topo
+    const base = n * TOPO
+    if ((topo[base + META]! & HAS_VALUE) !== 0) return false
+    const c0 = topo[base + CHILD0]!
+    const c1 = topo[base + CHILD0 + 1]!
     if (c0 !== NONE && c1 !== NONE) return false
-    const pSlot = parent * STRIDE + (nodes[parent * STRIDE + CHILD0] === n ? CHILD0 : CHILD1)
-    nodes[pSlot] = c0 !== NONE ? c0 : c1
+    const pSlot = parent * TOPO + (topo[parent * TOPO + CHILD0] === n ? CHILD0 : CHILD0 + 1)
+    topo[pSlot] = c0 !== NONE ? c0 : c1
+    // Read before release: a released node's words are stale but its length is gone.
+    const length = topo[base + META]! & LENGTH_MASK
+    const k0 = this.words[n * 4]!
+    const k1 = this.words[n * 4 + 1]!
+    const k2 = this.words[n * 4 + 2]!
+    const k3 = this.words[n * 4 + 3]!
     this.release(n)
+    this.reindexRange(length, k0, k1, k2, k3)
     return true
+  }
+
+  /** Node n was added at or below the index depth's reach: refresh the index entries it covers. */
+  private reindex(n: number): void {
+    const w = n * 4
+    this.reindexRange(this.lengthOf(n), this.words[w]!, this.words[w + 1]!, this.words[w + 2]!, this.words[w + 3]!)
+  }
+
+  /** Recomputes the IPv4 index entries under a prefix of this length and key, if any. */
+  private reindexRange(length: number, k0: number, k1: number, k2: number, k3: number): void {
+    if (length > INDEX_LENGTH) return
+    let first = 0
+    let count = INDEX_ENTRIES
+    if (length >= 96) {
+      if (k0 !== 0 || k1 !== 0 || k2 !== 0xffff) return
+      count = 1 << (INDEX_LENGTH - length)
+      first = (k3 >>> 16) & ~(count - 1)
+    } else {
+      // Shorter than /96: it lies on the IPv4 space's path only if ::ffff:0:0 starts with it.
+      const mask = (bits: number) => maskOf(length - bits)
+      if ((k0 & mask(0)) !== 0 || (k1 & mask(32)) !== 0 || ((0xffff ^ k2) & mask(64)) !== 0) return
+    }
+    const topo = this.topo
+    for (let e = first; e < first + count; e++) {
+      // Descend by the bits of ::ffff:e.0.0 while the next node is no longer than /112.
+      const q3 = e << 16
+      let n = 0
+      for (;;) {
+        const len = topo[n * TOPO + META]! & LENGTH_MASK
+        if (len >= INDEX_LENGTH) break
+        const word = len < 64 ? 0 : len < 96 ? 0xffff : q3
+        const c = topo[n * TOPO + CHILD0 + ((word >>> (31 - (len & 31))) & 1)]!
+        if (c === NONE || (topo[c * TOPO + META]! & LENGTH_MASK) > INDEX_LENGTH) break
+        n = c
+      }
+      this.ipv4Index[e] = n
+    }
   }
 
   /**
@@ -228,13 +305,16 @@ export class PrefixTrie<T> {
    * `lastMatchLength` (-1 on a miss). Allocates nothing.
    */
   lookup(address: Uint8Array, offset = 0): T | undefined {
-    const found = this.descend(address, offset)
+    const start = this.startOf(address, offset)
+    let found = this.descend(address, offset, start)
+    // Nothing at or below the index node: the match, if any, is one of its ancestors.
+    if (found === 0 && start !== 0) found = this.descend(address, offset, 0)
     if (found === 0) {
       this.lastMatchLength = -1
       return undefined
     }
     const n = this.path[found - 1]!
-    this.lastMatchLength = this.nodes[n * STRIDE + LEN]!
+    this.lastMatchLength = this.lengthOf(n)
     return this.values[n]
   }
 
@@ -243,48 +323,95 @@ export class PrefixTrie<T> {
    * callers reuse, at least MAX_PREFIX_MATCHES long), lengths into `matchLengths`; returns the count.
    */
   matches(address: Uint8Array, offset: number, out: (T | undefined)[]): number {
-    const found = this.descend(address, offset)
+    const found = this.descend(address, offset, 0)
     for (let i = 0; i < found; i++) {
       const n = this.path[i]!
       out[i] = this.values[n]
-      this.matchLengths[i] = this.nodes[n * STRIDE + LEN]!
+      this.matchLengths[i] = this.lengthOf(n)
     }
     return found
   }
 
+  /** Where a descent for the address may start: its IPv4 /16's index node, else the root. */
+  private startOf(address: Uint8Array, offset: number): number {
+    for (let i = 0; i < 10; i++) if (address[offset + i] !== 0) return 0
+    if (address[offset + 10] !== 0xff || address[offset + 11] !== 0xff) return 0
+    return this.ipv4Index[(address[offset + 12]! << 8) | address[offset + 13]!]!
+  }
+
   /**
-   * Leaves in `path` the value nodes covering the address, shortest first, and returns their
-   * count. Descends by one bit per node without comparing the skipped bits, then compares the
+   * Leaves in `path` the value nodes covering the address from `start` down (the root: all of
+   * them), shortest first, and returns their count. Descends by one bit per node without comparing the skipped bits, then compares the
    * address once with the last node reached: every node on the way is a prefix of that node, so
    * it covers the address exactly when its length is at most their common prefix length.
    */
-  private descend(address: Uint8Array, offset: number): number {
-    const nodes = this.nodes
+  private descend(address: Uint8Array, offset: number, start: number): number {
+    const topo = this.topo
     const path = this.path
     const q0 = readWord(address, offset)
     const q1 = readWord(address, offset + 4)
     const q2 = readWord(address, offset + 8)
     const q3 = readWord(address, offset + 12)
     let found = 0
-    let n = 0
+    let n = start
     for (;;) {
-      const base = n * STRIDE
-      if (nodes[base + FLAGS] === 1) path[found++] = n
-      const len = nodes[base + LEN]!
+      const base = n * TOPO
+      const meta = topo[base + META]!
+      if ((meta & HAS_VALUE) !== 0) path[found++] = n
+      const len = meta & LENGTH_MASK
       if (len === 128) break
       const word = len < 64 ? (len < 32 ? q0 : q1) : len < 96 ? q2 : q3
-      const c = nodes[base + CHILD0 + ((word >>> (31 - (len & 31))) & 1)]!
+      const c = topo[base + CHILD0 + ((word >>> (31 - (len & 31))) & 1)]!
       if (c === NONE) break
       n = c
     }
-    const base = n * STRIDE
+    const words = this.words
+    const w = n * 4
     let shared: number
-    if (q0 !== nodes[base]) shared = Math.clz32(q0 ^ nodes[base]!)
-    else if (q1 !== nodes[base + 1]) shared = 32 + Math.clz32(q1 ^ nodes[base + 1]!)
-    else if (q2 !== nodes[base + 2]) shared = 64 + Math.clz32(q2 ^ nodes[base + 2]!)
-    else shared = 96 + Math.clz32(q3 ^ nodes[base + 3]!)
-    while (found > 0 && nodes[path[found - 1]! * STRIDE + LEN]! > shared) found--
+    if (q0 !== words[w]) shared = Math.clz32(q0 ^ words[w]!)
+    else if (q1 !== words[w + 1]) shared = 32 + Math.clz32(q1 ^ words[w + 1]!)
+    else if (q2 !== words[w + 2]) shared = 64 + Math.clz32(q2 ^ words[w + 2]!)
+    else shared = 96 + Math.clz32(q3 ^ words[w + 3]!)
+    while (found > 0 && this.lengthOf(path[found - 1]!) > shared) found--
     return found
+  }
+
+  /**
+   * Walks the trie for up to WARM_LANES addresses (16 bytes each from `offset`) at once, one
+   * node of each per step, so their cache misses overlap instead of queueing: a batch of lookups
+   * calls it on each group first, then looks the addresses up one by one from warm caches.
+   * Returns the number of nodes visited.
+   */
+  warm(addresses: Uint8Array, offset: number, count: number): number {
+    const lanes = Math.min(count, WARM_LANES)
+    const topo = this.topo
+    const node = this.laneNode
+    const q = this.laneWords
+    for (let l = 0; l < lanes; l++) {
+      node[l] = this.startOf(addresses, offset + 16 * l)
+      for (let i = 0; i < 4; i++) q[4 * l + i] = readWord(addresses, offset + 16 * l + 4 * i)
+    }
+    let visited = 0
+    let active = lanes
+    while (active > 0) {
+      active = 0
+      for (let l = 0; l < lanes; l++) {
+        const n = node[l]!
+        if (n === NONE) continue
+        const base = n * TOPO
+        const len = topo[base + META]! & LENGTH_MASK
+        visited++
+        if (len === 128) {
+          node[l] = NONE
+          continue
+        }
+        const word = q[4 * l + (len >>> 5)]!
+        const c = topo[base + CHILD0 + ((word >>> (31 - (len & 31))) & 1)]!
+        node[l] = c
+        if (c !== NONE) active++
+      }
+    }
+    return visited
   }
 
   /**
@@ -293,7 +420,7 @@ export class PrefixTrie<T> {
    * Returns the number of prefixes removed.
    */
   updateAll(update: (value: T) => T | undefined): number {
-    const nodes = this.nodes
+    const topo = this.topo
     // Iterative post-order walk: each stack entry is a node; a node is finished (and possibly
     // spliced out of its parent) once both children are.
     const stack: number[] = [0]
@@ -306,7 +433,7 @@ export class PrefixTrie<T> {
       const s = state[top]!
       if (s < 2) {
         state[top] = s + 1
-        const c = nodes[n * STRIDE + CHILD0 + s]!
+        const c = topo[n * TOPO + CHILD0 + s]!
         if (c !== NONE) {
           stack.push(c)
           parents.push(n)
@@ -317,11 +444,11 @@ export class PrefixTrie<T> {
       stack.pop()
       state.pop()
       const parent = parents.pop()!
-      if (nodes[n * STRIDE + FLAGS] === 1) {
+      if ((topo[n * TOPO + META]! & HAS_VALUE) !== 0) {
         const next = update(this.values[n] as T)
         if (next === undefined) {
           this.values[n] = undefined
-          nodes[n * STRIDE + FLAGS] = 0
+          topo[n * TOPO + META]! &= ~HAS_VALUE
           this.count--
           removed++
         } else this.values[n] = next
@@ -331,27 +458,27 @@ export class PrefixTrie<T> {
     return removed
   }
 
-  /** Calls `visit` for every prefix, with a scratch address (valid during the call only). */
+  /** Calls `visit` for every prefix in address order, with a scratch address (valid during the call only). */
   forEach(visit: (value: T, address: Uint8Array, prefixLength: number) => void): void {
-    const nodes = this.nodes
+    const topo = this.topo
     const scratch = new Uint8Array(16)
     const stack: number[] = [0]
     while (stack.length > 0) {
       const n = stack.pop()!
-      const base = n * STRIDE
-      const c1 = nodes[base + CHILD1]!
-      const c0 = nodes[base + CHILD0]!
+      const base = n * TOPO
+      const c1 = topo[base + CHILD0 + 1]!
+      const c0 = topo[base + CHILD0]!
       if (c1 !== NONE) stack.push(c1)
       if (c0 !== NONE) stack.push(c0)
-      if (nodes[base + FLAGS] !== 1) continue
+      if ((topo[base + META]! & HAS_VALUE) === 0) continue
       for (let i = 0; i < 4; i++) {
-        const w = nodes[base + i]!
+        const w = this.words[n * 4 + i]!
         scratch[4 * i] = w >>> 24
         scratch[4 * i + 1] = (w >>> 16) & 0xff
         scratch[4 * i + 2] = (w >>> 8) & 0xff
         scratch[4 * i + 3] = w & 0xff
       }
-      visit(this.values[n] as T, scratch, nodes[base + LEN]!)
+      visit(this.values[n] as T, scratch, topo[base + META]! & LENGTH_MASK)
     }
   }
 
@@ -364,13 +491,15 @@ export class PrefixTrie<T> {
 
   /** Removes every prefix. */
   clear(): void {
-    this.nodes = new Int32Array(1024 * STRIDE)
-    this.nodes[CHILD0] = NONE
-    this.nodes[CHILD1] = NONE
+    this.topo = new Int32Array(1024 * TOPO)
+    this.words = new Int32Array(1024 * 4)
+    this.topo[CHILD0] = NONE
+    this.topo[CHILD0 + 1] = NONE
     this.values = []
     this.freeHead = NONE
     this.used = 1
     this.count = 0
+    this.ipv4Index.fill(0)
   }
 }
 
