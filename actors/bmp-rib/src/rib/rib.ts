@@ -3,11 +3,16 @@
 //
 // A prefix's value in the trie is the index of its first route slot; slots chain through `next`.
 // Attributes are interned (attributes.ts), so a route costs 14 bytes plus its share of the trie.
-import { PrefixTrie } from '@flowbus/runtime'
+import { PrefixTrie, WARM_LANES } from '@flowbus/runtime'
 import type { Family, PrefixList } from '../bgp/update.js'
 import { AttributeTable, type AttributeSet } from './attributes.js'
 
 const NONE = -1
+// Fields of a route slot.
+const PEER = 0
+const PATH_ID = 1
+const ATTRIBUTES = 2
+const NEXT = 3
 const MAX_PEERS = 0xffff
 
 /** A peer as the RIB knows it: one RIB view (pre/post-policy, Loc-RIB) of one BGP neighbor. */
@@ -55,17 +60,17 @@ export class Rib {
   /** Preference among peers for the same prefix (lower first), see `rankPeers`. */
   private peerRank = new Int32Array(16)
 
-  // Route slots.
-  private slotPeer = new Uint16Array(1 << 16)
-  private slotPathId = new Uint32Array(1 << 16)
-  private slotAttributes = new Int32Array(1 << 16)
-  private slotNext = new Int32Array(1 << 16)
+  /** Route slots, four int32 each (one cache line holds four routes): peer, path id, attributes, next. */
+  private slots = new Int32Array(4 << 16)
   private slotsUsed = 0
   private freeSlot = NONE
   private routeCount = 0
 
   // Lookup scratch (no allocation per address).
   private readonly matchHeads: (number | undefined)[] = new Array(129)
+  private readonly laneHeads = new Int32Array(WARM_LANES)
+  private readonly laneLengths = new Int32Array(WARM_LANES)
+  private readonly laneCursor = new Int32Array(WARM_LANES)
   private routerFlags = new Uint8Array(16)
 
   /** Routes held, all peers and families. */
@@ -82,10 +87,7 @@ export class Rib {
     return (
       this.tries.ipv4.nodeBytes +
       this.tries.ipv6.nodeBytes +
-      this.slotPeer.byteLength +
-      this.slotPathId.byteLength +
-      this.slotAttributes.byteLength +
-      this.slotNext.byteLength
+      this.slots.byteLength
     )
   }
 
@@ -136,27 +138,20 @@ export class Rib {
   private allocateSlot(): number {
     if (this.freeSlot !== NONE) {
       const slot = this.freeSlot
-      this.freeSlot = this.slotNext[slot]!
+      this.freeSlot = this.slots[4 * slot + NEXT]!
       return slot
     }
-    if (this.slotsUsed === this.slotNext.length) {
-      const size = this.slotNext.length * 2
-      const grow = <A extends Uint16Array | Uint32Array | Int32Array>(a: A, make: (n: number) => A): A => {
-        const b = make(size)
-        b.set(a)
-        return b
-      }
-      this.slotPeer = grow(this.slotPeer, (n) => new Uint16Array(n))
-      this.slotPathId = grow(this.slotPathId, (n) => new Uint32Array(n))
-      this.slotAttributes = grow(this.slotAttributes, (n) => new Int32Array(n))
-      this.slotNext = grow(this.slotNext, (n) => new Int32Array(n))
+    if (4 * this.slotsUsed === this.slots.length) {
+      const grown = new Int32Array(this.slots.length * 2)
+      grown.set(this.slots)
+      this.slots = grown
     }
     return this.slotsUsed++
   }
 
   private releaseSlot(slot: number): void {
-    this.attributes.release(this.slotAttributes[slot]!)
-    this.slotNext[slot] = this.freeSlot
+    this.attributes.release(this.slots[4 * slot + ATTRIBUTES]!)
+    this.slots[4 * slot + NEXT] = this.freeSlot
     this.freeSlot = slot
     this.routeCount--
   }
@@ -173,26 +168,26 @@ export class Rib {
       const pathId = pathIds ? pathIds[i]! : 0
       const head = trie.get(addresses, lengths[i]!, 16 * i)
       let slot = head ?? NONE
-      while (slot !== NONE && (this.slotPeer[slot] !== peerId || this.slotPathId[slot] !== pathId)) slot = this.slotNext[slot]!
+      while (slot !== NONE && (this.slots[4 * slot + PEER] !== peerId || this.slots[4 * slot + PATH_ID] !== (pathId | 0))) slot = this.slots[4 * slot + NEXT]!
       this.attributes.retain(attributes)
       if (slot !== NONE) {
-        this.attributes.release(this.slotAttributes[slot]!)
-        this.slotAttributes[slot] = attributes
+        this.attributes.release(this.slots[4 * slot + ATTRIBUTES]!)
+        this.slots[4 * slot + ATTRIBUTES] = attributes
         continue
       }
       const fresh = this.allocateSlot()
-      this.slotPeer[fresh] = peerId
-      this.slotPathId[fresh] = pathId
-      this.slotAttributes[fresh] = attributes
+      this.slots[4 * fresh + PEER] = peerId
+      this.slots[4 * fresh + PATH_ID] = pathId
+      this.slots[4 * fresh + ATTRIBUTES] = attributes
       this.routeCount++
       peer.routes[prefixes.family]++
       // After the head, so the trie keeps its value for a known prefix.
       if (head === undefined) {
-        this.slotNext[fresh] = NONE
+        this.slots[4 * fresh + NEXT] = NONE
         trie.insert(addresses, lengths[i]!, fresh, 16 * i)
       } else {
-        this.slotNext[fresh] = this.slotNext[head]!
-        this.slotNext[head] = fresh
+        this.slots[4 * fresh + NEXT] = this.slots[4 * head + NEXT]!
+        this.slots[4 * head + NEXT] = fresh
       }
     }
     this.attributes.release(attributes)
@@ -210,13 +205,13 @@ export class Rib {
       if (head === undefined) continue
       let previous = NONE
       let slot = head
-      while (slot !== NONE && (this.slotPeer[slot] !== peerId || this.slotPathId[slot] !== pathId)) {
+      while (slot !== NONE && (this.slots[4 * slot + PEER] !== peerId || this.slots[4 * slot + PATH_ID] !== (pathId | 0))) {
         previous = slot
-        slot = this.slotNext[slot]!
+        slot = this.slots[4 * slot + NEXT]!
       }
       if (slot === NONE) continue
-      const next = this.slotNext[slot]!
-      if (previous !== NONE) this.slotNext[previous] = next
+      const next = this.slots[4 * slot + NEXT]!
+      if (previous !== NONE) this.slots[4 * previous + NEXT] = next
       else if (next === NONE) trie.remove(addresses, lengths[i]!, 16 * i)
       else trie.insert(addresses, lengths[i]!, next, 16 * i)
       this.releaseSlot(slot)
@@ -238,10 +233,10 @@ export class Rib {
         let previous = NONE
         let slot = head
         while (slot !== NONE) {
-          const next = this.slotNext[slot]!
-          if (this.slotPeer[slot] === peerId) {
+          const next = this.slots[4 * slot + NEXT]!
+          if (this.slots[4 * slot + PEER] === peerId) {
             if (previous === NONE) first = next
-            else this.slotNext[previous] = next
+            else this.slots[4 * previous + NEXT] = next
             this.releaseSlot(slot)
             removed++
           } else previous = slot
@@ -267,7 +262,7 @@ export class Rib {
 
   /**
    * Chooses a route for each of `count` addresses (16 bytes each in `addresses`), writing the
-   * chosen slot (or -1) to `slots` and the prefix length (address form) to `prefixLengths`.
+   * chosen slot (or -1) to `chosen` and the prefix length (address form) to `prefixLengths`.
    *
    * Preference, the first rule that finds a route wins:
    *   1. the longest prefix with a route from a peer of the exporter's own router (a BMP session
@@ -283,38 +278,77 @@ export class Rib {
     addresses: Uint8Array,
     count: number,
     nextHops: Uint8Array | undefined,
-    slots: Int32Array,
+    chosen: Int32Array,
     prefixLengths: Uint8Array,
   ): void {
     const routerFlags = this.markRouter(exporter)
     const ownRouter = routerFlags !== undefined
-    for (let i = 0; i < count; i++) {
-      const offset = 16 * i
-      const ipv4 = isIPv4Mapped(addresses, offset)
-      const trie = ipv4 ? this.tries.ipv4 : this.tries.ipv6
-      const found = trie.matches(addresses, offset, this.matchHeads)
-      let best = NONE
-      let bestDepth = -1
-      const hops = nextHops !== undefined && !this.zero(nextHops, offset) ? nextHops : undefined
-      if (found > 0 && ownRouter) {
-        for (let k = found - 1; k >= 0 && best === NONE; k--) {
-          best = this.bestOf(this.matchHeads[k]!, routerFlags, hops, offset, false)
-          bestDepth = k
+    const heads = this.laneHeads
+    const lengths = this.laneLengths
+    const cursor = this.laneCursor
+    for (let first = 0; first < count; first += WARM_LANES) {
+      const lanes = Math.min(WARM_LANES, count - first)
+      // Three passes over a group of addresses, so that the cache misses of one address overlap
+      // those of the others: trie paths, then longest matches, then route lists in lockstep.
+      this.warm(addresses, 16 * first, lanes)
+      for (let l = 0; l < lanes; l++) {
+        const offset = 16 * (first + l)
+        const trie = isIPv4Mapped(addresses, offset) ? this.tries.ipv4 : this.tries.ipv6
+        heads[l] = cursor[l] = trie.lookup(addresses, offset) ?? NONE
+        lengths[l] = trie.lastMatchLength
+      }
+      for (let active = lanes; active > 0; ) {
+        active = 0
+        for (let l = 0; l < lanes; l++) {
+          if (cursor[l] === NONE) continue
+          cursor[l] = this.slots[4 * cursor[l]! + NEXT]!
+          active++
         }
       }
-      if (best === NONE && found > 0 && hops !== undefined) {
-        for (let k = found - 1; k >= 0 && best === NONE; k--) {
-          best = this.bestOf(this.matchHeads[k]!, undefined, hops, offset, true)
-          bestDepth = k
+      for (let l = 0; l < lanes; l++) {
+        const i = first + l
+        const offset = 16 * i
+        const ipv4 = isIPv4Mapped(addresses, offset)
+        const trie = ipv4 ? this.tries.ipv4 : this.tries.ipv6
+        const hops = nextHops !== undefined && !this.zero(nextHops, offset) ? nextHops : undefined
+        const head = heads[l]!
+        let best = NONE
+        let length = lengths[l]!
+        if (head !== NONE) {
+          // The longest prefix alone is enough when it has a route the rules accept.
+          if (ownRouter) best = this.bestOf(head, routerFlags, hops, offset, false)
+          if (best === NONE && hops !== undefined) best = this.bestOf(head, undefined, hops, offset, true)
+          if (best === NONE && (ownRouter || hops !== undefined)) {
+            // Rules 1 and 2 may find their route on a shorter prefix.
+            const found = trie.matches(addresses, offset, this.matchHeads)
+            if (ownRouter) {
+              for (let k = found - 2; k >= 0 && best === NONE; k--) {
+                best = this.bestOf(this.matchHeads[k]!, routerFlags, hops, offset, false)
+                length = trie.matchLengths[k]!
+              }
+            }
+            if (best === NONE && hops !== undefined) {
+              for (let k = found - 2; k >= 0 && best === NONE; k--) {
+                best = this.bestOf(this.matchHeads[k]!, undefined, hops, offset, true)
+                length = trie.matchLengths[k]!
+              }
+            }
+            if (best === NONE) length = lengths[l]!
+          }
+          if (best === NONE) best = this.bestOf(head, undefined, undefined, 0, false)
         }
+        chosen[i] = best
+        prefixLengths[i] = best === NONE ? 0 : length - (ipv4 ? 96 : 0)
       }
-      if (best === NONE && found > 0) {
-        best = this.bestOf(this.matchHeads[found - 1]!, undefined, undefined, 0, false)
-        bestDepth = found - 1
-      }
-      slots[i] = best
-      prefixLengths[i] = best === NONE ? 0 : trie.matchLengths[bestDepth]! - (ipv4 ? 96 : 0)
     }
+  }
+
+  /** Walks the next addresses' trie paths together so their cache misses overlap (see PrefixTrie.warm). */
+  private warm(addresses: Uint8Array, offset: number, lanes: number): void {
+    let ipv4 = 0
+    for (let l = 0; l < lanes; l++) if (isIPv4Mapped(addresses, offset + 16 * l)) ipv4++
+    if (ipv4 > 0) this.tries.ipv4.warm(addresses, offset, lanes)
+    if (ipv4 < lanes) this.tries.ipv6.warm(addresses, offset, lanes)
   }
 
   private zero(bytes: Uint8Array, offset: number): boolean {
@@ -343,18 +377,18 @@ export class Rib {
   private bestOf(head: number, routerFlags: Uint8Array | undefined, nextHops: Uint8Array | undefined, offset: number, requireHop: boolean): number {
     let best = NONE
     let bestScore = 0
-    for (let slot = head; slot !== NONE; slot = this.slotNext[slot]!) {
-      const peer = this.slotPeer[slot]!
+    for (let slot = head; slot !== NONE; slot = this.slots[4 * slot + NEXT]!) {
+      const peer = this.slots[4 * slot + PEER]!
       if (routerFlags !== undefined && routerFlags[peer] === 0) continue
       let hopMatches = false
       if (nextHops !== undefined) {
-        const hop = this.attributes.get(this.slotAttributes[slot]!).nextHop
+        const hop = this.attributes.get(this.slots[4 * slot + ATTRIBUTES]!).nextHop
         hopMatches = hop !== undefined
         for (let j = 0; j < 16 && hopMatches; j++) hopMatches = hop![j] === nextHops[offset + j]
         if (requireHop && !hopMatches) continue
       }
       const score = (hopMatches ? 0 : MAX_PEERS) + this.peerRank[peer]!
-      if (best === NONE || score < bestScore || (score === bestScore && this.slotPathId[slot]! < this.slotPathId[best]!)) {
+      if (best === NONE || score < bestScore || (score === bestScore && this.slots[4 * slot + PATH_ID]! >>> 0 < this.slots[4 * best + PATH_ID]! >>> 0)) {
         best = slot
         bestScore = score
       }
@@ -365,10 +399,10 @@ export class Rib {
   /** The route in a slot returned by `lookup`. */
   route(slot: number, prefixLength: number): RouteChoice {
     return {
-      attributes: this.attributes.get(this.slotAttributes[slot]!),
+      attributes: this.attributes.get(this.slots[4 * slot + ATTRIBUTES]!),
       prefixLength,
-      peer: this.peers[this.slotPeer[slot]!]!,
-      pathId: this.slotPathId[slot]!,
+      peer: this.peers[this.slots[4 * slot + PEER]!]!,
+      pathId: this.slots[4 * slot + PATH_ID]! >>> 0,
     }
   }
 
@@ -376,8 +410,8 @@ export class Rib {
   routesOf(address: Uint8Array, prefixLength: number): { peer: number; pathId: number; attributes: AttributeSet }[] {
     const trie = isIPv4Mapped(address, 0) && prefixLength >= 96 ? this.tries.ipv4 : this.tries.ipv6
     const out: { peer: number; pathId: number; attributes: AttributeSet }[] = []
-    for (let slot = trie.get(address, prefixLength) ?? NONE; slot !== NONE; slot = this.slotNext[slot]!) {
-      out.push({ peer: this.slotPeer[slot]!, pathId: this.slotPathId[slot]!, attributes: this.attributes.get(this.slotAttributes[slot]!) })
+    for (let slot = trie.get(address, prefixLength) ?? NONE; slot !== NONE; slot = this.slots[4 * slot + NEXT]!) {
+      out.push({ peer: this.slots[4 * slot + PEER]!, pathId: this.slots[4 * slot + PATH_ID]! >>> 0, attributes: this.attributes.get(this.slots[4 * slot + ATTRIBUTES]!) })
     }
     return out
   }
@@ -387,7 +421,7 @@ export class Rib {
     const out: { address: Uint8Array; prefixLength: number; peers: number[] }[] = []
     this.tries[family].forEach((head, address, prefixLength) => {
       const peers: number[] = []
-      for (let slot = head; slot !== NONE; slot = this.slotNext[slot]!) peers.push(this.slotPeer[slot]!)
+      for (let slot = head; slot !== NONE; slot = this.slots[4 * slot + NEXT]!) peers.push(this.slots[4 * slot + PEER]!)
       out.push({ address: address.slice(), prefixLength, peers })
     })
     return out
