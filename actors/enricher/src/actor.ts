@@ -139,7 +139,8 @@ export const enricherActor = defineActor({
       const { stages, networks } = buildStages(config)
       const networkSources = new NetworkSources(config.networks, networks)
       const pipeline = new EnrichPipeline(chain, stages)
-      yield* Effect.addFinalizer(() => Effect.sync(metrics.addStageTotals(() => pipeline.stageTotals())))
+      const removeStageTotals = metrics.addStageTotals(() => pipeline.stageTotals())
+      yield* Effect.addFinalizer(() => Effect.sync(removeStageTotals))
 
       // Remote sources: one fetch each before consuming (so the first flows already get them), then on their schedule.
       const remoteJobs = remoteProviders.map(({ source, provider }) => {
