@@ -145,29 +145,26 @@ export class FilterParser {
   }
 
   private parseOr(): FilterNode {
-    this.steps++
-    const first = this.parseAnd()
-    const operands = [first]
-    for (;;) {
-      this.skipBlank()
-      if (!this.acceptKeyword('OR')) break
-      this.skipBlank()
-      operands.push(this.parseAnd())
-    }
-    return operands.length === 1 ? first : { type: 'or', operands, span: spanOf(first.span, operands[operands.length - 1]!.span) }
+    return this.parseChain('or', () => this.parseAnd())
   }
 
   private parseAnd(): FilterNode {
+    return this.parseChain('and', () => this.parseUnary())
+  }
+
+  /** `operand { AND|OR operand }` as one node: a long chain is a loop, not nested calls. */
+  private parseChain(type: 'and' | 'or', operand: () => FilterNode): FilterNode {
     this.steps++
-    const first = this.parseUnary()
+    const keyword = type === 'and' ? 'AND' : 'OR'
+    const first = operand()
     const operands = [first]
     for (;;) {
       this.skipBlank()
-      if (!this.acceptKeyword('AND')) break
+      if (!this.acceptKeyword(keyword)) break
       this.skipBlank()
-      operands.push(this.parseUnary())
+      operands.push(operand())
     }
-    return operands.length === 1 ? first : { type: 'and', operands, span: spanOf(first.span, operands[operands.length - 1]!.span) }
+    return operands.length === 1 ? first : { type, operands, span: spanOf(first.span, operands[operands.length - 1]!.span) }
   }
 
   private parseUnary(): FilterNode {
