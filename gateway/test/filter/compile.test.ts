@@ -2,15 +2,18 @@
 // compile to, rejected ones with their positioned errors, direction swapping and completion.
 import { type StorageColumn, allStorageColumns, storageColumns } from '@flowbus/runtime'
 import { describe, expect, it } from 'vitest'
+import type { FilterNode } from '../../src/filter/index.js'
 import {
   compileFilter,
   compileFilterText,
   completeFilter,
+  filterColumns,
   parseFilter,
   swapColumnName,
   swapDirection,
   validateFilter,
 } from '../../src/filter/index.js'
+import { randomFilter, seededRandom } from './generate.js'
 
 const columns = allStorageColumns
 
@@ -282,6 +285,7 @@ describe('direction swap for bidirectional queries', () => {
 })
 
 describe('completion', () => {
+  const known = (written: string): string => filterColumns(columns).get(written.toLowerCase())!.name
   const labels = (text: string, cursor = text.length) => completeFilter(text, cursor, columns).suggestions.map((s) => s.label)
 
   it('offers columns and NOT where a condition starts, filtered by what is typed', () => {
@@ -340,5 +344,52 @@ describe('completion', () => {
     expect(labels('DstPort = 80 /* Src')).toEqual([])
     expect(labels('DstPort = 80 -- Src')).toEqual([])
     expect(labels('DstPort = 80 -- comment\n')).toEqual(['AND', 'OR'])
+  })
+
+  it('at every column, operator and value of 300 random filters, offers what is written there', () => {
+    const rand = seededRandom(5)
+    const conditions = (node: FilterNode): FilterNode[] =>
+      node.type === 'condition' ? [node] : node.type === 'not' ? conditions(node.operand) : node.operands.flatMap(conditions)
+    let checked = 0
+    for (let i = 0; i < 300; i++) {
+      const text = randomFilter(rand, 3)
+      const parsed = parseFilter(text)
+      if (!parsed.ok || !parsed.ast.root) throw new Error(`${text} does not parse`)
+      for (const condition of conditions(parsed.ast.root)) {
+        if (condition.type !== 'condition') continue
+        const column = known(condition.column.name)
+        // In the middle of the column name: that column, replacing the whole word.
+        const mid = condition.column.span.offset + Math.ceil(condition.column.span.length / 2)
+        const atColumn = completeFilter(text, mid, columns)
+        expect(atColumn.suggestions.map((s) => s.label), `${text} @${mid}`).toContain(column)
+        expect(atColumn).toMatchObject({ replaceFrom: condition.column.span.offset, replaceTo: condition.column.span.offset + condition.column.span.length })
+        // Where the operator starts: the column's operators, among them the one written.
+        const atOperator = completeFilter(text, condition.operator.span.offset, columns)
+        expect(atOperator.suggestions.map((s) => s.label), `${text} @${condition.operator.span.offset}`).toContain(condition.operator.op)
+        // At a value: the names of a named column, a lookup of the column's values for scalar
+        // dimensions, nothing for the others (arrays, MACs, times, prefixes).
+        const value = condition.value
+        const info = filterColumns(columns).get(column.toLowerCase())!
+        const comparesColumns = value.type === 'literal' && !value.quoted && filterColumns(columns).has(value.text.toLowerCase())
+        if (value.type === 'literal' && !comparesColumns) {
+          const at = `${text} @${value.span.offset}`
+          const atStart = completeFilter(text, value.span.offset, columns)
+          if (info.names) {
+            expect(atStart.valuesFor, at).toBeUndefined()
+            // At the end of the word, or before the closing quote.
+            const end = value.span.offset + value.span.length - (value.quoted ? 1 : 0)
+            const atEnd = completeFilter(text, end, columns).suggestions.map((s) => s.label)
+            if (info.names.has(value.text.replace(/["']/g, '').toLowerCase())) expect(atEnd, at).toContain(value.text.replace(/["']/g, '').toLowerCase())
+          } else if (['string', 'ip', 'asn', 'uint'].includes(info.class) && info.dimension) {
+            expect(atStart.valuesFor?.column, at).toBe(column)
+          } else {
+            expect(atStart, at).toMatchObject({ suggestions: [] })
+            expect(atStart.valuesFor, at).toBeUndefined()
+          }
+        }
+        checked++
+      }
+    }
+    expect(checked).toBeGreaterThan(500)
   })
 })
