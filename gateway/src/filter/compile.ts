@@ -114,7 +114,6 @@ const MAX_BITS: Record<number, bigint> = { 8: 0xffn, 16: 0xffffn, 32: 0xffffffff
 
 class Compiler {
   private readonly params: Record<string, unknown> = {}
-  private readonly used = new Set<string>()
   private next = 0
 
   constructor(
@@ -126,7 +125,12 @@ class Compiler {
 
   compile(root: FilterNode | null): CompiledFilter {
     const sql = root === null ? 'true' : this.node(root).sql
-    return { sql, params: this.params, columns: [...this.used].sort() }
+    // The columns read are the column names in the SQL: exact by construction (a large community
+    // reads DstLargeCommunities, not the DstCommunities the user wrote).
+    const stored = new Set([...this.columns.values()].flatMap((c) => c.references))
+    const read = new Set<string>()
+    for (const [word] of sql.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)) if (stored.has(word)) read.add(word)
+    return { sql, params: this.params, columns: [...read].sort() }
   }
 
   private fail(span: Span, message: string, expected: readonly string[] = []): never {
@@ -162,10 +166,7 @@ class Compiler {
   private column(written: string, span: Span): FilterColumn {
     const name = this.swap ? swapColumnName(written) : written
     const found = this.columns.get(name.toLowerCase())
-    if (found) {
-      for (const reference of found.references) this.used.add(reference)
-      return found
-    }
+    if (found) return found
     if (this.swap && name !== written && this.columns.has(written.toLowerCase())) {
       this.fail(span, `${shown(written)} has no counterpart in the other direction (there is no ${shown(name)} column), so a bidirectional query cannot reverse it`)
     }
@@ -325,7 +326,6 @@ class Compiler {
       const largeName = column.name.replace(/Communities$/, 'LargeCommunities')
       const sibling = this.columns.get(largeName.toLowerCase())
       if (!sibling) this.fail(value.span, `${largeName} is not stored by this deployment, so large communities cannot be matched`, ['value'])
-      for (const reference of sibling.references) this.used.add(reference)
       target = sibling
     }
     return `has(${target.sql}, tuple(${numbers.map((n) => this.param('UInt32', n)).join(', ')}))`

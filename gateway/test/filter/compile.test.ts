@@ -137,7 +137,13 @@ describe('accepted filters', () => {
 
   it('lists the storage columns read, so the gateway can pick the raw table', () => {
     const result = compileFilterText('SrcAS = 1 AND (DstPort = 80 OR PacketSize > 100) AND DstCommunities = 1:2:3 AND DstNetPrefix = 10.0.0.0/8', { columns })
-    expect(result.ok && result.columns).toEqual(['Bytes', 'DstAddr', 'DstCommunities', 'DstLargeCommunities', 'DstNetMask', 'DstPort', 'Packets', 'SrcAS'])
+    expect(result.ok && result.columns).toEqual(['Bytes', 'DstAddr', 'DstLargeCommunities', 'DstNetMask', 'DstPort', 'Packets', 'SrcAS'])
+    expect(compileFilterText('DstCommunities IN (1:2, 1:2:3) OR SrcPort < DstPort', { columns })).toMatchObject({
+      columns: ['DstCommunities', 'DstLargeCommunities', 'DstPort', 'SrcPort'],
+    })
+    expect(compileFilterText('', { columns })).toMatchObject({ columns: [] })
+    // A parameter prefix that starts like a column is not a column read.
+    expect(compileFilterText('DstPort = 1', { columns, paramPrefix: 'SrcAS_' })).toMatchObject({ sql: 'DstPort = {SrcAS_0:UInt16}', columns: ['DstPort'] })
   })
 
   it('names parameters with the given prefix and refuses a prefix that is not an identifier', () => {
