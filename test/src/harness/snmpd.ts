@@ -91,6 +91,22 @@ export async function freeUdpPort(): Promise<number> {
   return port
 }
 
+/** Whether this machine has an IPv6 loopback to bind (containers may have IPv6 disabled). */
+export async function ipv6LoopbackAvailable(): Promise<boolean> {
+  const socket = createSocket('udp6')
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject)
+      socket.bind(0, '::1', () => resolve())
+    })
+    return true
+  } catch {
+    return false
+  } finally {
+    socket.close()
+  }
+}
+
 const credentialArgs = (credentials: SnmpCredentials): string[] => {
   if ('community' in credentials) return ['-v2c', '-c', credentials.community]
   const u = credentials.user
