@@ -28,7 +28,7 @@ describe.skipIf(natsSkip !== undefined)('JSON export on NATS', () => {
       bus: { transport: 'nats', nats: { servers: [nats.url] } },
       http: { listen: '127.0.0.1:0' },
       log: { level: 'warning' },
-      enricher: { export: { enabled: true, subject: 'netobserv.flows', delivery: 'broadcast' }, metadata: { exporters: [{ subnet: '192.0.2.0/24', name: 'edge1' }] } },
+      enricher: { geoip: { embedded: false }, export: { enabled: true, subject: 'netobserv.flows', delivery: 'broadcast' }, metadata: { exporters: [{ subnet: '192.0.2.0/24', name: 'edge1' }] } },
     })
     const external = await connect({ servers: nats.url })
     const received: FlowRow[] = []

@@ -13,7 +13,7 @@ import {
   routingLookup,
 } from '@flowbus/bus-schemas'
 import { ActorContext, Bus, type BusError, type BusService, type MessageTooLarge, Metrics, SharedSections, defineActor } from '@flowbus/runtime'
-import { Duration, Effect, Schedule } from 'effect'
+import { Duration, Effect, Runtime, Schedule } from 'effect'
 import { EnricherConfig, type RemoteSource } from './config.js'
 import type { EnricherConfig as EnricherConfigType } from './config.js'
 import { MetadataChain, type UnknownEntity } from './metadata/chain.js'
@@ -28,6 +28,7 @@ import { jsonExportBroadcast, jsonExportStream, jsonLines, jsonMessages } from '
 import { LiveSampler } from './outputs/live.js'
 import { ASNStage } from './asn/stage.js'
 import { ClassificationStage } from './classification/stage.js'
+import { type GeoIPEvent, GeoIPStage } from './geoip/stage.js'
 import { NetworkStage } from './networks/stage.js'
 import { parseNetworks } from './networks/table.js'
 import { EnrichPipeline } from './pipeline.js'
@@ -97,15 +98,21 @@ const refreshRemote = (source: RemoteSource, apply: (text: string) => { records:
  * sampling, geoip, networks (after geoip: a configured network's country wins), asn (reads the
  * AS numbers geoip, networks and routing left in the context).
  */
-export const buildStages = (config: EnricherConfigType): { stages: EnrichStage[]; networks: NetworkStage } => {
+export const buildStages = (
+  config: EnricherConfigType,
+  onGeoIPEvent: (event: GeoIPEvent) => void = () => {},
+): { stages: EnrichStage[]; networks: NetworkStage; geoip: GeoIPStage } => {
   const networks = new NetworkStage(parseNetworks(config.networks, 'config enricher.networks'))
+  // Opened last: it watches its files, and must be closed by whoever builds the stages.
+  const geoip = GeoIPStage.open({ ...config.geoip, onEvent: onGeoIPEvent })
   const stages: EnrichStage[] = [
     new ClassificationStage(config.classification),
     new SamplingStage(config.sampling),
+    geoip,
     networks,
     new ASNStage({ asProviders: config.asn.asProviders, netProviders: config.asn.netProviders }),
   ]
-  return { stages, networks }
+  return { stages, networks, geoip }
 }
 
 export const enricherActor = defineActor({
@@ -136,7 +143,20 @@ export const enricherActor = defineActor({
         }
       })
       const chain = new MetadataChain(providers, configuredDefaults(meta), meta.unknown.policy)
-      const { stages, networks } = buildStages(config)
+      const runtime = yield* Effect.runtime<never>()
+      const logGeoIP = (event: GeoIPEvent) =>
+        Runtime.runFork(runtime)(
+          event.kind === 'loaded'
+            ? Effect.logInfo(`GeoIP database loaded: ${event.description}`)
+            : Effect.logWarning(`GeoIP database ${event.path} not reloaded (the previous one stays): ${event.error}`),
+        )
+      const { stages, networks } = yield* Effect.acquireRelease(
+        Effect.try({
+          try: () => buildStages(config, logGeoIP),
+          catch: (cause) => new Error(`enricher stages: ${cause instanceof Error ? cause.message : String(cause)}`),
+        }),
+        ({ geoip }) => Effect.sync(() => geoip.close()),
+      )
       const networkSources = new NetworkSources(config.networks, networks)
       const pipeline = new EnrichPipeline(chain, stages)
       const removeStageTotals = metrics.addStageTotals(() => pipeline.stageTotals())

@@ -5,6 +5,7 @@ import { Duration, withDefaults } from '@flowbus/runtime'
 import { Schema } from 'effect'
 import { ASNConfig } from './asn/stage.js'
 import { ClassificationConfig } from './classification/stage.js'
+import { GeoIPConfig } from './geoip/stage.js'
 import { parseSubnet } from './metadata/table.js'
 import { NetworksConfig } from './networks/table.js'
 import { SamplingConfig } from './sampling/stage.js'
@@ -170,6 +171,7 @@ export const EnricherConfig = Schema.Struct({
     description: 'exporter and interface classification rules, compiled at load: a rule that does not compile stops the start, naming the rule and column',
   }),
   networks: Schema.optionalWith(NetworksConfig, { default: () => ({}) }),
+  geoip: withDefaults(GeoIPConfig).annotations({ description: 'GeoIP databases (country, state, city, AS numbers), reloaded when their files change' }),
   sampling: withDefaults(SamplingConfig).annotations({ description: 'sampling rate defaults and overrides by exporter subnet' }),
   asn: withDefaults(ASNConfig).annotations({ description: 'where AS numbers and prefix lengths come from' }),
 })

@@ -53,7 +53,8 @@ export const makeHarness = async (): Promise<EnricherHarness> => {
     memory,
     enriched,
     start: async (section = {}) => {
-      const config = resolveConfig({ http: { listen: '127.0.0.1:0' }, log: { level: 'warning' }, enricher: section })
+      // Without the embedded GeoIP data unless a test asks for it: loading it takes seconds per start.
+      const config = resolveConfig({ http: { listen: '127.0.0.1:0' }, log: { level: 'warning' }, enricher: { geoip: { embedded: false }, ...section } })
       let endpoint: HttpEndpoint | undefined
       let failure: unknown
       const fiber = Effect.runFork(runActors({ actors: [enricherActor], config, transport: memory.connect(), onReady: (e) => (endpoint = e) }))

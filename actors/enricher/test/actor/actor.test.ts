@@ -16,6 +16,7 @@ import {
 import { Effect, Exit, Scope } from 'effect'
 import { afterEach, describe, expect, it } from 'vitest'
 import { metricSample } from '../../../../test/src/harness/metrics.js'
+import { akvoradoTestdata } from '../../../../test/src/harness/testdata.js'
 import { jsonExportStream } from '../../src/outputs/json-export.js'
 import { decodedBatch } from '../flows.js'
 import { type EnricherHarness, makeHarness, run, waitFor } from '../harness.js'
@@ -82,6 +83,33 @@ describe('enricher actor on the memory bus', () => {
     expect(metricSample(metrics, 'flowbus_bus_acked_total', { subject: 'flows.decoded.v1', group: 'enricher' })).toBe(2)
     // ifIndex 3 has no name from any provider.
     expect(metricSample(metrics, 'flowbus_enricher_unknown_metadata_flows_total', { entity: 'interface', policy: 'pass' })).toBeGreaterThan(0)
+  })
+
+  it('runs every stage in order: metadata, classification, sampling, GeoIP, networks, AS numbers', async () => {
+    const h = await harness()
+    const geoip = `${akvoradoTestdata}/geoip`
+    const enricher = await h.start({
+      metadata: { exporters: [{ subnet: '192.0.2.1', name: 'edge1', interfaces: [{ ifIndex: 1, name: 'et-1', description: 'Transit: Zayo' }] }] },
+      classification: {
+        exporterRules: ['Exporter.Name matches "^edge" -> role = "edge"'],
+        interfaceRules: ['Interface.Description matches "^Transit: (\\S+)" -> provider = $1, connectivity = "transit", boundary = external'],
+      },
+      sampling: { defaultSamplingRate: { '192.0.2.0/24': 512 } },
+      geoip: { geoDatabases: [`${geoip}/GeoLite2-City-Test.mmdb`], asnDatabases: [`${geoip}/GeoLite2-ASN-Test.mmdb`], embedded: false },
+      networks: { '10.0.0.0/8': { name: 'lan', asn: 64999 } },
+      asn: { asProviders: ['flow', 'geoip', 'networks'] },
+    })
+    const batch = decodedBatch('192.0.2.1', 0, 6, { samplingRate: 0 })
+    batch.setIP('DstAddr', 0, parseIP('81.2.69.142'))
+    await run(h.bus.publish(flowsDecoded, '192.0.2.1', batch))
+    await waitFor(() => 'enriched flows', () => rowsOf(h).length >= 6)
+    const rows = rowsOf(h)
+    expect(rows[0]).toMatchObject({ DstCountry: 'GB', DstGeoCity: 'London', SrcNetName: 'lan', SrcAS: 64999, SamplingRate: 512, ExporterRole: 'edge' })
+    for (const row of rows.filter((r) => r.InIf === 1)) expect(row).toMatchObject({ InIfName: 'et-1', InIfProvider: 'Zayo', InIfConnectivity: 'transit', InIfBoundary: 1 })
+    const metrics = await enricher.metrics()
+    for (const stage of ['classification', 'sampling', 'geoip', 'networks', 'asn']) {
+      expect(metrics, stage).toMatch(new RegExp(`flowbus_enricher_stage_total\\{stage="${stage}",`))
+    }
   })
 
   it('enriches a redelivered decoded message into byte-identical output', async () => {
