@@ -2,13 +2,13 @@
 // subscriptions over SSE) plus graphql-ws on the same path for WebSocket clients, with the
 // user authenticated per request and the depth and cost limits as validation rules.
 import { type IncomingMessage, type Server, createServer } from 'node:http'
-import { type ExecutionArgs, GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationRule } from 'graphql'
+import { type ExecutionArgs, GraphQLError, type ValidationRule } from 'graphql'
 import { useServer } from 'graphql-ws/use/ws'
 import { type Plugin, createSchema, createYoga } from 'graphql-yoga'
 import { WebSocketServer } from 'ws'
 import { type User, authenticate } from './auth.js'
 import type { GatewayConfig } from './config.js'
-import { limitsRule } from './schema/limits.js'
+import { limitsRule, noIntrospectionRule } from './schema/limits.js'
 import { type GatewayContext, type ResolverDependencies, makeResolvers } from './schema/resolvers.js'
 import { typeDefs } from './schema/type-defs.js'
 
@@ -43,7 +43,7 @@ export const createGatewayServer = (options: GatewayServerOptions): GatewayServe
   const { config } = options
   const schema = buildSchema(options.dependencies)
   const rules: ValidationRule[] = [limitsRule(config.limits, () => undefined)]
-  if (!config.introspection) rules.push(NoSchemaIntrospectionCustomRule)
+  if (!config.introspection) rules.push(noIntrospectionRule)
   const validation: Plugin = {
     onValidate: ({ addValidationRule }) => {
       for (const rule of rules) addValidationRule(rule)

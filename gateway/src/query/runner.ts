@@ -68,17 +68,34 @@ export const makeQueryRunner = (client: ClickHouseClient, settings: RunnerSettin
       const signal = signals.length === 1 ? deadline.signal : anySignal(signals)
       const seconds = () => (performance.now() - started) / 1000
       try {
-        const result = await client.query({
-          // Settings in the statement: chDB applies clickhouse_settings as session SETs that
-          // would outlive this query and reach the writer sharing the engine.
-          query: `${sql}\nSETTINGS max_execution_time = ${timeoutSeconds}, output_format_json_quote_64bit_integers = 0`,
-          query_params: params as Record<string, unknown>,
-          format: 'JSONEachRow',
-          query_id: randomUUID(),
-          abort_signal: signal,
-          ...(settings.server ? { clickhouse_settings: { readonly: '2', cancel_http_readonly_queries_on_client_close: 1 } } : {}),
+        const queryId = randomUUID()
+        const answer = (async () => {
+          const result = await client.query({
+            // Settings in the statement: chDB applies clickhouse_settings as session SETs that
+            // would outlive this query and reach the writer sharing the engine.
+            query: `${sql}\nSETTINGS max_execution_time = ${timeoutSeconds}, output_format_json_quote_64bit_integers = 0`,
+            query_params: params as Record<string, unknown>,
+            format: 'JSONEachRow',
+            query_id: queryId,
+            abort_signal: signal,
+            ...(settings.server ? { clickhouse_settings: { readonly: '2', cancel_http_readonly_queries_on_client_close: 1 } } : {}),
+          })
+          return result.json<T>()
+        })()
+        // The engine in embedded mode does not stop on the abort signal: answer the client at
+        // once and ask the engine to kill the query (a server also stops it as the connection closes).
+        const rows = await new Promise<T[]>((resolve, reject) => {
+          const abandon = () => {
+            reject(new Error('aborted'))
+            client
+              .command({ query: 'KILL QUERY WHERE query_id = {id:String} ASYNC', query_params: { id: queryId } })
+              .catch(() => undefined)
+          }
+          if (signal.aborted) return abandon()
+          signal.addEventListener('abort', abandon, { once: true })
+          answer.then(resolve, reject).finally(() => signal.removeEventListener('abort', abandon))
         })
-        const rows = await result.json<T>()
+        answer.catch(() => undefined)
         events?.finished(options.purpose, 'ok', seconds())
         return rows
       } catch (error) {

@@ -104,3 +104,20 @@ export const limitsRule =
       },
     },
   })
+
+/**
+ * Refuses __schema and __type when gateway.introspection is off. By field name only: graphql's
+ * own rule checks types with instanceof, which fails when two copies of graphql are loaded.
+ */
+export const noIntrospectionRule = (context: ValidationContext): ASTVisitor => ({
+  Field(node) {
+    if (node.name.value === '__schema' || node.name.value === '__type') {
+      context.reportError(
+        new GraphQLError(`GraphQL introspection (${node.name.value}) is turned off on this gateway (gateway.introspection)`, {
+          nodes: node,
+          extensions: { code: 'FORBIDDEN' },
+        }),
+      )
+    }
+  },
+})
