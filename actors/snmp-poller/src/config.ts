@@ -88,7 +88,7 @@ export const SnmpPollerConfig = Schema.Struct({
   agents: Schema.optionalWith(Schema.Array(AgentConfig), { default: () => [{ subnet: '::/0', version: '2c' as const, communities: ['public'], port: 161 }] }).annotations({
     description: 'how to reach the agent of an exporter: the entry with the longest subnet containing the exporter address wins; exporters matching none are not polled',
   }),
-  timeout: Schema.optionalWith(Duration, { default: () => 1_000 }).annotations({
+  timeout: Schema.optionalWith(Duration.pipe(Schema.filter((ms) => ms > 0 || 'timeout must be longer than 0')), { default: () => 1_000 }).annotations({
     description: 'time to wait for an answer to one SNMP request before retrying it',
   }),
   retries: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.between(0, 10)), { default: () => 1 }).annotations({
