@@ -14,6 +14,8 @@ export class ASNRanges implements GeoSource {
   readonly #v4Start: Uint32Array
   readonly #v4End: Uint32Array
   readonly #v4Record: Uint32Array
+  /** For each /16, the index of the last range starting at or before it (-1: none): bisection starts there. */
+  readonly #v4Jump = new Int32Array(65537)
   /** IPv6 bounds as four big-endian words per range. */
   readonly #v6Start: Uint32Array
   readonly #v6End: Uint32Array
@@ -33,6 +35,13 @@ export class ASNRanges implements GeoSource {
     this.#v6End = v6.end
     this.#v6Record = v6.record
     this.#records = records
+    let i = -1
+    for (let p = 0; p < 65536; p++) {
+      const at = p * 65536
+      while (i + 1 < v4.start.length && v4.start[i + 1]! <= at) i++
+      this.#v4Jump[p] = i
+    }
+    this.#v4Jump[65536] = v4.start.length - 1
   }
 
   get size(): number {
@@ -104,10 +113,12 @@ export class ASNRanges implements GeoSource {
     if (isIPv4Mapped(address, offset)) {
       const a = ((address[offset + 12]! << 24) | (address[offset + 13]! << 16) | (address[offset + 14]! << 8) | address[offset + 15]!) >>> 0
       const starts = this.#v4Start
-      // Last range starting at or before a.
-      let lo = 0
-      let hi = starts.length - 1
-      let found = -1
+      // Last range starting at or before a: between the last one starting before a's /16 and the
+      // last one starting before the next /16.
+      const p = a >>> 16
+      let found = this.#v4Jump[p]!
+      let lo = found + 1
+      let hi = this.#v4Jump[p + 1]!
       while (lo <= hi) {
         const mid = (lo + hi) >>> 1
         if (starts[mid]! <= a) {

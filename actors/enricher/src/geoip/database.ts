@@ -74,6 +74,11 @@ export class GeoDatabase implements GeoSource {
   readonly #ipv4Start: number
   readonly #ipv6: boolean
   readonly #records = new Map<number, GeoRecord>()
+  /**
+   * Node reached after the first 16 bits of each IPv4 address (or the record it ended on): an
+   * IPv4 lookup starts there, halving the walk. Built at load, 256 KiB.
+   */
+  readonly #ipv4Jump = new Uint32Array(65536)
 
   /** Parses the database; throws naming `description` when it is not a valid mmdb file. */
   constructor(
@@ -96,6 +101,11 @@ export class GeoDatabase implements GeoSource {
     let node = 0
     if (this.#ipv6) for (let i = 0; i < 96 && node < this.#nodeCount; i++) node = this.#record(node, 0)
     this.#ipv4Start = node
+    for (let p = 0; p < 65536; p++) {
+      let n = node
+      for (let bit = 15; bit >= 0 && n < this.#nodeCount; bit--) n = this.#record(n, (p >> bit) & 1)
+      this.#ipv4Jump[p] = n
+    }
   }
 
   get metadata(): { databaseType: string; buildEpoch: Date; ipVersion: number; nodeCount: number } {
@@ -123,15 +133,31 @@ export class GeoDatabase implements GeoSource {
     let node: number
     let bit: number
     if (isIPv4Mapped(address, offset)) {
-      node = this.#ipv4Start
-      bit = 96
+      node = this.#ipv4Jump[(address[offset + 12]! << 8) | address[offset + 13]!]!
+      bit = 112
     } else {
       if (!this.#ipv6) return 0
       node = 0
       bit = 0
     }
+    const t = this.#tree
+    const size = this.#recordSize
+    // The record read is inlined per size: this loop is the whole cost of a lookup.
     for (; bit < 128 && node < nodeCount; bit++) {
-      node = this.#record(node, (address[offset + (bit >> 3)]! >> (7 - (bit & 7))) & 1)
+      const right = (address[offset + (bit >> 3)]! >> (7 - (bit & 7))) & 1
+      if (size === 24) {
+        const at = node * 6 + right * 3
+        node = (t[at]! << 16) | (t[at + 1]! << 8) | t[at + 2]!
+      } else if (size === 28) {
+        const base = node * 7
+        node =
+          right === 0
+            ? (((t[base + 3]! & 0xf0) << 20) | (t[base]! << 16) | (t[base + 1]! << 8) | t[base + 2]!) >>> 0
+            : (((t[base + 3]! & 0x0f) << 24) | (t[base + 4]! << 16) | (t[base + 5]! << 8) | t[base + 6]!) >>> 0
+      } else {
+        const at = node * 8 + right * 4
+        node = ((t[at]! << 24) | (t[at + 1]! << 16) | (t[at + 2]! << 8) | t[at + 3]!) >>> 0
+      }
     }
     return node > nodeCount ? node : 0
   }

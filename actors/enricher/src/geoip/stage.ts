@@ -7,6 +7,7 @@ import type { FlowBatch } from '@flowbus/bus-schemas'
 import { Duration } from '@flowbus/runtime'
 import { Schema } from 'effect'
 import type { EnrichContext, EnrichStage } from '../stages.js'
+import { AddressCache, addressWords, ipv4KeyAt } from '../networks/address-cache.js'
 import { ASNRanges } from './asn-ranges.js'
 import { GeoDatabase, type GeoRecord, type GeoSource } from './database.js'
 
@@ -70,6 +71,8 @@ export class GeoIPStage implements EnrichStage {
   readonly #pending = new Map<string, ReturnType<typeof setTimeout>>()
   readonly #onEvent: (event: GeoIPEvent) => void
   #sources: GeoSource[] = []
+  /** Recent IPv4 answers, one per source; emptied when a source changes. */
+  #cache = new AddressCache<GeoRecord>(1)
   #hasGeo = false
   #counts = { hits: 0, misses: 0, reloads: 0, reloadErrors: 0 }
 
@@ -126,6 +129,7 @@ export class GeoIPStage implements EnrichStage {
   #refreshSources(): void {
     this.#sources = this.#slots.flatMap((s) => (s.source === undefined ? [] : [s.source]))
     this.#hasGeo = this.#sources.length > 0
+    this.#cache = new AddressCache<GeoRecord>(Math.max(1, this.#sources.length))
   }
 
   #watch(pollInterval: number): void {
@@ -239,6 +243,8 @@ export class GeoIPStage implements EnrichStage {
     gen: number,
   ): void {
     const sources = this.#sources
+    const cache = this.#cache
+    const words = addressWords(addresses)
     let hits = 0
     for (let r = 0; r < rows; r++) {
       let country = 0
@@ -246,8 +252,17 @@ export class GeoIPStage implements EnrichStage {
       let city = 0
       let asn = 0
       let found = false
+      const key = ipv4KeyAt(words, addresses, r)
+      const slot = key < 0 ? -1 : cache.slot(key)
+      const cached = slot >= 0 && cache.holds(slot, key)
+      if (slot >= 0 && !cached) cache.claim(slot, key)
       for (let s = 0; s < sources.length; s++) {
-        const record = sources[s]!.lookup(addresses, r * 16)
+        let record: GeoRecord | undefined
+        if (cached) record = cache.value(slot, s)
+        else {
+          record = sources[s]!.lookup(addresses, r * 16)
+          if (slot >= 0) cache.set(slot, s, record)
+        }
         if (record === undefined) continue
         found = true
         const indexes = record.generation === gen ? record.indexes : intern(batch, record, gen)

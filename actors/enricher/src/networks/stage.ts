@@ -2,6 +2,7 @@
 // tenant, country, state, city, AS number) from the longest configured prefix holding the address.
 import type { FlowBatch, StringColumn } from '@flowbus/bus-schemas'
 import type { EnrichContext, EnrichStage } from '../stages.js'
+import { AddressCache, addressWords, ipv4KeyAt } from './address-cache.js'
 import { NetworkTable, networkStringAttributes, type NetworkRecord } from './table.js'
 
 const srcColumns = ['SrcNetName', 'SrcNetRole', 'SrcNetSite', 'SrcNetRegion', 'SrcNetTenant', 'SrcCountry', 'SrcGeoState', 'SrcGeoCity'] as const
@@ -16,12 +17,20 @@ export class NetworkStage implements EnrichStage {
   #hits = 0
   #misses = 0
   #replaced = 0
+  /** Recent IPv4 answers of the current table (null: no network holds the address). */
+  readonly #cache = new AddressCache<NetworkRecord | null>()
   // Reused per batch: the column arrays to write, undefined for attributes no network sets.
   readonly #src: (Uint32Array | undefined)[] = new Array(networkStringAttributes.length).fill(undefined)
   readonly #dst: (Uint32Array | undefined)[] = new Array(networkStringAttributes.length).fill(undefined)
 
+  /** Per table string: the batch generation it was interned for, and its index there. */
+  #stamps: Uint32Array
+  #indexes: Uint32Array
+
   constructor(table: NetworkTable = NetworkTable.empty) {
     this.#table = table
+    this.#stamps = new Uint32Array(table.strings.length)
+    this.#indexes = new Uint32Array(table.strings.length)
   }
 
   get table(): NetworkTable {
@@ -31,6 +40,9 @@ export class NetworkStage implements EnrichStage {
   /** Swaps the networks at once (a remote source refreshed): the next batch sees only the new table. */
   replace(table: NetworkTable): void {
     this.#table = table
+    this.#stamps = new Uint32Array(table.strings.length)
+    this.#indexes = new Uint32Array(table.strings.length)
+    this.#cache.clear()
     this.#replaced++
   }
 
@@ -66,11 +78,24 @@ export class NetworkStage implements EnrichStage {
     gen: number,
   ): void {
     let hits = 0
+    const cache = this.#cache
+    const words = addressWords(addresses)
     for (let r = 0; r < rows; r++) {
-      const record = table.lookup(addresses, r * 16)
-      if (record === undefined) continue
+      const key = ipv4KeyAt(words, addresses, r)
+      let record: NetworkRecord | null | undefined
+      if (key < 0) record = table.lookup(addresses, r * 16)
+      else {
+        const slot = cache.slot(key)
+        if (cache.holds(slot, key)) record = cache.value(slot)
+        else {
+          record = table.lookup(addresses, r * 16) ?? null
+          cache.claim(slot, key)
+          cache.set(slot, 0, record)
+        }
+      }
+      if (record === undefined || record === null) continue
       hits++
-      const indexes = record.generation === gen ? record.indexes : internRecord(batch, record, gen)
+      const indexes = record.generation === gen ? record.indexes : this.#intern(batch, record, gen)
       for (let i = 0; i < columns.length; i++) {
         const column = columns[i]
         // An unset attribute leaves the column alone: GeoIP's country stays when a network has none.
@@ -82,14 +107,28 @@ export class NetworkStage implements EnrichStage {
     this.#misses += rows - hits
   }
 
+  /** Fills the record's batch indexes, interning each distinct value once per batch. */
+  #intern(batch: FlowBatch, record: NetworkRecord, gen: number): Uint32Array {
+    const indexes = record.indexes
+    const ids = record.ids
+    const stamps = this.#stamps
+    const known = this.#indexes
+    const strings = record.strings
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!
+      if (id === 0) indexes[i] = 0
+      else if (stamps[id] === gen) indexes[i] = known[id]!
+      else {
+        indexes[i] = known[id] = batch.intern(strings[i]!)
+        stamps[id] = gen
+      }
+    }
+    record.generation = gen
+    return indexes
+  }
+
   counts(): Readonly<Record<string, number>> {
     return { hits: this.#hits, misses: this.#misses, replaced: this.#replaced }
   }
 }
 
-function internRecord(batch: FlowBatch, record: NetworkRecord, gen: number): Uint32Array {
-  const indexes = record.indexes
-  for (let i = 0; i < networkStringAttributes.length; i++) indexes[i] = batch.intern(record[networkStringAttributes[i]!])
-  record.generation = gen
-  return indexes
-}

@@ -24,12 +24,30 @@ const attributeKeys: readonly string[] = [...networkStringAttributes, 'asn']
  * One prefix of the table with its attributes, already merged with those of the prefixes
  * covering it (a /28 without a site takes the site of its /24). `indexes` caches the batch
  * string-table index of each string attribute for the batch being enriched (see NetworkStage).
+ * A class, so every record has the same shape and the hot loop's property reads stay monomorphic.
  */
-export interface NetworkRecord extends NetworkAttributes {
-  readonly prefix: string
+export class NetworkRecord implements NetworkAttributes {
   /** Batch generation the indexes were computed for. */
-  generation: number
-  readonly indexes: Uint32Array
+  generation = 0
+  readonly indexes = new Uint32Array(networkStringAttributes.length)
+  /** The string attributes in `networkStringAttributes` order. */
+  readonly strings: readonly string[]
+  /** Their ids in the table's string list (0: empty), so shared values are interned once per batch. */
+  readonly ids = new Uint32Array(networkStringAttributes.length)
+  constructor(
+    readonly prefix: string,
+    readonly name: string,
+    readonly role: string,
+    readonly site: string,
+    readonly region: string,
+    readonly tenant: string,
+    readonly country: string,
+    readonly state: string,
+    readonly city: string,
+    readonly asn: number,
+  ) {
+    this.strings = [name, role, site, region, tenant, country, state, city]
+  }
 }
 
 /** A bad network entry: names the source and the entry's key, then what is wrong with it. */
@@ -124,6 +142,8 @@ export function parseNetworks(entries: NetworkEntries, source: string): NetworkT
   parsed.sort((a, b) => a.prefix.prefixLength - b.prefix.prefixLength)
   const trie = new PrefixTrie<NetworkRecord>(Math.max(16, parsed.length * 2))
   const present = new Set<keyof NetworkAttributes>()
+  const strings = ['']
+  const stringIds = new Map<string, number>([['', 0]])
   for (const { key, prefix, attributes } of parsed) {
     const existing = trie.get(prefix.address, prefix.prefixLength)
     if (existing !== undefined) throw new NetworkEntryError(source, key, `the same network as "${existing.prefix}" (listed twice)`)
@@ -133,14 +153,31 @@ export function parseNetworks(entries: NetworkEntries, source: string): NetworkT
       for (const k of attributeKeys) if (merged[k] === '' || merged[k] === 0) merged[k] = parent[k as keyof NetworkAttributes]
     }
     for (const k of attributeKeys) if (merged[k] !== '' && merged[k] !== 0) present.add(k as keyof NetworkAttributes)
-    const record = Object.assign(merged, {
-      prefix: formatPrefix(prefix.address, prefix.prefixLength),
-      generation: 0,
-      indexes: new Uint32Array(networkStringAttributes.length),
-    }) as unknown as NetworkRecord
+    const m = merged as unknown as NetworkAttributes
+    const record = new NetworkRecord(
+      formatPrefix(prefix.address, prefix.prefixLength),
+      m.name,
+      m.role,
+      m.site,
+      m.region,
+      m.tenant,
+      m.country,
+      m.state,
+      m.city,
+      m.asn,
+    )
+    record.strings.forEach((v, i) => {
+      let id = stringIds.get(v)
+      if (id === undefined) {
+        id = strings.length
+        strings.push(v)
+        stringIds.set(v, id)
+      }
+      record.ids[i] = id
+    })
     trie.insert(prefix.address, prefix.prefixLength, record)
   }
-  return new NetworkTable(trie, present, source)
+  return new NetworkTable(trie, present, source, strings)
 }
 
 /** Immutable once built: replace the whole table to change networks (NetworkStage.replace). */
@@ -150,6 +187,8 @@ export class NetworkTable {
     /** Attributes set by at least one network: the stage writes only these columns. */
     readonly present: ReadonlySet<keyof NetworkAttributes>,
     readonly source: string,
+    /** Distinct attribute values; records refer to them by index (`NetworkRecord.ids`). */
+    readonly strings: readonly string[] = [''],
   ) {}
 
   static readonly empty: NetworkTable = new NetworkTable(new PrefixTrie<NetworkRecord>(2), new Set(), 'none')
