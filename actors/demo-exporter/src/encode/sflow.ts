@@ -79,9 +79,11 @@ export class SflowExporter {
     const headerBytes = 14 + (f.ipv6 ? 40 : 20) + (f.proto === PROTO_TCP ? 20 : 8)
     const paddedHeader = (headerBytes + 3) & ~3
     const asPathLength = f.dstAsPath.length
-    const sampleBody = 32 + (16 + paddedHeader + 16) + (8 + 8 + (f.ipv6 ? 16 : 4) + 8) + (8 + 4 + (f.ipv6 ? 16 : 4) + 12 + 4 + 8 + 4 * asPathLength + 4 + 4)
-    const end = pos + 8 + sampleBody
-    if (end > b.length) return -1
+    const address = f.ipv6 ? 16 : 4
+    // Sample header 32, raw header record 24 + header, router record 20 + address, gateway record 44 + address + path.
+    const sampleBody = 32 + (24 + paddedHeader) + (20 + address) + (44 + address + 4 * asPathLength)
+    if (pos + 8 + sampleBody > b.length) return -1
+    const sampleStart = pos
     const frameLength = Math.max(64, Math.round(f.bytes / f.packets))
     const sequence = (this.sampleSequence.get(f.inIf) ?? 0) + 1
     this.sampleSequence.set(f.inIf, sequence)
@@ -89,7 +91,6 @@ export class SflowExporter {
     this.pool.set(f.inIf, pool)
 
     v.setUint32(pos, 1) // enterprise 0, flow sample
-    v.setUint32(pos + 4, sampleBody)
     pos += 8
     v.setUint32(pos, sequence >>> 0)
     v.setUint32(pos + 4, f.inIf & 0xffffff) // source id: type 0 (ifIndex), the input interface
@@ -139,6 +140,7 @@ export class SflowExporter {
     v.setUint32(pos, 0) // communities
     v.setUint32(pos + 4, 100) // local preference
     pos += 8
+    v.setUint32(sampleStart + 4, pos - sampleStart - 8)
     return pos
   }
 
