@@ -52,6 +52,10 @@ export class PrefixTrie<T> {
   private readonly laneWords = new Int32Array(4 * WARM_LANES)
   /** Per IPv4 /16: node where a descent for addresses in it may start (0: the root). */
   private readonly ipv4Index = new Int32Array(INDEX_ENTRIES)
+  private warmSink = 0
+  /** updateAll's walk: node and children visited, per depth. */
+  private readonly walkStack = new Int32Array(MAX_PREFIX_MATCHES + 2)
+  private readonly walkState = new Uint8Array(MAX_PREFIX_MATCHES + 2)
   /** Prefix length of the last successful `lookup` (-1 after a miss). */
   lastMatchLength = -1
   /** Prefix lengths of the matches written by the last `matches` call, shortest first. */
@@ -397,20 +401,33 @@ export class PrefixTrie<T> {
       active = 0
       for (let l = 0; l < lanes; l++) {
         const n = node[l]!
-        if (n === NONE) continue
+        if (n < 0) continue
         const base = n * TOPO
         const len = topo[base + META]! & LENGTH_MASK
         visited++
+        // A finished lane keeps its last node, encoded negative, for the second pass.
         if (len === 128) {
-          node[l] = NONE
+          node[l] = -2 - n
           continue
         }
         const word = q[4 * l + (len >>> 5)]!
         const c = topo[base + CHILD0 + ((word >>> (31 - (len & 31))) & 1)]!
-        node[l] = c
-        if (c !== NONE) active++
+        if (c === NONE) node[l] = -2 - n
+        else {
+          node[l] = c
+          active++
+        }
       }
     }
+    // The lookup then reads the last node's prefix words and value: fetch those together too.
+    let sink = 0
+    for (let l = 0; l < lanes; l++) {
+      const n = -2 - node[l]!
+      sink += this.words[n * 4]!
+      if (this.values[n] !== undefined) sink++
+    }
+    // Kept, so the reads cannot be optimised away.
+    this.warmSink = sink
     return visited
   }
 
@@ -421,39 +438,39 @@ export class PrefixTrie<T> {
    */
   updateAll(update: (value: T) => T | undefined): number {
     const topo = this.topo
-    // Iterative post-order walk: each stack entry is a node; a node is finished (and possibly
-    // spliced out of its parent) once both children are.
-    const stack: number[] = [0]
-    const parents: number[] = [NONE]
-    const state: number[] = [0]
+    // Iterative post-order walk: a node is finished (and possibly spliced out of its parent)
+    // once both children are. The stack is never deeper than the trie (129 nodes + the root).
+    const stack = this.walkStack
+    const state = this.walkState
+    stack[0] = 0
+    state[0] = 0
+    let top = 0
     let removed = 0
-    while (stack.length > 0) {
-      const top = stack.length - 1
+    while (top >= 0) {
       const n = stack[top]!
       const s = state[top]!
       if (s < 2) {
         state[top] = s + 1
         const c = topo[n * TOPO + CHILD0 + s]!
         if (c !== NONE) {
-          stack.push(c)
-          parents.push(n)
-          state.push(0)
+          top++
+          stack[top] = c
+          state[top] = 0
         }
         continue
       }
-      stack.pop()
-      state.pop()
-      const parent = parents.pop()!
-      if ((topo[n * TOPO + META]! & HAS_VALUE) !== 0) {
+      top--
+      const meta = topo[n * TOPO + META]!
+      if ((meta & HAS_VALUE) !== 0) {
         const next = update(this.values[n] as T)
         if (next === undefined) {
           this.values[n] = undefined
-          topo[n * TOPO + META]! &= ~HAS_VALUE
+          topo[n * TOPO + META] = meta & ~HAS_VALUE
           this.count--
           removed++
         } else this.values[n] = next
       }
-      if (parent !== NONE) this.prune(n, parent)
+      if (top >= 0) this.prune(n, stack[top]!)
     }
     return removed
   }
