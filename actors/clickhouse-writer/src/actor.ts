@@ -164,7 +164,6 @@ export const clickhouseWriter = defineActor({
               writer.accept({
                 hash: blockHash(block),
                 block,
-                flows: batch,
                 rows: batch.count,
                 shard: message.shard,
                 position: message.position,

@@ -10,7 +10,7 @@ export const WriterConfig = Schema.Struct({
   concurrency: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.between(1, 64)), { default: () => 2 }).annotations({
     description: 'inserts running at once (the engine overlaps them with encoding and grouping)',
   }),
-  batchRows: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.between(0, 4_194_304)), { default: () => 200_000 }).annotations({
+  batchRows: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.between(0, 4_194_304)), { default: () => 100_000 }).annotations({
     description:
       'rows per insert: messages of one shard are grouped until they hold this many rows (0 or 1: one message per insert); each group is recorded by bus positions before its insert, so it stays exactly once across crashes',
   }),
@@ -25,7 +25,7 @@ export const WriterConfig = Schema.Struct({
     description:
       'how long a recorded, uncommitted group waits for all its messages to come back before what came back is inserted as a new group (only when the bus lost some of them)',
   }),
-  maxInFlight: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.positive()), { default: () => 256 }).annotations({
+  maxInFlight: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.positive()), { default: () => 1024 }).annotations({
     description: 'bus messages delivered and not yet stored, at most: the groups being filled and the inserts under way',
   }),
   maxInFlightBytes: Schema.optionalWith(ByteSize, { default: () => 256 * 1024 * 1024 }).annotations({

@@ -11,7 +11,7 @@
 // acknowledged), and the batch is inserted again under the same token: ClickHouse skips it if the
 // first attempt had committed. Messages found in no record were never inserted and group freely.
 import { createHash } from 'node:crypto'
-import type { FlowBatch, WriterBatchRecord } from '@flowbus/bus-schemas'
+import type { WriterBatchRecord } from '@flowbus/bus-schemas'
 import { describeError, isRejectedData } from './errors.js'
 import type { BatchLedger } from './ledger.js'
 
@@ -20,8 +20,6 @@ export interface HeldMessage {
   /** Identity of the message's contents (hash of its encoded block): stable across redeliveries. */
   readonly hash: string
   readonly block: Uint8Array
-  /** The decoded flows, for stores that aggregate them. */
-  readonly flows?: FlowBatch
   readonly rows: number
   readonly shard?: number
   /** Stable bus position within the shard; undefined: the message is inserted alone. */
