@@ -71,6 +71,7 @@ export class Rib {
   private readonly laneHeads = new Int32Array(WARM_LANES)
   private readonly laneLengths = new Int32Array(WARM_LANES)
   private readonly laneCursor = new Int32Array(WARM_LANES)
+  private readonly laneIPv4 = new Uint8Array(WARM_LANES)
   private routerFlags = new Uint8Array(16)
 
   /** Routes held, all peers and families. */
@@ -290,10 +291,17 @@ export class Rib {
       const lanes = Math.min(WARM_LANES, count - first)
       // Three passes over a group of addresses, so that the cache misses of one address overlap
       // those of the others: trie paths, then longest matches, then route lists in lockstep.
-      this.warm(addresses, 16 * first, lanes)
+      const family = this.laneIPv4
+      let ipv4Lanes = 0
+      for (let l = 0; l < lanes; l++) {
+        family[l] = isIPv4Mapped(addresses, 16 * (first + l)) ? 1 : 0
+        ipv4Lanes += family[l]!
+      }
+      if (ipv4Lanes > 0) this.tries.ipv4.warm(addresses, 16 * first, lanes)
+      if (ipv4Lanes < lanes) this.tries.ipv6.warm(addresses, 16 * first, lanes)
       for (let l = 0; l < lanes; l++) {
         const offset = 16 * (first + l)
-        const trie = isIPv4Mapped(addresses, offset) ? this.tries.ipv4 : this.tries.ipv6
+        const trie = family[l] === 1 ? this.tries.ipv4 : this.tries.ipv6
         heads[l] = cursor[l] = trie.lookup(addresses, offset) ?? NONE
         lengths[l] = trie.lastMatchLength
       }
@@ -308,7 +316,7 @@ export class Rib {
       for (let l = 0; l < lanes; l++) {
         const i = first + l
         const offset = 16 * i
-        const ipv4 = isIPv4Mapped(addresses, offset)
+        const ipv4 = family[l] === 1
         const trie = ipv4 ? this.tries.ipv4 : this.tries.ipv6
         const hops = nextHops !== undefined && !this.zero(nextHops, offset) ? nextHops : undefined
         const head = heads[l]!
@@ -341,14 +349,6 @@ export class Rib {
         prefixLengths[i] = best === NONE ? 0 : length - (ipv4 ? 96 : 0)
       }
     }
-  }
-
-  /** Walks the next addresses' trie paths together so their cache misses overlap (see PrefixTrie.warm). */
-  private warm(addresses: Uint8Array, offset: number, lanes: number): void {
-    let ipv4 = 0
-    for (let l = 0; l < lanes; l++) if (isIPv4Mapped(addresses, offset + 16 * l)) ipv4++
-    if (ipv4 > 0) this.tries.ipv4.warm(addresses, offset, lanes)
-    if (ipv4 < lanes) this.tries.ipv6.warm(addresses, offset, lanes)
   }
 
   private zero(bytes: Uint8Array, offset: number): boolean {
