@@ -8,6 +8,7 @@ import { type Plugin, createSchema, createYoga } from 'graphql-yoga'
 import { WebSocketServer } from 'ws'
 import { type User, authenticate } from './auth.js'
 import type { GatewayConfig } from './config.js'
+import { withConsole } from './console.js'
 import { limitsRule, noIntrospectionRule } from './schema/limits.js'
 import { type GatewayContext, type ResolverDependencies, makeResolvers } from './schema/resolvers.js'
 import { typeDefs } from './schema/type-defs.js'
@@ -72,7 +73,8 @@ export const createGatewayServer = (options: GatewayServerOptions): GatewayServe
     },
   })
 
-  const server = createServer(yoga)
+  // Everything outside /graphql is the web console's static build (console.ts).
+  const server = createServer(withConsole(yoga, GRAPHQL_PATH))
   const sockets = new WebSocketServer({ server, path: GRAPHQL_PATH })
   const disposable = useServer(
     {
