@@ -17,12 +17,16 @@
 // network's country overrides GeoIP's (as in Akvorado).
 //
 // Stages and their constructors (each module also exports an Effect Schema of its options,
-// with defaults, for the actor's config section):
-//   classification/  compileClassifier(rules) → ClassificationStage   (throws RuleError at config load)
-//   sampling/        createSamplingStage(options: SamplingOptions)
-//   geoip/           GeoIPStage.open(options: GeoIPOptions) (watches files; close() to stop)
-//   networks/        parseNetworks(json|records) → NetworkTable; new NetworkStage(table); stage.replace(table)
-//   asn/             new ASNStage({ asProviders, netProviders })
+// with defaults, for the actor's config section; see docs/enrichment.md):
+//   classification/stage.ts  new ClassificationStage({ exporterRules, interfaceRules, cacheSize })
+//                            (throws RuleError at config load)              ClassificationConfig
+//   sampling/stage.ts        new SamplingStage({ defaultSamplingRate, overrideSamplingRate, missing })
+//                                                                           SamplingConfig
+//   geoip/stage.ts           GeoIPStage.open({ geoDatabases, asnDatabases, embedded, optional,
+//                            pollInterval, onEvent }); close() stops watching   GeoIPConfig
+//   networks/table.ts        parseNetworks(entries, source) → NetworkTable (throws NetworkEntryError)
+//   networks/stage.ts        new NetworkStage(table); stage.replace(table)    NetworksConfig
+//   asn/stage.ts             new ASNStage({ asProviders, netProviders })      ASNConfig
 import type { FlowBatch } from '@flowbus/bus-schemas'
 
 /** Why a stage asked for a row to be dropped (the values of `EnrichContext.drop`). */
@@ -37,7 +41,8 @@ export type DropReason = (typeof DropReason)[keyof typeof DropReason]
 
 /**
  * The routing lookup's answers for the rows of one batch (row r at index r), as the actor's
- * routing client gets them from bmp-rib; 0 means unknown. Only the `asn` stage reads them.
+ * routing client gets them from bmp-rib; 0 means unknown. Masks count as in flows (0-32 for
+ * IPv4, 0-128 for IPv6). Only the `asn` stage reads them.
  */
 export interface RoutingColumns {
   srcAS: Uint32Array

@@ -10,6 +10,8 @@ export interface GeoRecord {
   readonly city: string
   readonly asn: number
   readonly asName: string
+  /** Whether country, state or city is set (ASN-only records skip the string work). */
+  readonly located: boolean
   /** Batch generation `indexes` were interned for (see GeoIPStage). */
   generation: number
   /** Batch string-table indexes of country, state, city. */
@@ -30,6 +32,7 @@ export const makeGeoRecord = (country: string, state: string, city: string, asn:
   city,
   asn,
   asName,
+  located: country !== '' || state !== '' || city !== '',
   generation: 0,
   indexes: new Uint32Array(3),
 })

@@ -7,7 +7,7 @@ import type { FlowBatch } from '@flowbus/bus-schemas'
 import { Duration } from '@flowbus/runtime'
 import { Schema } from 'effect'
 import type { EnrichContext, EnrichStage } from '../stages.js'
-import { AddressCache, addressWords, ipv4KeyAt } from '../networks/address-cache.js'
+import { AddressCache, addressWords } from '../networks/address-cache.js'
 import { ASNRanges } from './asn-ranges.js'
 import { GeoDatabase, type GeoRecord, type GeoSource } from './database.js'
 
@@ -71,7 +71,7 @@ export class GeoIPStage implements EnrichStage {
   readonly #pending = new Map<string, ReturnType<typeof setTimeout>>()
   readonly #onEvent: (event: GeoIPEvent) => void
   #sources: GeoSource[] = []
-  /** Recent IPv4 answers, one per source; emptied when a source changes. */
+  /** Recent answers, one per source; emptied when a source changes. */
   #cache = new AddressCache<GeoRecord>(1)
   #hasGeo = false
   #counts = { hits: 0, misses: 0, reloads: 0, reloadErrors: 0 }
@@ -252,23 +252,25 @@ export class GeoIPStage implements EnrichStage {
       let city = 0
       let asn = 0
       let found = false
-      const key = ipv4KeyAt(words, addresses, r)
-      const slot = key < 0 ? -1 : cache.slot(key)
-      const cached = slot >= 0 && cache.holds(slot, key)
-      if (slot >= 0 && !cached) cache.claim(slot, key)
+      const probe = cache.probe(words, addresses, r)
+      const cached = probe >= 0
+      const slot = cached ? probe : ~probe
+      if (!cached) cache.claim(slot)
       for (let s = 0; s < sources.length; s++) {
         let record: GeoRecord | undefined
         if (cached) record = cache.value(slot, s)
         else {
           record = sources[s]!.lookup(addresses, r * 16)
-          if (slot >= 0) cache.set(slot, s, record)
+          cache.set(slot, s, record)
         }
         if (record === undefined) continue
         found = true
-        const indexes = record.generation === gen ? record.indexes : intern(batch, record, gen)
-        if (indexes[0] !== 0) country = indexes[0]!
-        if (indexes[1] !== 0) state = indexes[1]!
-        if (indexes[2] !== 0) city = indexes[2]!
+        if (record.located) {
+          const indexes = record.generation === gen ? record.indexes : intern(batch, record, gen)
+          if (indexes[0] !== 0) country = indexes[0]!
+          if (indexes[1] !== 0) state = indexes[1]!
+          if (indexes[2] !== 0) city = indexes[2]!
+        }
         if (record.asn !== 0) asn = record.asn
       }
       if (!found) continue

@@ -1,57 +1,79 @@
-// A direct-mapped cache of IPv4 lookups: flows repeat the same hosts, and checking one slot is
-// several times cheaper than walking a trie or a GeoIP tree. IPv6 addresses are not cached.
+// A direct-mapped cache of address lookups: flows repeat the same hosts, and checking one slot
+// is several times cheaper than walking a trie or a GeoIP tree. Used by networks and GeoIP.
 import { endianness } from 'node:os'
-import { isIPv4Mapped } from '@flowbus/bus-schemas'
 
-const BITS = 12
-
-/** The IPv4 address at offset as a u32, or -1 for other addresses. */
-export function ipv4Key(address: Uint8Array, offset: number): number {
-  if (!isIPv4Mapped(address, offset)) return -1
-  return ((address[offset + 12]! << 24) | (address[offset + 13]! << 16) | (address[offset + 14]! << 8) | address[offset + 15]!) >>> 0
-}
-
+const BITS = 13
+const SLOTS = 1 << BITS
 const littleEndian = endianness() === 'LE'
 
 /**
  * The address column as 32-bit words when it is 4-byte aligned on a little-endian machine (the
- * usual case), so that `ipv4KeyAt` tests and reads an address in four word loads.
+ * usual case), so that a probe reads an address in four word loads; undefined otherwise.
  */
 export function addressWords(column: Uint8Array): Uint32Array | undefined {
   if (!littleEndian || column.byteOffset % 4 !== 0) return undefined
   return new Uint32Array(column.buffer, column.byteOffset, column.length >> 2)
 }
 
-/** Like ipv4Key for row r, from addressWords (or from the bytes when words is undefined). */
-export function ipv4KeyAt(words: Uint32Array | undefined, column: Uint8Array, r: number): number {
-  if (words === undefined) return ipv4Key(column, r * 16)
-  const w = r * 4
-  // Little-endian words of ::ffff:a.b.c.d are 0, 0, 0xffff0000, d.c.b.a.
-  if (words[w] !== 0 || words[w + 1] !== 0 || words[w + 2] !== 0xffff0000) return -1
-  const v = words[w + 3]!
-  return ((v << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0
-}
-
 /**
- * 4096 slots, each holding one address and `width` answers (e.g. one per GeoIP source). A slot
- * is found by hashing the address; a colliding address simply replaces it.
+ * 8192 slots, each holding one 16-byte address and `width` answers (e.g. one per GeoIP source).
+ * A slot is found by hashing the address; a colliding address replaces the previous one.
  */
 export class AddressCache<V> {
-  readonly #keys = new Float64Array(1 << BITS).fill(-1)
+  /** Four words per slot; a slot is valid when `used` says so. */
+  readonly #keys = new Uint32Array(SLOTS * 4)
+  readonly #used = new Uint8Array(SLOTS)
   readonly #values: (V | undefined)[]
+  /** Words of the last probed address, copied into its slot by `claim`. */
+  #w0 = 0
+  #w1 = 0
+  #w2 = 0
+  #w3 = 0
 
   constructor(readonly width = 1) {
-    this.#values = new Array((1 << BITS) * width).fill(undefined)
+    this.#values = new Array(SLOTS * width).fill(undefined)
   }
 
-  /** Slot of an IPv4 key (from ipv4Key). */
-  slot(key: number): number {
-    return Math.imul(key, 0x9e3779b1) >>> (32 - BITS)
+  /**
+   * Looks row r's address up (words from addressWords, or undefined to read the bytes): returns
+   * its slot when cached, else the bitwise complement (negative) of the slot to `claim`.
+   */
+  probe(words: Uint32Array | undefined, column: Uint8Array, r: number): number {
+    let w0: number, w1: number, w2: number, w3: number
+    if (words !== undefined) {
+      const w = r * 4
+      w0 = words[w]!
+      w1 = words[w + 1]!
+      w2 = words[w + 2]!
+      w3 = words[w + 3]!
+    } else {
+      const o = r * 16
+      w0 = column[o]! | (column[o + 1]! << 8) | (column[o + 2]! << 16) | (column[o + 3]! << 24)
+      w1 = column[o + 4]! | (column[o + 5]! << 8) | (column[o + 6]! << 16) | (column[o + 7]! << 24)
+      w2 = column[o + 8]! | (column[o + 9]! << 8) | (column[o + 10]! << 16) | (column[o + 11]! << 24)
+      w3 = column[o + 12]! | (column[o + 13]! << 8) | (column[o + 14]! << 16) | (column[o + 15]! << 24)
+    }
+    const slot = Math.imul(w0 ^ Math.imul(w1, 0x85ebca6b) ^ Math.imul(w2, 0xc2b2ae35) ^ w3, 0x9e3779b1) >>> (32 - BITS)
+    const k = slot * 4
+    const keys = this.#keys
+    if (this.#used[slot] === 1 && keys[k] === w0 >>> 0 && keys[k + 1] === w1 >>> 0 && keys[k + 2] === w2 >>> 0 && keys[k + 3] === w3 >>> 0) {
+      return slot
+    }
+    this.#w0 = w0
+    this.#w1 = w1
+    this.#w2 = w2
+    this.#w3 = w3
+    return ~slot
   }
 
-  /** Whether the slot holds this key's answers. */
-  holds(slot: number, key: number): boolean {
-    return this.#keys[slot] === key
+  /** Gives the slot to the address of the last probe; its answers are then set with `set`. */
+  claim(slot: number): void {
+    const k = slot * 4
+    this.#keys[k] = this.#w0
+    this.#keys[k + 1] = this.#w1
+    this.#keys[k + 2] = this.#w2
+    this.#keys[k + 3] = this.#w3
+    this.#used[slot] = 1
   }
 
   /** The i-th answer stored in the slot. */
@@ -59,17 +81,12 @@ export class AddressCache<V> {
     return this.#values[slot * this.width + i]
   }
 
-  /** Claims the slot for a key; its answers are then set with `set`. */
-  claim(slot: number, key: number): void {
-    this.#keys[slot] = key
-  }
-
   set(slot: number, i: number, value: V | undefined): void {
     this.#values[slot * this.width + i] = value
   }
 
   clear(): void {
-    this.#keys.fill(-1)
+    this.#used.fill(0)
     this.#values.fill(undefined)
   }
 }

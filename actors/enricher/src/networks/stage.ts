@@ -2,7 +2,7 @@
 // tenant, country, state, city, AS number) from the longest configured prefix holding the address.
 import type { FlowBatch, StringColumn } from '@flowbus/bus-schemas'
 import type { EnrichContext, EnrichStage } from '../stages.js'
-import { AddressCache, addressWords, ipv4KeyAt } from './address-cache.js'
+import { AddressCache, addressWords } from './address-cache.js'
 import { NetworkTable, networkStringAttributes, type NetworkRecord } from './table.js'
 
 const srcColumns = ['SrcNetName', 'SrcNetRole', 'SrcNetSite', 'SrcNetRegion', 'SrcNetTenant', 'SrcCountry', 'SrcGeoState', 'SrcGeoCity'] as const
@@ -17,11 +17,13 @@ export class NetworkStage implements EnrichStage {
   #hits = 0
   #misses = 0
   #replaced = 0
-  /** Recent IPv4 answers of the current table (null: no network holds the address). */
+  /** Recent answers of the current table (null: no network holds the address). */
   readonly #cache = new AddressCache<NetworkRecord | null>()
-  // Reused per batch: the column arrays to write, undefined for attributes no network sets.
-  readonly #src: (Uint32Array | undefined)[] = new Array(networkStringAttributes.length).fill(undefined)
-  readonly #dst: (Uint32Array | undefined)[] = new Array(networkStringAttributes.length).fill(undefined)
+  /** Positions (in networkStringAttributes) of the attributes some network of the table sets. */
+  #present: Int32Array = new Int32Array(0)
+  // Reused per batch: the column arrays of the present attributes, in #present order.
+  readonly #src: Uint32Array[] = []
+  readonly #dst: Uint32Array[] = []
 
   /** Per table string: the batch generation it was interned for, and its index there. */
   #stamps: Uint32Array
@@ -31,6 +33,7 @@ export class NetworkStage implements EnrichStage {
     this.#table = table
     this.#stamps = new Uint32Array(table.strings.length)
     this.#indexes = new Uint32Array(table.strings.length)
+    this.#present = presentOf(table)
   }
 
   get table(): NetworkTable {
@@ -42,6 +45,7 @@ export class NetworkStage implements EnrichStage {
     this.#table = table
     this.#stamps = new Uint32Array(table.strings.length)
     this.#indexes = new Uint32Array(table.strings.length)
+    this.#present = presentOf(table)
     this.#cache.clear()
     this.#replaced++
   }
@@ -62,10 +66,10 @@ export class NetworkStage implements EnrichStage {
     }
   }
 
-  #columns(batch: FlowBatch, table: NetworkTable, names: readonly StringColumn[], out: (Uint32Array | undefined)[]): void {
-    for (let i = 0; i < names.length; i++) {
-      out[i] = table.present.has(networkStringAttributes[i]!) ? batch.stringIndexes(names[i]!) : undefined
-    }
+  #columns(batch: FlowBatch, _table: NetworkTable, names: readonly StringColumn[], out: Uint32Array[]): void {
+    const present = this.#present
+    out.length = present.length
+    for (let j = 0; j < present.length; j++) out[j] = batch.stringIndexes(names[present[j]!]!)
   }
 
   #side(
@@ -73,33 +77,30 @@ export class NetworkStage implements EnrichStage {
     rows: number,
     table: NetworkTable,
     addresses: Uint8Array,
-    columns: (Uint32Array | undefined)[],
+    columns: Uint32Array[],
     asns: Uint32Array,
     gen: number,
   ): void {
     let hits = 0
     const cache = this.#cache
     const words = addressWords(addresses)
+    const present = this.#present
     for (let r = 0; r < rows; r++) {
-      const key = ipv4KeyAt(words, addresses, r)
+      const probe = cache.probe(words, addresses, r)
       let record: NetworkRecord | null | undefined
-      if (key < 0) record = table.lookup(addresses, r * 16)
+      if (probe >= 0) record = cache.value(probe)
       else {
-        const slot = cache.slot(key)
-        if (cache.holds(slot, key)) record = cache.value(slot)
-        else {
-          record = table.lookup(addresses, r * 16) ?? null
-          cache.claim(slot, key)
-          cache.set(slot, 0, record)
-        }
+        record = table.lookup(addresses, r * 16) ?? null
+        cache.claim(~probe)
+        cache.set(~probe, 0, record)
       }
       if (record === undefined || record === null) continue
       hits++
       const indexes = record.generation === gen ? record.indexes : this.#intern(batch, record, gen)
-      for (let i = 0; i < columns.length; i++) {
-        const column = columns[i]
+      for (let j = 0; j < present.length; j++) {
+        const index = indexes[present[j]!]!
         // An unset attribute leaves the column alone: GeoIP's country stays when a network has none.
-        if (column !== undefined && indexes[i] !== 0) column[r] = indexes[i]!
+        if (index !== 0) columns[j]![r] = index
       }
       if (record.asn !== 0) asns[r] = record.asn
     }
@@ -132,3 +133,11 @@ export class NetworkStage implements EnrichStage {
   }
 }
 
+
+function presentOf(table: NetworkTable): Int32Array {
+  const positions: number[] = []
+  networkStringAttributes.forEach((a, i) => {
+    if (table.present.has(a)) positions.push(i)
+  })
+  return Int32Array.from(positions)
+}
