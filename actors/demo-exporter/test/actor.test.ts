@@ -3,10 +3,13 @@
 // snmpwalk and the snmp-poller actor, and its BMP sessions fill the bmp-rib actor's RIB so that
 // routing.lookup finds the origin AS and path of content prefixes, again after a collector restart.
 import { execFile } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { type InterfaceInfo, type RouteInfo, exporterStateKey, formatIP, interfaceStateKey, metadataExporters, metadataInterfaces, metadataRequests, parseIP, routingLookup } from '@flowbus/bus-schemas'
-import { type ActorDefinition, type BusService, type HttpEndpoint, type ResolvedConfig, configSchema, loadConfig, makeBus, makeMetrics, runActors } from '@flowbus/runtime'
+import { type ActorDefinition, type BusService, type HttpEndpoint, type ResolvedConfig, configSchema, loadConfig, makeBus, makeMetrics, runActors, writePcap } from '@flowbus/runtime'
 import { Effect, Fiber } from 'effect'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startUdpCollector } from '../../../test/src/harness/exporters.js'
@@ -161,8 +164,31 @@ describe('demo-exporter actor', () => {
           expect({ name: got?.name, description: got?.description, speed: got?.speed }).toEqual({ name: iface.name, description: iface.description, speed: iface.speed })
         }
       }
-      expect(metricSample(await demo.metrics(), 'flowbus_demo_exporter_snmp_answered_total')).toBeGreaterThan(0)
-      expect(metricSample(await demo.metrics(), 'flowbus_demo_exporter_snmp_errors_total', { reason: 'auth' })).toBeGreaterThan(0)
+      const last = await demo.metrics()
+      expect(metricSample(last, 'flowbus_demo_exporter_snmp_answered_total')).toBeGreaterThan(0)
+      expect(metricSample(last, 'flowbus_demo_exporter_snmp_errors_total', { reason: 'auth' })).toBeGreaterThan(0)
+
+      // What went out on the wire decodes with flowbus decode: every flow the metrics counted (and
+      // the few sent between the scrape and the stop), from the three exporters, with their sampling.
+      await demo.stop()
+      await collector.settle(300)
+      const dir = await mkdtemp(join(tmpdir(), 'flowbus-demo-'))
+      cleanups.push(() => rm(dir, { recursive: true, force: true }))
+      await writeFile(join(dir, 'sent.pcap'), writePcap(collector.datagrams))
+      const { stdout, stderr } = await execFileAsync(process.execPath, [join(import.meta.dirname, '../../cli/bin/flowbus.js'), 'decode', '--pcap', join(dir, 'sent.pcap')], {
+        maxBuffer: 256 << 20,
+      })
+      expect(stderr).not.toMatch(/errors:/)
+      const rows = stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { ExporterAddress: string; SamplingRate: number })
+      for (const e of defaultExporters) {
+        const mine = rows.filter((r) => r.ExporterAddress === e.address)
+        expect(mine.length).toBeGreaterThanOrEqual(metricSample(last, 'flowbus_demo_exporter_flows_total', { exporter: e.name }))
+        expect(new Set(mine.map((r) => r.SamplingRate))).toEqual(new Set([e.samplingRate]))
+      }
+      expect(rows.length).toBe(rows.filter((r) => defaultExporters.some((e) => e.address === r.ExporterAddress)).length)
     },
     90_000,
   )
