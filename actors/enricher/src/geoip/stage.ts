@@ -22,6 +22,8 @@ export interface GeoIPOptions {
   readonly optional?: boolean
   /** Milliseconds between checks of the files' size and time (catches what fs.watch misses); 0 disables. */
   readonly pollInterval?: number
+  /** Watch the files' directories for file-system events (default true); false relies on polling alone. */
+  readonly watchEvents?: boolean
   /** Reloads and failed reloads, for the actor's logs. */
   readonly onEvent?: (event: GeoIPEvent) => void
 }
@@ -117,7 +119,7 @@ export class GeoIPStage implements EnrichStage {
       ...embeddedSlots.filter((s) => s.source instanceof ASNRanges),
     ]
     const stage = new GeoIPStage(ordered, options.onEvent ?? (() => {}))
-    stage.#watch(options.pollInterval ?? 60_000)
+    stage.#watch(options.pollInterval ?? 60_000, options.watchEvents ?? true)
     return stage
   }
 
@@ -132,9 +134,9 @@ export class GeoIPStage implements EnrichStage {
     this.#cache = new AddressCache<GeoRecord>(Math.max(1, this.#sources.length))
   }
 
-  #watch(pollInterval: number): void {
+  #watch(pollInterval: number, events: boolean): void {
     const files = this.#slots.filter((s) => s.path !== '')
-    const dirs = new Set(files.map((s) => dirname(s.path)))
+    const dirs = new Set(events ? files.map((s) => dirname(s.path)) : [])
     for (const dir of dirs) {
       // Watch the directory: tools replace databases by renaming a new file over the old one,
       // which a watch on the old file would not see.
@@ -315,6 +317,9 @@ export const GeoIPConfig = Schema.Struct({
   }),
   pollInterval: Schema.optionalWith(Duration, { default: () => 60_000 }).annotations({
     description: 'time between checks of the database files for changes, besides file-system events (0: events only)',
+  }),
+  watchEvents: Schema.optionalWith(Schema.Boolean, { default: () => true }).annotations({
+    description: 'react to file-system events on the databases’ directories; false relies on polling alone (e.g. network file systems)',
   }),
 })
 export type GeoIPConfig = Schema.Schema.Type<typeof GeoIPConfig>

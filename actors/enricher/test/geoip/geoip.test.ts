@@ -169,4 +169,21 @@ describe('GeoIP stage', () => {
       rmSync(tmp, { recursive: true, force: true })
     }
   })
+
+  it('notices a file rewritten in place by polling alone', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'flowbus-geoip-'))
+    const path = join(tmp, 'asn.mmdb')
+    try {
+      copyFileSync(file('GeoLite2-ASN-Test.mmdb'), path)
+      const stage = open({ asnDatabases: [path], embedded: false, pollInterval: 100, watchEvents: false })
+      expect(stage.lookup(parseIP('1.0.0.1'))?.asn).toBe(15169)
+      expect(stage.lookup(parseIP('2.19.4.136'))).toBeUndefined()
+      copyFileSync(file('ip_country_asn_sample.mmdb'), path)
+      await vi.waitFor(() => expect(stage.lookup(parseIP('2.19.4.136'))?.asn).toBe(32787), { timeout: 20_000, interval: 50 })
+      expect(stage.counts().reloads).toBe(1)
+      stage.close()
+    } finally {
+      rmSync(tmp, { recursive: true, force: true })
+    }
+  })
 })
