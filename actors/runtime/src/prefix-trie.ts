@@ -384,22 +384,23 @@ export class PrefixTrie<T> {
    * Walks the trie for up to WARM_LANES addresses (16 bytes each from `offset`) at once, one
    * node of each per step, so their cache misses overlap instead of queueing: a batch of lookups
    * calls it on each group first, then looks the addresses up one by one from warm caches.
-   * Returns the number of nodes visited.
+   * `lanes` has a bit set for each address to walk (addresses of another family are better
+   * left out: their walk would wander this trie for nothing). Returns the number of nodes visited.
    */
-  warm(addresses: Uint8Array, offset: number, count: number): number {
-    const lanes = Math.min(count, WARM_LANES)
+  warm(addresses: Uint8Array, offset: number, count: number, lanes = 0xffff): number {
+    const groupSize = Math.min(count, WARM_LANES)
     const topo = this.topo
     const node = this.laneNode
     const q = this.laneWords
-    for (let l = 0; l < lanes; l++) {
-      node[l] = this.startOf(addresses, offset + 16 * l)
+    for (let l = 0; l < groupSize; l++) {
+      node[l] = ((lanes >>> l) & 1) === 0 ? -1 : this.startOf(addresses, offset + 16 * l)
       for (let i = 0; i < 4; i++) q[4 * l + i] = readWord(addresses, offset + 16 * l + 4 * i)
     }
     let visited = 0
-    let active = lanes
+    let active = groupSize
     while (active > 0) {
       active = 0
-      for (let l = 0; l < lanes; l++) {
+      for (let l = 0; l < groupSize; l++) {
         const n = node[l]!
         if (n < 0) continue
         const base = n * TOPO
@@ -421,7 +422,8 @@ export class PrefixTrie<T> {
     }
     // The lookup then reads the last node's prefix words and value: fetch those together too.
     let sink = 0
-    for (let l = 0; l < lanes; l++) {
+    for (let l = 0; l < groupSize; l++) {
+      if (node[l] === -1) continue
       const n = -2 - node[l]!
       sink += this.words[n * 4]!
       if (this.values[n] !== undefined) sink++
