@@ -23,7 +23,7 @@ type PrefixList = import('../src/bgp/update.js').PrefixList
 const IPV4 = Number(process.env.BENCH_IPV4 ?? 1_000_000)
 const IPV6 = Number(process.env.BENCH_IPV6 ?? 200_000)
 const PEERS = Number(process.env.BENCH_PEERS ?? 4)
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 const ORIGINS = 75_000
 
 // mulberry32: seeded, so every run builds the same table.

@@ -295,10 +295,11 @@ export class Rib {
       let ipv4Lanes = 0
       for (let l = 0; l < lanes; l++) {
         family[l] = isIPv4Mapped(addresses, 16 * (first + l)) ? 1 : 0
-        ipv4Lanes += family[l]!
+        ipv4Lanes |= family[l]! << l
       }
-      if (ipv4Lanes > 0) this.tries.ipv4.warm(addresses, 16 * first, lanes)
-      if (ipv4Lanes < lanes) this.tries.ipv6.warm(addresses, 16 * first, lanes)
+      const all = (1 << lanes) - 1
+      if (ipv4Lanes !== 0) this.tries.ipv4.warm(addresses, 16 * first, lanes, ipv4Lanes)
+      if (ipv4Lanes !== all) this.tries.ipv6.warm(addresses, 16 * first, lanes, all & ~ipv4Lanes)
       for (let l = 0; l < lanes; l++) {
         const offset = 16 * (first + l)
         const trie = family[l] === 1 ? this.tries.ipv4 : this.tries.ipv6
