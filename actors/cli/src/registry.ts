@@ -4,6 +4,7 @@
 import { bmpRibActor } from '@flowbus/bmp-rib'
 import { clickhouseWriter } from '@flowbus/clickhouse-writer'
 import { decoderActor } from '@flowbus/decoder'
+import { demoExporterActor } from '@flowbus/demo-exporter'
 import { enricherActor } from '@flowbus/enricher'
 import { gateway } from '@flowbus/gateway'
 import { orchestrator } from '@flowbus/orchestrator'
@@ -11,4 +12,4 @@ import { receiverActor } from '@flowbus/receiver'
 import type { ActorDefinition } from '@flowbus/runtime'
 import { snmpPollerActor } from '@flowbus/snmp-poller'
 
-export const knownActors: readonly ActorDefinition<any>[] = [receiverActor, orchestrator, decoderActor, enricherActor, snmpPollerActor, bmpRibActor, clickhouseWriter, gateway]
+export const knownActors: readonly ActorDefinition<any>[] = [receiverActor, orchestrator, decoderActor, enricherActor, snmpPollerActor, bmpRibActor, clickhouseWriter, gateway, demoExporterActor]
