@@ -156,6 +156,8 @@ if (!only || only === 'e2e') {
   const e2e = {
     ...defaults,
     bus: { ...defaults.bus, maxMessageBytes: 64 << 20 },
+    // Any free port: the default 8080 may be taken on a shared machine.
+    http: { ...(defaults.http as object), listen: '127.0.0.1:0' },
     'clickhouse-writer': {
       ...(defaults['clickhouse-writer'] as object),
       ...(E2E_BATCH_ROWS === undefined ? {} : { batchRows: Number(E2E_BATCH_ROWS) }),
