@@ -206,6 +206,22 @@ describe('enricher actor on the memory bus', () => {
     }
   })
 
+  it('holds a batch at most holdFor when nobody answers, once per exporter, and backs off routing without bmp-rib', async () => {
+    const h = await harness()
+    const enricher = await h.start({ metadata: { unknown: { policy: 'hold', holdFor: '300ms' } }, routing: { backoffMin: '1m' } })
+    await run(h.bus.publish(flowsDecoded, '198.51.100.9', decodedBatch('198.51.100.9', 0, 10)))
+    await run(h.bus.publish(flowsDecoded, '198.51.100.9', decodedBatch('198.51.100.9', 10, 10)))
+    await waitFor(() => 'held flows', () => rowsOf(h).length >= 20)
+    // After the hold, the pass policy's names.
+    expect(rowsOf(h)[0]).toMatchObject({ ExporterName: '198.51.100.9', InIfName: '1' })
+    const metrics = await enricher.metrics()
+    expect(metricSample(metrics, 'flowbus_enricher_metadata_holds_total', { outcome: 'timeout' })).toBe(1)
+    expect(metricSample(metrics, 'flowbus_enricher_metadata_holds_total', { outcome: 'resolved' })).toBe(0)
+    // The first batch found no routing responder; the second did not ask.
+    expect(metricSample(metrics, 'flowbus_enricher_routing_lookups_total', { outcome: 'no-responders' })).toBe(1)
+    expect(metricSample(metrics, 'flowbus_enricher_routing_lookups_total', { outcome: 'backoff' })).toBe(1)
+  })
+
   it('sends one flow in N to flows.live and every flow to the JSON export, with the column names as keys', async () => {
     const h = await harness()
     const scope = await run(Scope.make())
