@@ -115,6 +115,7 @@ export class ClassificationStage implements EnrichStage {
   readonly #interfaces = new Map<string, InterfaceResult>()
   readonly #memo = [new Map<number, InterfaceMemo>(), new Map<number, InterfaceMemo>()]
   readonly #values: FieldValue[] = ['', ZERO_ADDRESS, '', '', '', '', '', '', '', 0, 0]
+  readonly #seen = new ExporterInputs()
   /** Which exporter targets and interface targets some rule sets: only those columns are written. */
   readonly #setsExporter: boolean[]
   readonly #setsInterface: Set<string>
@@ -154,15 +155,16 @@ export class ClassificationStage implements EnrichStage {
     this.#memo[0]!.clear()
     this.#memo[1]!.clear()
     let last: ExporterResult | undefined
-    let lastRow = -1
+    const seen = this.#seen
     for (let r = 0; r < rows; r++) {
-      // Batches come per exporter: the previous row's exporter is almost always this one.
+      // Batches come per exporter: the last exporter's inputs (as read before this stage wrote
+      // any exporter column) almost always match this row's.
       let exporter = last
-      if (exporter === undefined || !sameExporter(lastRow, r, addresses, names, attributeColumns)) {
+      if (exporter === undefined || !seen.matches(r, addresses, names, attributeColumns)) {
+        seen.remember(r, addresses, names, attributeColumns)
         exporter = this.#exporter(strings, addresses, names, attributeColumns, r)
         last = exporter
       } else this.#counts.exporterHits++
-      lastRow = r
       if (exporter.rejected) {
         drop[r] = DropReason.rejected
         this.#counts.rejectedExporter++
@@ -289,26 +291,33 @@ export class ClassificationStage implements EnrichStage {
   }
 }
 
-/** Whether row r has the same exporter inputs as row `previous` (address, name, attributes). */
-function sameExporter(
-  previous: number,
-  r: number,
-  addresses: Uint8Array | undefined,
-  names: Uint32Array | undefined,
-  attributeColumns: (Uint32Array | undefined)[],
-): boolean {
-  if (previous < 0) return false
-  if (addresses !== undefined) {
-    const a = previous * 16
-    const b = r * 16
-    for (let i = 15; i >= 0; i--) if (addresses[a + i] !== addresses[b + i]) return false
+/** The exporter inputs of the last row classified: address, name and attribute string indexes. */
+class ExporterInputs {
+  readonly #address = new Uint8Array(16)
+  readonly #indexes = new Uint32Array(1 + exporterColumns.length)
+
+  remember(r: number, addresses: Uint8Array | undefined, names: Uint32Array | undefined, attributeColumns: (Uint32Array | undefined)[]): void {
+    if (addresses !== undefined) this.#address.set(addresses.subarray(r * 16, r * 16 + 16))
+    this.#indexes[0] = names === undefined ? 0 : names[r]!
+    for (let i = 0; i < attributeColumns.length; i++) {
+      const c = attributeColumns[i]
+      this.#indexes[1 + i] = c === undefined ? 0 : c[r]!
+    }
   }
-  if (names !== undefined && names[previous] !== names[r]) return false
-  for (let i = 0; i < attributeColumns.length; i++) {
-    const c = attributeColumns[i]
-    if (c !== undefined && c[previous] !== c[r]) return false
+
+  matches(r: number, addresses: Uint8Array | undefined, names: Uint32Array | undefined, attributeColumns: (Uint32Array | undefined)[]): boolean {
+    if (addresses !== undefined) {
+      const a = this.#address
+      const b = r * 16
+      for (let i = 15; i >= 0; i--) if (a[i] !== addresses[b + i]) return false
+    }
+    if (names !== undefined && names[r] !== this.#indexes[0]) return false
+    for (let i = 0; i < attributeColumns.length; i++) {
+      const c = attributeColumns[i]
+      if (c !== undefined && c[r] !== this.#indexes[1 + i]) return false
+    }
+    return true
   }
-  return true
 }
 
 /** Config schema of the rules; compiling them at decode time gives the rule's positioned error. */
