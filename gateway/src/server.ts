@@ -84,20 +84,24 @@ export const createGatewayServer = (options: GatewayServerOptions): GatewayServe
         const read = headerReader(ctx.extra.request)
         try {
           const user = authenticate(config.auth, (name) => (name === 'authorization' && typeof params.authorization === 'string' ? params.authorization : read(name)))
-          ;(ctx.extra as unknown as { user: User }).user = user
+          // Queries of this connection are cancelled when it closes.
+          Object.assign(ctx.extra, { user, closed: new AbortController() })
           return true
         } catch {
           return false
         }
+      },
+      onClose: (ctx) => {
+        ;(ctx.extra as unknown as { closed?: AbortController }).closed?.abort()
       },
       onSubscribe: async (ctx, _id, payload) => {
         const { schema: enveloped, execute, subscribe, parse, validate } = yoga.getEnveloped({ req: ctx.extra.request, params: payload })
         const document = parse(payload.query)
         const errors = validate(enveloped, document)
         if (errors.length > 0) return errors
-        const user = (ctx.extra as unknown as { user: User }).user
+        const { user, closed } = ctx.extra as unknown as { user: User; closed: AbortController }
         const socket = ctx.extra.socket
-        const contextValue: GatewayContext = { user, signal: undefined, congested: () => socket.bufferedAmount > CONGESTED_BYTES }
+        const contextValue: GatewayContext = { user, signal: closed.signal, congested: () => socket.bufferedAmount > CONGESTED_BYTES }
         const args: ExecutionArgs = {
           schema: enveloped,
           document,

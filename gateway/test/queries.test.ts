@@ -13,7 +13,11 @@ let dir: string
 let pipeline: Pipeline
 let client: Client
 let url: string
-const flows: TestFlow[] = generateFlows(20_000, 48)
+const historical: TestFlow[] = generateFlows(20_000, 48)
+// A few flows of the last hour (but not the last 10 minutes) for the home widgets and completion.
+const recentStart = Math.floor(Date.now() / 1000) - 2400
+const recent: TestFlow[] = generateFlows(300, 0.5, 99).map((f) => ({ ...f, time: f.time - T0 + recentStart }))
+const flows: TestFlow[] = [...historical, ...recent]
 const DB = 'gw'
 const DAY = 86_400
 const iso = (seconds: number) => new Date(seconds * 1000).toISOString()
@@ -26,7 +30,9 @@ beforeAll(async () => {
     bus: { transport: 'memory' },
     // The data is dated October 2026: keep it whatever the retention would say.
     clickhouse: { path: join(dir, 'db'), database: DB, retention: { flows: 0, flows1m: 0, flows5m: 0, flows1h: 0, counters: 0 } },
-    gateway: { listen: '127.0.0.1:0', limits: { maxConcurrentQueries: 16 } },
+    // An unreachable second process: health must name it and still answer.
+    gateway: { listen: '127.0.0.1:0', limits: { maxConcurrentQueries: 16 }, metricsURLs: ['http://127.0.0.1:9/metrics'] },
+    orchestrator: { asNames: { '64500': 'Example Transit' } },
   })
   url = pipeline.url
   client = await openClickHouse(pipeline.clickhouse)
@@ -192,7 +198,7 @@ describe('topN, sankey, flows', () => {
     const totals = new Map<string, number>()
     let all = 0
     for (const f of flows) {
-      if (f.time >= T0 + DAY) continue
+      if (f.time < T0 || f.time >= T0 + DAY) continue
       const v = unitValue('PPS', f)
       totals.set(String(f.dstPort), (totals.get(String(f.dstPort)) ?? 0) + v)
       all += v
@@ -218,7 +224,7 @@ describe('topN, sankey, flows', () => {
     )
     expect(data.topN.table.name).toBe('flows_1h0m0s')
     const totals = new Map<string, number>()
-    for (const f of flows) totals.set(String(f.srcAS), (totals.get(String(f.srcAS)) ?? 0) + unitValue('BPS_L3', f))
+    for (const f of historical) totals.set(String(f.srcAS), (totals.get(String(f.srcAS)) ?? 0) + unitValue('BPS_L3', f))
     const top = [...totals.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5)
     expect(data.topN.rows.map((r: any) => r.dimensions[0])).toEqual(top.map((t) => t[0]))
     data.topN.rows.forEach((r: any, i: number) => expectClose(r.total, top[i]![1], 'total'))
@@ -231,7 +237,7 @@ describe('topN, sankey, flows', () => {
         table { name } rows { dimensions total } nodes links { source target value } } }`,
       { range: day1 },
     )
-    const inRange = flows.filter((f) => f.time < T0 + DAY)
+    const inRange = flows.filter((f) => f.time >= T0 && f.time < T0 + DAY)
     const topOf = (key: (f: TestFlow) => string) => {
       const totals = new Map<string, number>()
       for (const f of inRange) totals.set(key(f), (totals.get(key(f)) ?? 0) + unitValue('BPS_L3', f))
@@ -302,21 +308,40 @@ describe('schema, exporters, filters, home', () => {
     expect(data.bad.problems[0].offset).toBe(21)
   })
 
-  it('completes column names and values seen in ClickHouse', async () => {
+  it('completes column names and values seen in ClickHouse, with their names', async () => {
     const columns = await ok<{ filterComplete: any[] }>(url, `{ filterComplete(filter: "ExporterN") { label kind from to } }`)
     expect(columns.filterComplete.map((s) => s.label)).toContain('ExporterName')
-    const values = await ok<{ filterComplete: any[] }>(url, `{ filterComplete(filter: "ExporterName = ", cursor: 15) { label kind insertText } }`)
-    // Values come from the last day: the generated flows are older, so none; the column's static suggestions may be there.
-    expect(values.filterComplete.every((s) => s.kind === 'value' || s.kind === 'keyword' || s.kind === 'operator')).toBe(true)
+    const exporters = await ok<{ filterComplete: any[] }>(url, `{ filterComplete(filter: "ExporterName = ") { label kind insertText } }`)
+    const values = exporters.filterComplete.filter((s) => s.kind === 'value')
+    expect(values.map((s) => s.insertText).sort()).toEqual(['"edge1"', '"edge2"'])
+    const ases = await ok<{ filterComplete: any[] }>(url, `{ filterComplete(filter: "SrcAS = 6450") { label kind detail } }`)
+    const seen = new Set(recent.map((f) => String(f.srcAS)).filter((a) => a.startsWith('6450')))
+    const asValues = ases.filterComplete.filter((s) => s.kind === 'value')
+    expect(new Set(asValues.map((s) => s.label))).toEqual(seen)
+    expect(asValues.find((s) => s.label === '64500')?.detail).toBe('Example Transit')
   })
 
   it('serves the home widgets', async () => {
-    const data = await ok<{ home: any }>(url, `{ home { flowRate exporterCount lastFlow top(dimension: "SrcAS") { rows { name } } } }`)
+    const data = await ok<{ home: any }>(url, `{ home { flowRate exporterCount lastFlow top(dimension: "SrcAS", limit: 3) { rows { name total } } } }`)
     expect(data.home.exporterCount).toBe(2)
     expect(data.home.lastFlow.TimeReceived).toBe(Math.max(...flows.map((f) => f.time)))
-    // Nothing in the last minute or hour: the data is historical.
+    // Nothing in the last minute: the recent flows end 10 minutes ago.
     expect(data.home.flowRate).toBe(0)
-    expect(data.home.top.rows).toEqual([])
+    const totals = new Map<string, number>()
+    for (const f of recent) totals.set(String(f.srcAS), (totals.get(String(f.srcAS)) ?? 0) + unitValue('BPS_L3', f))
+    const top = [...totals.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3)
+    expect(data.home.top.rows.map((r: any) => r.name)).toEqual(top.map((t) => t[0]))
+    data.home.top.rows.forEach((r: any, i: number) => expectClose(r.total, top[i]![1], 'home top'))
+  })
+})
+
+describe('health', () => {
+  it('reads the writer\'s rows from this process and names sources it could not read', async () => {
+    const data = await ok<{ health: any }>(url, `{ health { rowsStored busPendingMessages sources errors exporters { exporter } } }`)
+    expect(data.health.rowsStored).toBe(flows.length)
+    expect(data.health.sources).toEqual(['local'])
+    expect(data.health.errors).toHaveLength(1)
+    expect(data.health.errors[0]).toContain('http://127.0.0.1:9/metrics')
   })
 })
 

@@ -185,7 +185,7 @@ export interface QueryEngine {
   readonly flows: (input: { range: Range | null; filter: string; limit: number; orderBy: OrderBy }, options: QueryOptions) => Promise<Record<string, unknown>[]>
   readonly exporters: (options: QueryOptions) => Promise<ExporterRow[]>
   readonly flowRate: (seconds: number, options: QueryOptions) => Promise<number>
-  readonly values: (column: string, prefix: string, limit: number, options: QueryOptions) => Promise<string[]>
+  readonly values: (column: string, prefix: string, limit: number, options: QueryOptions) => Promise<{ value: string; name: string }[]>
   /**
    * Rows of a live batch matching a filter, evaluated by ClickHouse over the batch's rows passed
    * as a query parameter (nothing stored): the same semantics as stored queries. Undefined for
@@ -602,6 +602,16 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
   }
 
   // Values seen for a column in the last day, for filter completion (only catalogue columns).
+  // Names beside values, from the orchestrator's dictionaries (AS names, protocols, services).
+  const valueNames: Record<string, (column: string) => string> = {
+    SrcAS: (c) => `dictGetOrDefault('${settings.clickhouse.database}.asns', 'name', toUInt64(${c}), '')`,
+    DstAS: (c) => `dictGetOrDefault('${settings.clickhouse.database}.asns', 'name', toUInt64(${c}), '')`,
+    Proto: (c) => `dictGetOrDefault('${settings.clickhouse.database}.protocols', 'name', toUInt64(${c}), '')`,
+    SrcPort: (c) => `dictGetOrDefault('${settings.clickhouse.database}.services', 'name', (toUInt8(6), toUInt16(${c})), '')`,
+    DstPort: (c) => `dictGetOrDefault('${settings.clickhouse.database}.services', 'name', (toUInt8(6), toUInt16(${c})), '')`,
+  }
+
+  // Values seen for a column in the last day, for filter completion (only catalogue columns).
   const values: QueryEngine['values'] = async (columnName, prefix, limit, options) => {
     const column = filterColumns.find((c) => c.name.toLowerCase() === columnName.toLowerCase())
     if (!column) return []
@@ -609,13 +619,20 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     const expression = dimensionExpression(dimension, { ipv4PrefixLength: 32, ipv6PrefixLength: 128 })
     const end = now()
     const table = column.aggregated ? '`flows_1h0m0s`' : `\`${FLOWS_TABLE}\``
-    const result = await rows<{ v: string }>(
-      `SELECT ${expression} AS v FROM ${db}.${table} WHERE ${timeCondition} AND startsWith(v, {g_prefix:String})
-       GROUP BY v ORDER BY count() DESC, v LIMIT {g_limit:UInt32}`,
-      { g_start: end - 86_400, g_end: end + 1, g_prefix: prefix, g_limit: limit },
-      options,
-    )
-    return result.map((r) => r.v)
+    const weight = column.aggregated ? 'sum(Flows)' : 'count()'
+    // "AS645" completes AS numbers as the filter language writes them.
+    const typed = /AS$/.test(column.name) ? prefix.replace(/^AS/i, '') : prefix
+    const query = (withNames: boolean) =>
+      rows<{ v: string; n?: string }>(
+        `SELECT ${expression} AS v${withNames && valueNames[column.name] ? `, any(${valueNames[column.name]!(`\`${column.name}\``)}) AS n` : ''}
+         FROM ${db}.${table} WHERE ${timeCondition} AND startsWith(v, {g_prefix:String})
+         GROUP BY v ORDER BY ${weight} DESC, v LIMIT {g_limit:UInt32}`,
+        { g_start: end - 86_400, g_end: end + 1, g_prefix: typed, g_limit: limit },
+        options,
+      )
+    // Without the dictionaries (a schema still migrating), values come without names.
+    const result = await query(true).catch(() => query(false))
+    return result.map((r) => ({ value: r.v, name: r.n ?? '' }))
   }
 
   const liveSelector: QueryEngine['liveSelector'] = (filterText, options) => {

@@ -202,7 +202,14 @@ export const makeResolvers = (deps: ResolverDependencies) => {
         const found = await engine.values(values.column, values.prefix, 20, options(context, 'filterComplete'))
         return [
           ...suggestions,
-          ...found.map((v) => ({ label: v, kind: 'value', detail: values.column, insertText: values.quoted ? JSON.stringify(v) : v, from: values.from, to: values.to })),
+          ...found.map(({ value, name }) => ({
+            label: value,
+            kind: 'value',
+            detail: name === '' ? values.column : name,
+            insertText: values.quoted ? JSON.stringify(value) : value,
+            from: values.from,
+            to: values.to,
+          })),
         ]
       },
       exporters: (_: unknown, __: unknown, context: GatewayContext) => engine.exporters(options(context, 'exporters')),
