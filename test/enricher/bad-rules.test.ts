@@ -1,14 +1,14 @@
 // `flowbus actor enricher` with a classification rule that does not compile refuses to start:
 // exit code 2 and a message naming the config key, the rule, its column and the source line.
 import { writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { removeDir, startProcess, tempDir } from '../src/harness/process.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
-const fixture = fileURLToPath(new URL('../decoder/fixtures/flowbus.ts', import.meta.url))
+// The compiled flowbus command, as deployed (`npm test` builds first).
+const flowbus = join(root, 'actors/cli/bin/flowbus.js')
 
 describe('enricher with a classification rule of bad syntax', () => {
   let dir: string
@@ -19,7 +19,7 @@ describe('enricher with a classification rule of bad syntax', () => {
     await removeDir(dir)
   })
 
-  it('exits 2 before touching the bus, pointing at the rule and the column', { timeout: 60_000 }, async () => {
+  it('exits 2 before touching the bus, pointing at the rule and the column', { timeout: 120_000 }, async () => {
     const file = join(dir, 'flowbus.yaml')
     writeFileSync(
       file,
@@ -36,12 +36,11 @@ describe('enricher with a classification rule of bad syntax', () => {
         '',
       ].join('\n'),
     )
-    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLOWBUS_'))) as Record<string, string>
+      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLOWBUS_'))) as Record<string, string>
     const child = startProcess({
       name: 'enricher with bad rules',
       command: process.execPath,
-      args: ['--import', tsx, '--conditions=source', fixture, 'actor', 'enricher', '--config', file],
+      args: [flowbus, 'actor', 'enricher', '--config', file],
       cwd: root,
       env,
     })

@@ -5,10 +5,9 @@
 // exporter's metadata.
 import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { fileURLToPath } from 'node:url'
 import { type FlowBatch, flowBatchCodec, flowBatchToRows, flowsDecoded, flowsEnriched } from '@flowbus/bus-schemas'
 import { type BusConfig, type BusService, type Transport, configSchema, connectTransport, loadConfig, makeBus, makeMetrics } from '@flowbus/runtime'
 import { Effect, Exit, Scope } from 'effect'
@@ -19,8 +18,8 @@ import { metricSample } from '../src/harness/metrics.js'
 import { type ServerProcess, freePort, removeDir, startProcess, tempDir } from '../src/harness/process.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
-// The flowbus command from sources (the decoder tests' fixture): never a stale build.
-const fixture = fileURLToPath(new URL('../decoder/fixtures/flowbus.ts', import.meta.url))
+// The compiled flowbus command, as deployed (`npm test` builds first).
+const flowbus = join(root, 'actors/cli/bin/flowbus.js')
 
 const EXPORTERS = 12
 const FLOWS_PER_MESSAGE = 250
@@ -53,12 +52,11 @@ interface Shard {
 
 const startShard = async (dir: string, name: string, configFile: string): Promise<Shard> => {
   const port = await freePort()
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLOWBUS_'))) as Record<string, string>
   const child = startProcess({
     name: `enricher ${name}`,
     command: process.execPath,
-    args: ['--import', tsx, '--conditions=source', fixture, 'actor', 'enricher', '--config', configFile],
+    args: [flowbus, 'actor', 'enricher', '--config', configFile],
     cwd: root,
     // Each shard its own /metrics port; the rest of the configuration is shared.
     env: { ...env, FLOWBUS_HTTP__LISTEN: `127.0.0.1:${port}` },
