@@ -192,6 +192,34 @@ describe('BMP captures', () => {
   })
 })
 
+describe('two sessions of one router', () => {
+  it('never write through a peer id another session replaced (and the RIB reused)', () => {
+    const collector = new BmpCollector({ graceMs: 0 })
+    const stale = collector.openSession(ROUTER)
+    for (const c of ['bmp-init.pcap', 'bmp-peers-up.pcap', 'bmp-reach.pcap']) stale.feed(stream(c))
+    // The router reconnects while the old connection is still open; End-of-RIB flushes the old peers.
+    const fresh = collector.openSession(ROUTER)
+    for (const c of ['bmp-init.pcap', 'bmp-peers-up.pcap', 'bmp-eor.pcap']) fresh.feed(stream(c))
+    expect(collector.rib.size).toBe(0)
+    // Another router's peers take the freed ids.
+    const other = collector.openSession(parseIP('198.51.100.1'))
+    for (const c of ['bmp-init.pcap', 'bmp-peers-up.pcap', 'bmp-reach.pcap']) other.feed(stream(c))
+    const others = ribLines(collector)
+    expect(others).toHaveLength(10)
+    // The old connection speaks again: its routes go to new peers of its own router, not to the other router's.
+    stale.feed(stream('bmp-unreach.pcap'))
+    stale.feed(stream('bmp-reach.pcap'))
+    stale.feed(stream('bmp-peer-down.pcap'))
+    const otherRouter = collector.rib.peerIds().filter((id) => formatIP(collector.rib.peer(id)!.routerAddress) === '198.51.100.1')
+    expect(otherRouter.reduce((n, id) => n + collector.rib.peer(id)!.routes.ipv4 + collector.rib.peer(id)!.routes.ipv6, 0)).toBe(10)
+    // The other router's 10, the old connection's 10 less 192.0.2.1's 3 (its peer down, grace 0).
+    expect(collector.rib.size).toBe(17)
+    stale.close()
+    fresh.close()
+    expect(ribLines(collector)).toEqual(others)
+  })
+})
+
 /** Bytes of the first n BMP messages of a stream. */
 function firstMessagesLength(bytes: Uint8Array, n: number): number {
   let o = 0

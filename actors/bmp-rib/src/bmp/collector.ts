@@ -111,6 +111,14 @@ export class BmpCollector {
     return { id, replaces: previous }
   }
 
+  /**
+   * @internal Whether the id is still the current incarnation of the key: a session's entry goes
+   * stale when another session of the same router replaced the peer (its id may be reused).
+   */
+  isCurrent(key: string, id: number): boolean {
+    return this.current.get(key) === id
+  }
+
   /** @internal The peer keeps its routes for the grace time, ranked after live peers. */
   peerDown(id: number): void {
     const peer = this.rib.peer(id)
@@ -257,7 +265,7 @@ export class BmpSession {
         const peer = this.peers.get(key)
         if (peer) {
           this.peers.delete(key)
-          this.collector.peerDown(peer.id)
+          if (this.collector.isCurrent(key, peer.id)) this.collector.peerDown(peer.id)
         }
         return
       }
@@ -281,10 +289,11 @@ export class BmpSession {
     tally.updates++
     for (const family of update.skippedFamilies) tally.add(tally.skippedFamilies, family)
     if (header.peerType === PeerType.locRib && header.filtered) return
-    if (!peer) {
+    if (!peer || !this.collector.isCurrent(key, peer.id)) {
       // Route monitoring before (or without) peer up: the peer is known from its header alone.
+      // Or another session of this router replaced it: this session's routes make a new one.
       const { id, replaces } = this.collector.peerUp(key, this.routerAddress, header)
-      peer = { id, addPath: new Set(), replaces }
+      peer = { id, addPath: peer?.addPath ?? new Set(), replaces }
       this.peers.set(key, peer)
     }
     const rib = this.collector.rib
@@ -310,7 +319,7 @@ export class BmpSession {
   close(): void {
     if (this.closed) return
     this.closed = true
-    for (const peer of this.peers.values()) this.collector.peerDown(peer.id)
+    for (const [key, peer] of this.peers) if (this.collector.isCurrent(key, peer.id)) this.collector.peerDown(peer.id)
     this.peers.clear()
     this.collector.sessionClosed(this)
   }
