@@ -148,9 +148,10 @@ export class BmpCollector {
   }
 
   /** @internal End-of-RIB from a new incarnation: what its predecessor still holds in that family is stale. */
-  flushReplaced(previous: number, family: Family): void {
+  flushReplaced(key: string, previous: number, family: Family): void {
     const peer = this.rib.peer(previous)
-    if (!peer) return
+    // Gone already (grace time), or its id now belongs to another peer: nothing of it is left.
+    if (!peer || peer.key !== key || this.isCurrent(key, previous)) return
     this.tally.flushed += this.rib.flush(previous, family)
     if (peer.routes.ipv4 === 0 && peer.routes.ipv6 === 0) this.removePeer(previous)
   }
@@ -311,7 +312,7 @@ export class BmpSession {
     if (update.endOfRib) {
       const family = familyOf(update.endOfRib.afi, update.endOfRib.safi)
       tally.add(tally.endOfRib, family ?? `${update.endOfRib.afi}/${update.endOfRib.safi}`)
-      if (family && peer.replaces !== undefined) this.collector.flushReplaced(peer.replaces, family)
+      if (family && peer.replaces !== undefined) this.collector.flushReplaced(key, peer.replaces, family)
     }
   }
 
