@@ -17,7 +17,7 @@ const load = async (yaml: string) => {
   const dir = await mkdtemp(join(tmpdir(), 'flowbus-demo-config-'))
   dirs.push(dir)
   await writeFile(join(dir, 'flowbus.yaml'), yaml)
-  return loadConfig(configSchema([decoderActor, demoExporterActor]), { file: join(dir, 'flowbus.yaml'), env: {} }) as Record<string, { enabled: boolean }>
+  return loadConfig(configSchema([decoderActor, demoExporterActor]), { file: join(dir, 'flowbus.yaml'), env: {} }) as unknown as Record<string, { enabled: boolean }>
 }
 
 const decode = Schema.decodeUnknownSync(DemoExporterConfig)
