@@ -22,6 +22,15 @@ if (check.status !== 0) {
   process.exit(1)
 }
 
+// The web console's static build (ui/build), which the gateway serves and the browser tests load;
+// a no-op when it is current.
+const consoleBuild = spawnSync(process.execPath, [join(root, 'ui', 'scripts', 'build-if-stale.mjs')], { cwd: root, stdio: 'inherit' })
+if (consoleBuild.status !== 0) {
+  console.log('0 passed, 1 failed, 0 skipped')
+  console.error('npm test: the console build failed (see above); no test was run')
+  process.exit(1)
+}
+
 const vitest = spawnSync(
   bin('vitest'),
   ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${results}`, ...process.argv.slice(2)],
