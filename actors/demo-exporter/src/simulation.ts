@@ -26,6 +26,8 @@ interface ExporterState {
 
 // Routers have been up for a while: flows never start before the boot time.
 const UPTIME_AT_START_MS = 3 * 86_400_000
+// After a stall (a suspended laptop, a blocked event loop) only this much is caught up at once.
+const MAX_CATCH_UP_MS = 1_000
 
 export class DemoSimulation {
   readonly network: NetworkModel
@@ -59,8 +61,8 @@ export class DemoSimulation {
 
   /** Everything due between the previous tick and nowMs. */
   tick(nowMs: number): ExporterOutput[] {
-    const from = this.lastTick
-    this.lastTick = Math.max(nowMs, from)
+    const from = Math.max(this.lastTick, nowMs - MAX_CATCH_UP_MS)
+    this.lastTick = Math.max(nowMs, this.lastTick)
     return this.states.map((s) => this.produce(s, s.traffic.countFor(from, this.lastTick, s.share), nowMs))
   }
 
