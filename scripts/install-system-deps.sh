@@ -15,6 +15,7 @@ command -v nfcapd >/dev/null || need+=(nfdump)
 [ -x /usr/sbin/snmpd ] || need+=(snmpd) # SNMP agent the snmp-poller tests poll
 command -v snmpget >/dev/null || need+=(snmp) # snmpget/snmpwalk, the reference the poller is compared with
 command -v gobgpd >/dev/null || need+=(gobgpd) # BGP speaker (gobgpd + gobgp CLI) sending BMP to the bmp-rib tests
+command -v chromium >/dev/null || need+=(chromium) # headless browser the web console tests drive (playwright-core)
 command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || need+=(docker-compose) # validates deploy/docker-compose*.yml (no daemon needed)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
