@@ -172,6 +172,9 @@ export function unsafeRegexReason(pattern: string): string | undefined {
     if (c === '(') {
       groups.push({ risky: false })
       afterGroup = false
+      // Group syntax is not a quantifier: (?:…) (?=…) (?!…) (?<=…) (?<!…) (?<name>…).
+      const syntax = /^\?(?::|=|!|<=|<!|<[A-Za-z_][A-Za-z0-9_]*>)/.exec(pattern.slice(i + 1))
+      if (syntax !== null) i += syntax[0].length
       continue
     }
     if (c === ')') {

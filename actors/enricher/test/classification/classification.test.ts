@@ -113,6 +113,24 @@ describe('classification rules', () => {
     expect(counts.interfaceHits + counts.interfaceMisses).toBe(100)
   })
 
+  it('tests strings and numbers against lists, endsWith and inequalities', () => {
+    const stage = new ClassificationStage({
+      interfaceRules: [
+        'Interface.Name in ["ae0", "ae1"] -> connectivity = "lag"',
+        'Interface.Name endsWith ".100" && Interface.Speed != 0 -> connectivity = "vlan"',
+        'Interface.Index in [7, 8] || Interface.Speed < 1000 -> connectivity = "slow"',
+        'Exporter.Address == "2001:db8::7" -> provider = "v6-edge"',
+      ],
+    })
+    const batch = batchOf([
+      { exporter: '192.0.2.1', name: 'r1', inIf: [1, 'ae1', '', 100000], outIf: [2, 'xe-0/0/1.100', '', 10000] },
+      { exporter: '2001:db8::7', name: 'r2', inIf: [7, 'xe-0/0/7', '', 10000], outIf: [3, 'ge-0/0/3', '', 100] },
+    ])
+    run(stage, batch)
+    expect([row(batch, 0).in[2], row(batch, 0).out[2], row(batch, 1).in[2], row(batch, 1).out[2]]).toEqual(['lag', 'vlan', 'slow', 'slow'])
+    expect([row(batch, 0).in[1], row(batch, 1).in[1]]).toEqual(['', 'v6-edge'])
+  })
+
   it('does nothing without rules', () => {
     const batch = batchOf([{ exporter: '192.0.2.1', name: 'r1', inIf: [1, 'a', 'Transit: b', 1] }])
     run(new ClassificationStage({}), batch)
@@ -165,11 +183,11 @@ describe('rule errors point at the rule and column', () => {
 })
 
 describe('regexes that could backtrack catastrophically are rejected', () => {
-  it.each(['(a+)+$', '(a|aa)*b', '(\\w+\\s?)*$', '(.*a){2,}', '((ab)*c)+', '^(x+x+)+y', '(a)\\1', '(?<x>a)\\k<x>'])('%s', (pattern) => {
+  it.each(['(?:a+)+$', '(?<x>a|aa)*b', '(a+)+$', '(a|aa)*b', '(\\w+\\s?)*$', '(.*a){2,}', '((ab)*c)+', '^(x+x+)+y', '(a)\\1', '(?<x>a)\\k<x>'])('%s', (pattern) => {
     expect(unsafeRegexReason(pattern)).toBeDefined()
     expect(() => compileRules(interfaceDialect, [`Interface.Description matches "${pattern.replace(/\\/g, '\\\\')}" -> reject`])).toThrow(RuleError)
   })
-  it.each(['^Transit: (\\S+)', '^(ix|pni): ([^ ]+)', '(ab){2}', '[(+*)]+', '^\\(+x', '^(?:AS)?(\\d+)$', '(a|b)?c'])('%s is fine', (pattern) => {
+  it.each(['^Transit: (\\S+)', '^(ix|pni): ([^ ]+)', '(ab){2}', '[(+*)]+', '^\\(+x', '^(?:AS)?(\\d+)$', '(a|b)?c', '(?:ab)+', '^(?<peer>[a-z]+)-(?:ix)+$', '(?=x)y+'])('%s is fine', (pattern) => {
     expect(unsafeRegexReason(pattern)).toBeUndefined()
   })
 })
