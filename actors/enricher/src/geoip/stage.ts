@@ -49,6 +49,8 @@ interface Slot {
 }
 
 let generation = 0
+/** 65536 cached answers (≈ 1.5 MiB): a GeoIP miss costs a tree walk per database. */
+const CACHE_BITS = 16
 
 const stampOf = (path: string): string => {
   try {
@@ -85,7 +87,7 @@ export class GeoIPStage implements EnrichStage {
   readonly #onEvent: (event: GeoIPEvent) => void
   #sources: GeoSource[] = []
   /** Recent answers, one per source; emptied when a source changes. */
-  #cache = new AddressCache<GeoRecord>(1)
+  #cache = new AddressCache<GeoRecord>(1, CACHE_BITS)
   #hasGeo = false
   #counts = { hits: 0, misses: 0, reloads: 0, reloadErrors: 0 }
 
@@ -141,7 +143,7 @@ export class GeoIPStage implements EnrichStage {
   #refreshSources(): void {
     this.#sources = this.#slots.flatMap((s) => (s.source === undefined ? [] : [s.source]))
     this.#hasGeo = this.#sources.length > 0
-    this.#cache = new AddressCache<GeoRecord>(Math.max(1, this.#sources.length))
+    this.#cache = new AddressCache<GeoRecord>(Math.max(1, this.#sources.length), CACHE_BITS)
   }
 
   #watch(pollInterval: number, events: boolean): void {

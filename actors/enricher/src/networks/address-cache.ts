@@ -2,8 +2,6 @@
 // is several times cheaper than walking a trie or a GeoIP tree. Used by networks and GeoIP.
 import { endianness } from 'node:os'
 
-const BITS = 13
-const SLOTS = 1 << BITS
 const littleEndian = endianness() === 'LE'
 
 /**
@@ -16,13 +14,14 @@ export function addressWords(column: Uint8Array): Uint32Array | undefined {
 }
 
 /**
- * 8192 slots, each holding one 16-byte address and `width` answers (e.g. one per GeoIP source).
- * A slot is found by hashing the address; a colliding address replaces the previous one.
+ * 2^bits slots, each holding one 16-byte address and `width` answers (e.g. one per GeoIP
+ * source). A slot is found by hashing the address; a colliding address replaces the previous one.
  */
 export class AddressCache<V> {
+  readonly #shift: number
   /** Four words per slot; a slot is valid when `used` says so. */
-  readonly #keys = new Uint32Array(SLOTS * 4)
-  readonly #used = new Uint8Array(SLOTS)
+  readonly #keys: Uint32Array
+  readonly #used: Uint8Array
   readonly #values: (V | undefined)[]
   /** Words of the last probed address, copied into its slot by `claim`. */
   #w0 = 0
@@ -30,8 +29,15 @@ export class AddressCache<V> {
   #w2 = 0
   #w3 = 0
 
-  constructor(readonly width = 1) {
-    this.#values = new Array(SLOTS * width).fill(undefined)
+  constructor(
+    readonly width = 1,
+    bits = 13,
+  ) {
+    const slots = 1 << bits
+    this.#shift = 32 - bits
+    this.#keys = new Uint32Array(slots * 4)
+    this.#used = new Uint8Array(slots)
+    this.#values = new Array(slots * width).fill(undefined)
   }
 
   /**
@@ -53,7 +59,7 @@ export class AddressCache<V> {
       w2 = column[o + 8]! | (column[o + 9]! << 8) | (column[o + 10]! << 16) | (column[o + 11]! << 24)
       w3 = column[o + 12]! | (column[o + 13]! << 8) | (column[o + 14]! << 16) | (column[o + 15]! << 24)
     }
-    const slot = Math.imul(w0 ^ Math.imul(w1, 0x85ebca6b) ^ Math.imul(w2, 0xc2b2ae35) ^ w3, 0x9e3779b1) >>> (32 - BITS)
+    const slot = Math.imul(w0 ^ Math.imul(w1, 0x85ebca6b) ^ Math.imul(w2, 0xc2b2ae35) ^ w3, 0x9e3779b1) >>> this.#shift
     const k = slot * 4
     const keys = this.#keys
     if (this.#used[slot] === 1 && keys[k] === w0 >>> 0 && keys[k + 1] === w1 >>> 0 && keys[k + 2] === w2 >>> 0 && keys[k + 3] === w3 >>> 0) {
