@@ -1,16 +1,31 @@
 // The demo-exporter actor running for real on loopback, next to the actors it feeds on the
 // in-process bus: flows leave from each exporter's own address, its SNMP agents answer snmpget,
 // snmpwalk and the snmp-poller actor, and its BMP sessions fill the bmp-rib actor's RIB so that
-// routing.lookup finds the origin AS and path of content prefixes, again after a collector restart.
+// routing.lookup finds the origin AS and path of content prefixes, again after a collector restart;
+// through the receiver and decoder actors its flows come out decoded.
 import { execFile } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
-import { type InterfaceInfo, type RouteInfo, exporterStateKey, formatIP, interfaceStateKey, metadataExporters, metadataInterfaces, metadataRequests, parseIP, routingLookup } from '@flowbus/bus-schemas'
+import {
+  type FlowRow,
+  type InterfaceInfo,
+  type RouteInfo,
+  exporterStateKey,
+  flowBatchToRows,
+  flowsDecoded,
+  formatIP,
+  interfaceStateKey,
+  metadataExporters,
+  metadataInterfaces,
+  metadataRequests,
+  parseIP,
+  routingLookup,
+} from '@flowbus/bus-schemas'
 import { type ActorDefinition, type BusService, type HttpEndpoint, type ResolvedConfig, configSchema, loadConfig, makeBus, makeMetrics, runActors, writePcap } from '@flowbus/runtime'
-import { Effect, Fiber } from 'effect'
+import { Effect, Exit, Fiber, Scope } from 'effect'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startUdpCollector } from '../../../test/src/harness/exporters.js'
 import { metricSample } from '../../../test/src/harness/metrics.js'
@@ -18,6 +33,8 @@ import { freePort, skipReason } from '../../../test/src/harness/process.js'
 import { ensureSnmpTools, freeUdpPort, parseSnmpOutput } from '../../../test/src/harness/snmpd.js'
 // Other actors and the in-process transport are not this package's dependencies; tests reach for them.
 import { bmpRibActor } from '../../bmp-rib/src/actor.js'
+import { decoderActor } from '../../decoder/src/actor.js'
+import { receiverActor } from '../../receiver/src/actor.js'
 import { createMemoryBus } from '../../runtime/src/bus/memory.js'
 import { snmpPollerActor } from '../../snmp-poller/src/actor.js'
 import { demoExporterActor } from '../src/actor.js'
@@ -39,7 +56,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-const actors: ActorDefinition<any>[] = [bmpRibActor, snmpPollerActor, demoExporterActor]
+const actors: ActorDefinition<any>[] = [bmpRibActor, snmpPollerActor, receiverActor, decoderActor, demoExporterActor]
 
 interface Running {
   metrics: () => Promise<string>
@@ -47,16 +64,18 @@ interface Running {
 }
 
 /** The whole setup on one in-process bus; each runActors call its own transport, like processes. */
-const setup = async (demo: Record<string, unknown>) => {
+const setup = async (demo: Record<string, unknown>, options: { toReceiver?: boolean } = {}) => {
   const memory = createMemoryBus()
   const resolved = loadConfig(configSchema(actors), { env: {} }) as ResolvedConfig
   const bmpPort = await freePort()
   const snmpPort = await freeUdpPort()
   const collector = await startUdpCollector()
   cleanups.push(() => collector.close())
+  const receiverPort = await freeUdpPort()
   const config = {
     ...resolved,
     http: { listen: '127.0.0.1:0' },
+    receiver: { ...(resolved.receiver as object), listeners: [{ name: 'demo', listen: [`127.0.0.1:${receiverPort}`], workers: 1 }] },
     'bmp-rib': { ...(resolved['bmp-rib'] as object), listenAddress: '127.0.0.1', port: bmpPort, peerGraceTime: 0 },
     'snmp-poller': {
       ...(resolved['snmp-poller'] as object),
@@ -67,8 +86,8 @@ const setup = async (demo: Record<string, unknown>) => {
     'demo-exporter': {
       ...(resolved['demo-exporter'] as object),
       rate: 300,
-      flowTarget: `127.0.0.1:${collector.port}`,
-      sflowTarget: `127.0.0.1:${collector.port}`,
+      flowTarget: `127.0.0.1:${options.toReceiver ? receiverPort : collector.port}`,
+      sflowTarget: `127.0.0.1:${options.toReceiver ? receiverPort : collector.port}`,
       snmp: { enabled: true, port: snmpPort, community: 'public' },
       bmp: { enabled: true, collector: `127.0.0.1:${bmpPort}`, reconnectDelay: 200 },
       ...demo,
@@ -192,6 +211,32 @@ describe('demo-exporter actor', () => {
     },
     90_000,
   )
+
+  it('reaches the decoder through the receiver on the in-process bus, every exporter with its sampling rate', async () => {
+    const { bus, start } = await setup(
+      { snmp: { enabled: false, port: 1161, community: 'public' }, bmp: { enabled: false, collector: '127.0.0.1:1', reconnectDelay: 1000 } },
+      { toReceiver: true },
+    )
+    const rows: FlowRow[] = []
+    const scope = await run(Scope.make())
+    cleanups.push(() => run(Scope.close(scope, Exit.void)))
+    await run(bus.subscribe(flowsDecoded, { group: 'demo-test' }, (m) => Effect.sync(() => rows.push(...flowBatchToRows(m.value)))).pipe(Scope.extend(scope)))
+    await start([receiverActor, decoderActor])
+    await start([demoExporterActor])
+    await waitFor(
+      () => `decoded flows from every exporter (got ${rows.length})`,
+      () => defaultExporters.every((e) => rows.filter((r) => r.ExporterAddress === e.address).length >= 20),
+    )
+    for (const e of defaultExporters) {
+      const mine = rows.filter((r) => r.ExporterAddress === e.address)
+      const ifIndexes = new Set(e.interfaces.map((i) => i.ifIndex))
+      for (const r of mine) {
+        expect(r.SamplingRate).toBe(e.samplingRate)
+        expect(ifIndexes.has(r.InIf as number)).toBe(true)
+        expect(ifIndexes.has(r.OutIf as number)).toBe(true)
+      }
+    }
+  }, 90_000)
 
   it('feeds bmp-rib over BMP: routing.lookup gives origin AS, path and communities, again after the collector restarts', async () => {
     const { bus, start } = await setup({ snmp: { enabled: false, port: 1161, community: 'public' } })
