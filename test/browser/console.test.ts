@@ -19,13 +19,12 @@ const unavailable = await skipReason('chromium', async () => {
 
 const DB = 'console'
 const screenshots = join(repositoryRoot, 'test-results', 'console')
-// The data is placed relative to now (the home page shows the last 5 minutes and 24 hours).
-const NOW = Math.floor(Date.now() / 1000)
+// The data is placed relative to the time it is stored (the home page shows the last 5 minutes
+// and 24 hours): a day of history, and recent flows from 3 minutes to 1 minute ago.
 const retime = (flows: TestFlow[], from: number, hours: number, to: number) =>
   flows.map((f) => ({ ...f, time: from + Math.floor(((f.time - T0) / (hours * 3600)) * (to - from)) }))
-const history = retime(generateFlows(6000, 24, 21), NOW - 86_400, 24, NOW - 600)
-const recent = retime(generateFlows(400, 1, 22), NOW - 280, 1, NOW - 20)
-const stored = [...history, ...recent]
+let recent: TestFlow[] = []
+let stored: TestFlow[] = []
 /** Flows published live carry a port no stored flow has, so the page shows they are the live ones. */
 const LIVE_PORT = 4242
 const liveFlows = (n: number, seed: number) => generateFlows(n, 1, seed).map((f) => ({ ...f, time: Math.floor(Date.now() / 1000), srcPort: LIVE_PORT }))
@@ -59,6 +58,9 @@ describe.skipIf(unavailable !== undefined)('web console in Chromium', () => {
     base = pipeline.url.replace(/\/graphql$/, '')
     client = await openClickHouse(pipeline.clickhouse)
     await waitSchema(client, pipeline.clickhouse)
+    const now = Math.floor(Date.now() / 1000)
+    recent = retime(generateFlows(400, 1, 22), now - 180, 1, now - 60)
+    stored = [...retime(generateFlows(6000, 24, 21), now - 86_400, 24, now - 600), ...recent]
     await pipeline.store(stored)
     await waitStored(client, DB, stored.length)
     browser = await launchChromium(chromiumPath)
@@ -162,13 +164,13 @@ describe.skipIf(unavailable !== undefined)('web console in Chromium', () => {
     await expect.poll(() => new URL(page.url()).searchParams.get('limit')).toBe('3')
     await page.getByTestId('graph-LINES').click()
     await expect.poll(() => new URL(page.url()).searchParams.get('graph')).toBe('LINES')
-    await expect.poll(() => chart.locator('path.lc-spline-path').count(), { timeout: 30_000 }).toBe(4)
+    await expect.poll(() => chart.locator('path.series-mark').count(), { timeout: 30_000 }).toBe(4)
     await page.getByTestId('range-preset').selectOption('7d')
     await expect.poll(() => new URL(page.url()).searchParams.get('range')).toBe('7d')
     const url = page.url()
     await page.reload()
     await expect.poll(() => page.getByTestId('dimensions').locator('li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-dimension')))).toEqual(['Proto', 'SrcAS'])
-    await expect.poll(() => chart.locator('path.lc-spline-path').count(), { timeout: 30_000 }).toBe(4)
+    await expect.poll(() => chart.locator('path.series-mark').count(), { timeout: 30_000 }).toBe(4)
     expect(page.url()).toBe(url)
     expect(await page.getByTestId('limit').inputValue()).toBe('3')
     expect(await page.getByTestId('range-preset').inputValue()).toBe('7d')

@@ -35,6 +35,18 @@ export function rate(value: number, unit: Unit): string {
   return text.includes(' ') ? `${text}${suffix}` : `${text} ${suffix}`
 }
 
+const protocols: Record<string, string> = { '1': 'ICMP', '2': 'IGMP', '6': 'TCP', '17': 'UDP', '41': 'IPv6', '47': 'GRE', '50': 'ESP', '51': 'AH', '58': 'ICMPv6', '89': 'OSPF', '103': 'PIM', '112': 'VRRP', '132': 'SCTP' }
+
+/** "6" → "TCP (6)": the gateway prints protocol numbers, people read names. */
+export const protocolName = (number: string) => (protocols[number] ? `${protocols[number]} (${number})` : number)
+
+/** A series total (value × seconds): "394 Mbits", "1.2 Gpackets". */
+export function total(value: number, unit: Unit): string {
+  const word = unit === 'PPS' ? 'packets' : unit === 'FLOWS' ? 'flows' : unit.endsWith('PERCENT') ? '%·s' : 'bits'
+  const text = si(value)
+  return text.includes(' ') ? `${text}${word}` : `${text} ${word}`
+}
+
 export const percent = (value: number) => `${value.toFixed(value < 10 ? 1 : 0)} %`
 
 export const time = (value: string | number | Date) =>
