@@ -39,12 +39,15 @@ export interface ModelPath {
   readonly iface: InterfaceConfig
   readonly peer: ModelPeer
   readonly weight: number
+  /** The BGP path this way out gives towards the profile's prefixes. */
+  readonly asPath: readonly number[]
 }
 
 export interface ModelCustomer {
   readonly iface: InterfaceConfig
   readonly peer: ModelPeer | undefined
   readonly asn: number
+  readonly asPath: readonly number[]
   readonly v4: readonly ModelPrefix[]
   readonly v6: readonly ModelPrefix[]
   readonly weight: number
@@ -127,7 +130,10 @@ export function buildNetwork(config: DemoExporterConfig): NetworkModel {
         peers.push(model)
         if (iface.kind === 'transit' || iface.kind === 'ix' || iface.kind === 'pni') {
           profiles.forEach((profile, p) => {
-            if (iface.kind === 'transit' || profile.config.asn === peer.asn) paths[p]!.push({ iface, peer: model, weight: PATH_WEIGHT[iface.kind] })
+            if (iface.kind === 'transit' || profile.config.asn === peer.asn) {
+              const asPath = profile.config.asn === peer.asn ? [peer.asn] : [peer.asn, profile.config.asn]
+              paths[p]!.push({ iface, peer: model, weight: PATH_WEIGHT[iface.kind], asPath })
+            }
           })
         }
       }
@@ -138,6 +144,7 @@ export function buildNetwork(config: DemoExporterConfig): NetworkModel {
           iface,
           peer,
           asn: iface.peers[0]?.asn ?? config.localAS,
+          asPath: [iface.peers[0]?.asn ?? config.localAS],
           v4: prefixes.filter((x) => !x.ipv6),
           v6: prefixes.filter((x) => x.ipv6),
           weight: iface.weight ?? iface.speed,

@@ -167,7 +167,7 @@ export class TrafficGenerator {
       flow.srcAS = customer.asn
       flow.dstAS = profile.config.asn
       flow.srcPeerAS = customer.asn
-      flow.dstAsPath = path.peer.config.asn === profile.config.asn ? [profile.config.asn] : [path.peer.config.asn, profile.config.asn]
+      flow.dstAsPath = path.asPath
       flow.srcMask = customerPrefix.length
       flow.dstMask = contentPrefix.length
       flow.nextHop.set(ipv6 ? path.peer.nextHop6 : path.peer.nextHop4)
@@ -179,7 +179,7 @@ export class TrafficGenerator {
       flow.srcAS = profile.config.asn
       flow.dstAS = customer.asn
       flow.srcPeerAS = path.peer.config.asn
-      flow.dstAsPath = [customer.asn]
+      flow.dstAsPath = customer.asPath
       flow.srcMask = contentPrefix.length
       flow.dstMask = customerPrefix.length
       if (outIfCore >= 0 || customer.peer === undefined) flow.nextHop.set(ZERO16)
