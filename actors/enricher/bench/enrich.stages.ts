@@ -14,13 +14,13 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 const FLOWS = 500
 const BATCHES = 64
 
-// mulberry32: deterministic, well spread.
-let seed = 20261121
+// xorshift32: deterministic addresses and choices, the same on every run.
+let state = 20261121
 const random = (n: number): number => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n)
+  state ^= state << 13
+  state ^= state >>> 17
+  state ^= state << 5
+  return Math.floor(((state >>> 0) / 4294967296) * n)
 }
 
 // 2000 networks: /24s and /20s in 10/8 and public space, 300 IPv6 /48s, like a large operator's list.

@@ -310,26 +310,25 @@ export function compileRule(dialect: RuleDialect, index: number, text: string, p
     for (const v of list) {
       if (v.kind !== wanted) failAt(v.column, `expected a ${wanted === 'number' ? 'number' : 'string'} for ${field.name}, got ${describe(v)}`)
     }
+    if (type !== 'address' && (op === '==' || op === '!=' || op === 'in')) {
+      const literals = list.map((v) => v.value as string | number)
+      const x = literals[0]!
+      if (op === '==') return (values) => values[slot] === x
+      if (op === '!=') return (values) => values[slot] !== x
+      const set = new Set(literals)
+      return (values) => set.has(values[slot] as string | number)
+    }
     if (type === 'number') {
-      const n = list.map((v) => v.value as number)
-      const x = n[0]!
+      const x = list[0]!.value as number
       switch (op) {
-        case '==':
-          return (values) => values[slot] === x
-        case '!=':
-          return (values) => values[slot] !== x
         case '<':
           return (values) => (values[slot] as number) < x
         case '<=':
           return (values) => (values[slot] as number) <= x
         case '>':
           return (values) => (values[slot] as number) > x
-        case '>=':
+        default:
           return (values) => (values[slot] as number) >= x
-        default: {
-          const set = new Set(n)
-          return (values) => set.has(values[slot] as number)
-        }
       }
     }
     if (type === 'address') {
@@ -354,23 +353,14 @@ export function compileRule(dialect: RuleDialect, index: number, text: string, p
         return false
       }
     }
-    const strings = list.map((v) => v.value as string)
-    const s = strings[0]!
+    const s = list[0]!.value as string
     switch (op) {
-      case '==':
-        return (values) => values[slot] === s
-      case '!=':
-        return (values) => values[slot] !== s
       case 'startsWith':
         return (values) => (values[slot] as string).startsWith(s)
       case 'endsWith':
         return (values) => (values[slot] as string).endsWith(s)
       case 'contains':
         return (values) => (values[slot] as string).includes(s)
-      case 'in': {
-        const set = new Set(strings)
-        return (values) => set.has(values[slot] as string)
-      }
       default: {
         const regex = compileRegex(s, (reason) => failAt(valueToken.column, reason))
         hasMatches = true
