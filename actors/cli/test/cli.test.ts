@@ -91,6 +91,10 @@ describe('flowbus CLI', () => {
         FLOWBUS_CLICKHOUSE__PATH: join(dir, 'clickhouse'),
         // Not the default 2055/4739/6343: other tests may be receiving there.
         FLOWBUS_RECEIVER__LISTENERS: '[{"name":"netflow","listen":["127.0.0.1:0"]}]',
+        // The BMP listener and the gateway too: ephemeral loopback ports, not 10179 and 8081.
+        FLOWBUS_BMP_RIB__LISTEN_ADDRESS: '127.0.0.1',
+        FLOWBUS_BMP_RIB__PORT: '0',
+        FLOWBUS_GATEWAY__LISTEN: '127.0.0.1:0',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
