@@ -1,7 +1,7 @@
 // The metadata chain: providers in priority order merged field by field, answers cached per
 // exporter and ifIndex until a provider changes, written into a batch's Exporter*/InIf*/OutIf*
 // columns with the strings interned once per batch, and the unknown-metadata policy applied.
-import { type FlowBatch, exporterStateKey, formatIP } from '@flowbus/bus-schemas'
+import { type FlowBatch, type StringColumn, exporterStateKey, formatIP } from '@flowbus/bus-schemas'
 import {
   type ExporterMetadata,
   type InterfaceMetadata,
@@ -56,6 +56,24 @@ export interface UnknownEntity {
 const sameAddress = (column: Uint8Array, offset: number, address: Uint8Array): boolean => {
   for (let i = 15; i >= 0; i--) if (column[offset + i] !== address[i]) return false
   return true
+}
+
+/** A column allocated on the first non-zero value written (or the flow's own, already there). */
+class LazyColumn<A extends Uint32Array | Uint8Array> {
+  constructor(
+    private data: A | undefined,
+    private readonly allocate: () => A,
+  ) {}
+
+  set(row: number, value: number): void {
+    if (value === 0 && this.data === undefined) return
+    this.data ??= this.allocate()
+    this.data[row] = value
+  }
+
+  get(row: number): number {
+    return this.data === undefined ? 0 : this.data[row]!
+  }
 }
 
 export class MetadataChain {
@@ -169,28 +187,31 @@ export class MetadataChain {
     const stamp = ++this.#stamp
     const tally: MetadataTally = { unknownExporterFlows: 0, unknownInterfaceFlows: 0, droppedFlows: 0 }
     const dropUnknown = this.policy === 'drop'
+    // Columns are allocated on the first non-empty value: fields no provider sets cost nothing
+    // in memory, on the wire or in the JSON export (absent reads as empty). A column the flow
+    // already has is written in full.
+    const text = (col: StringColumn) => new LazyColumn(batch.view(col), () => batch.stringIndexes(col))
     const exporterColumns = [
-      batch.stringIndexes('ExporterName'),
-      batch.stringIndexes('ExporterGroup'),
-      batch.stringIndexes('ExporterRole'),
-      batch.stringIndexes('ExporterSite'),
-      batch.stringIndexes('ExporterRegion'),
-      batch.stringIndexes('ExporterTenant'),
+      text('ExporterName'),
+      text('ExporterGroup'),
+      text('ExporterRole'),
+      text('ExporterSite'),
+      text('ExporterRegion'),
+      text('ExporterTenant'),
     ] as const
-    const [exName, exGroup, exRole, exSite, exRegion, exTenant] = exporterColumns
     const side = (prefix: 'In' | 'Out') => ({
-      name: batch.stringIndexes(`${prefix}IfName`),
-      description: batch.stringIndexes(`${prefix}IfDescription`),
-      provider: batch.stringIndexes(`${prefix}IfProvider`),
-      connectivity: batch.stringIndexes(`${prefix}IfConnectivity`),
-      speed: batch.u32(`${prefix}IfSpeed`),
-      boundary: batch.u8(`${prefix}IfBoundary`),
+      name: text(`${prefix}IfName`),
+      description: text(`${prefix}IfDescription`),
+      provider: text(`${prefix}IfProvider`),
+      connectivity: text(`${prefix}IfConnectivity`),
+      speed: new LazyColumn(batch.view(`${prefix}IfSpeed`), () => batch.u32(`${prefix}IfSpeed`)),
+      boundary: new LazyColumn(batch.view(`${prefix}IfBoundary`), () => batch.u8(`${prefix}IfBoundary`)),
     })
     const sides = [side('In'), side('Out')] as const
     const ifColumns = [batch.view('InIf'), batch.view('OutIf')] as const
     const addresses = batch.view('ExporterAddress')
     let current: ResolvedExporter | undefined
-    let currentIdx = exporterColumns.map(() => 0)
+    let currentIdx = [0, 0, 0, 0, 0, 0]
     for (let r = 0; r < rows; r++) {
       if (current === undefined || (addresses !== undefined && !sameAddress(addresses, r * 16, current.address))) {
         current = this.exporter(addresses !== undefined ? addresses.subarray(r * 16, r * 16 + 16) : fallbackAddress)
@@ -215,12 +236,7 @@ export class MetadataChain {
           continue
         }
       }
-      exName[r] = currentIdx[0]!
-      exGroup[r] = currentIdx[1]!
-      exRole[r] = currentIdx[2]!
-      exSite[r] = currentIdx[3]!
-      exRegion[r] = currentIdx[4]!
-      exTenant[r] = currentIdx[5]!
+      for (let f = 0; f < 6; f++) exporterColumns[f]!.set(r, currentIdx[f]!)
       let unknownInterface = false
       for (let s = 0; s < 2; s++) {
         const ifIndex = ifColumns[s]?.[r] ?? 0
@@ -238,19 +254,19 @@ export class MetadataChain {
           resolved.indexes[3] = batch.intern(m.connectivity)
           if (!resolved.known) onUnknown({ address: current.address, key: current.key, ifIndex })
         }
-        const carried = cols.name[r]!
+        const carried = cols.name.get(r)
         if (!resolved.known && carried !== 0) {
           // The flow names its interface itself (options data): keep that name and description.
-          cols.description[r] = cols.description[r] || resolved.indexes[1]!
+          cols.description.set(r, cols.description.get(r) || resolved.indexes[1]!)
         } else {
           if (!resolved.known) unknownInterface = true
-          cols.name[r] = resolved.indexes[0]!
-          cols.description[r] = resolved.indexes[1]!
+          cols.name.set(r, resolved.indexes[0]!)
+          cols.description.set(r, resolved.indexes[1]!)
         }
-        cols.provider[r] = resolved.indexes[2]!
-        cols.connectivity[r] = resolved.indexes[3]!
-        cols.speed[r] = resolved.meta.speed
-        cols.boundary[r] = resolved.meta.boundary
+        cols.provider.set(r, resolved.indexes[2]!)
+        cols.connectivity.set(r, resolved.indexes[3]!)
+        cols.speed.set(r, resolved.meta.speed)
+        cols.boundary.set(r, resolved.meta.boundary)
       }
       if (unknownInterface) {
         tally.unknownInterfaceFlows++
