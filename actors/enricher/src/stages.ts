@@ -23,7 +23,7 @@
 //   sampling/stage.ts        new SamplingStage({ defaultSamplingRate, overrideSamplingRate, missing })
 //                                                                           SamplingConfig
 //   geoip/stage.ts           GeoIPStage.open({ geoDatabases, asnDatabases, embedded, optional,
-//                            pollInterval, onEvent }); close() stops watching   GeoIPConfig
+//                            pollInterval, watchEvents, onEvent }); close() stops watching  GeoIPConfig
 //   networks/table.ts        parseNetworks(entries, source) → NetworkTable (throws NetworkEntryError)
 //   networks/stage.ts        new NetworkStage(table); stage.replace(table)    NetworksConfig
 //   asn/stage.ts             new ASNStage({ asProviders, netProviders })      ASNConfig
