@@ -140,6 +140,9 @@ export const DemoExporterConfig = Schema.Struct({
   templateInterval: Schema.optionalWith(Duration, { default: () => 20_000 }).annotations({
     description: 'how often templates and options data (sampling rate) are sent again (NetFlow v9/IPFIX)',
   }),
+  counterInterval: Schema.optionalWith(Duration, { default: () => 20_000 }).annotations({
+    description: 'how often sFlow exporters send counter samples (generic interface counters) for every interface',
+  }),
   maxDatagramBytes: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.between(512, 65000)), { default: () => 1400 }),
   localAS: Schema.optionalWith(ASN, { default: () => 64500 }).annotations({ description: 'AS of the simulated network (communities use it)' }),
   snmp: Schema.optionalWith(

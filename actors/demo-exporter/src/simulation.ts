@@ -22,6 +22,7 @@ interface ExporterState {
   readonly encoder: TemplateExporter | SflowExporter
   readonly flows: DemoFlow[]
   lastTemplates: number
+  lastCounters: number
 }
 
 // Routers have been up for a while: flows never start before the boot time.
@@ -55,6 +56,7 @@ export class DemoSimulation {
         encoder,
         flows: [],
         lastTemplates: Number.NEGATIVE_INFINITY,
+        lastCounters: startMs,
       }
     })
   }
@@ -81,8 +83,13 @@ export class DemoSimulation {
       bytes += s.encoder instanceof SflowExporter ? Math.max(64, Math.round(f.bytes / f.packets)) : f.bytes
     }
     let datagrams: Uint8Array[]
-    if (s.encoder instanceof SflowExporter) datagrams = s.encoder.encode(flows, nowMs).datagrams
-    else {
+    if (s.encoder instanceof SflowExporter) {
+      datagrams = s.encoder.encode(flows, nowMs).datagrams
+      if (nowMs - s.lastCounters >= this.config.counterInterval) {
+        s.lastCounters = nowMs
+        datagrams.push(...s.encoder.encodeCounters(s.model.config.interfaces, nowMs))
+      }
+    } else {
       const templates = nowMs - s.lastTemplates >= this.config.templateInterval
       if (templates) s.lastTemplates = nowMs
       datagrams = s.encoder.encode(flows, nowMs, templates).datagrams

@@ -200,10 +200,67 @@ describe('demo-exporter flows decode', () => {
         }
       }
     }
+    // No counter samples within the first counterInterval.
+    expect(frames.flatMap((f) => tsharkFind(f, /^Counters sample/))).toEqual([])
     // The addresses tshark reads are inside the profiles' and customers' prefixes.
     const first = tsharkFind(frames[0]!, /^Flow \d+$/).find((flow) => 'cflow.inputint' in flow)!
     const src = (first['cflow.srcaddr'] ?? first['cflow.srcaddrv6']) as string
     const dst = (first['cflow.dstaddr'] ?? first['cflow.dstaddrv6']) as string
     expect(() => classify(formatIP(parseIP(src)), formatIP(parseIP(dst)))).not.toThrow()
+  })
+
+  it.skipIf(tsharkSkip !== undefined)('sends sFlow counter samples with the interface counters its flow samples imply', async () => {
+    const sim = new DemoSimulation({ ...config, counterInterval: 1_000 }, START)
+    const records: PcapUdpRecord[] = []
+    for (let t = 1; t <= 3; t++) {
+      for (const out of sim.burst(PER_TICK, START + t * 1_000)) {
+        if (out.protocol !== 'sflow-v5') continue
+        for (const payload of out.datagrams) {
+          records.push({ timestampNs: BigInt(START + t * 1_000) * 1_000_000n, srcAddress: out.exporter.address, srcPort: 40_000, dstAddress: parseIP('127.0.0.1'), dstPort: 6343, payload })
+        }
+      }
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'flowbus-demo-'))
+    dirs.push(dir)
+    const pcap = join(dir, 'counters.pcap')
+    await writeFile(pcap, writePcap(records))
+    const exporter = config.exporters.find((e) => e.protocol === 'sflow-v5')!
+    const rounds = 3
+    const { stderr } = await execFileAsync(process.execPath, [CLI, 'decode', '--pcap', pcap])
+    expect(stderr).toContain(`${rounds * exporter.interfaces.length} interface counter samples`)
+
+    const frames = await tsharkDecode(await ensureFlowTools(), pcap, { 6343: 'sflow' })
+    const rate = exporter.samplingRate
+    const expected = new Map(exporter.interfaces.map((i) => [String(i.ifIndex), { inOctets: 0, inPackets: 0, outOctets: 0, outPackets: 0 }]))
+    for (const sample of frames.flatMap((f) => tsharkFind(f, /^Flow sample, seq \d+$/))) {
+      const header = sample['Raw packet header'] as TsharkTree
+      // frame_length counts the FCS the agent stripped; interface octets here do not.
+      const length = Number(header['sflow_245.header.frame_length']) - Number(header['sflow_245.header.payload_stripped'])
+      const input = expected.get(sample['sflow.flow_sample.input_interface'] as string)!
+      const output = expected.get(String(Number(((sample['sflow.flow_sample.output_interface_tree'] as TsharkTree)['sflow.flow_sample.output_interface_value']) as string)))!
+      input.inOctets += rate * length
+      input.inPackets += rate
+      output.outOctets += rate * length
+      output.outPackets += rate
+    }
+    const last = new Map<string, TsharkTree>()
+    for (const sample of frames.flatMap((f) => tsharkFind(f, /^Counters sample, seq \d+$/))) {
+      const counters = sample['Generic interface counters'] as TsharkTree
+      last.set(counters['sflow_245.ifindex'] as string, counters)
+    }
+    expect([...last.keys()].sort()).toEqual([...expected.keys()].sort())
+    for (const [ifIndex, want] of expected) {
+      const got = last.get(ifIndex)!
+      const speed = exporter.interfaces.find((i) => String(i.ifIndex) === ifIndex)!.speed
+      expect({
+        ifIndex,
+        speed: Number(got['sflow_245.ifspeed']),
+        inOctets: Number(got['sflow_245.ifinoct']),
+        inPackets: Number(got['sflow_245.ifinpkt']),
+        outOctets: Number(got['sflow_245.ifoutoct']),
+        outPackets: Number(got['sflow_245.ifoutpkt']),
+      }).toEqual({ ifIndex, speed: speed * 1_000_000, inOctets: want.inOctets, inPackets: want.inPackets, outOctets: want.outOctets, outPackets: want.outPackets })
+    }
+    expect([...expected.values()].some((c) => c.inOctets > 0)).toBe(true)
   })
 })

@@ -1,6 +1,7 @@
 // sFlow v5 export of demo flows (sflow.org sFlow version 5): each flow becomes one flow sample
 // with the sampled packet's headers (Ethernet, IPv4/IPv6, TCP/UDP/ICMP), the extended router
-// and gateway records (masks, next hop, AS path). Pure code over byte arrays: no sockets here.
+// and gateway records (masks, next hop, AS path); counter samples carry the interface counters
+// those samples imply. Pure code over byte arrays: no sockets here.
 import { PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, type DemoFlow } from '../traffic.js'
 
 export interface SflowExporterOptions {
@@ -24,6 +25,9 @@ export class SflowExporter {
   private readonly sampleSequence = new Map<number, number>()
   /** Packets seen per source interface (sample_pool). */
   private readonly pool = new Map<number, number>()
+  /** Interface counters the samples imply (sampled × rate): in/out octets and packets per ifIndex. */
+  private readonly counters = new Map<number, { inOctets: number; inPackets: number; outOctets: number; outPackets: number }>()
+  private counterSequence = 0
 
   constructor(private readonly options: SflowExporterOptions) {
     this.buffer = new Uint8Array(options.maxDatagramBytes)
@@ -89,6 +93,13 @@ export class SflowExporter {
     this.sampleSequence.set(f.inIf, sequence)
     const pool = (this.pool.get(f.inIf) ?? 0) + this.options.samplingRate
     this.pool.set(f.inIf, pool)
+    const rate = this.options.samplingRate
+    const into = this.countersOf(f.inIf)
+    into.inOctets += rate * frameLength
+    into.inPackets += rate
+    const out = this.countersOf(f.outIf)
+    out.outOctets += rate * frameLength
+    out.outPackets += rate
 
     v.setUint32(pos, 1) // enterprise 0, flow sample
     pos += 8
@@ -142,6 +153,72 @@ export class SflowExporter {
     pos += 8
     v.setUint32(sampleStart + 4, pos - sampleStart - 8)
     return pos
+  }
+
+  private countersOf(ifIndex: number) {
+    let c = this.counters.get(ifIndex)
+    if (c === undefined) this.counters.set(ifIndex, (c = { inOctets: 0, inPackets: 0, outOctets: 0, outPackets: 0 }))
+    return c
+  }
+
+  /**
+   * Counter samples (generic interface counters) for the interfaces, as agents send them every
+   * polling interval: octets and packets are what the flow samples so far imply.
+   */
+  encodeCounters(interfaces: readonly { ifIndex: number; speed: number }[], nowMs: number): Uint8Array[] {
+    const datagrams: Uint8Array[] = []
+    const v = this.view
+    const SAMPLE = 8 + 12 + 8 + 88
+    let i = 0
+    while (i < interfaces.length) {
+      let pos = this.headerLength
+      let samples = 0
+      while (i < interfaces.length && pos + SAMPLE <= this.buffer.length) {
+        const iface = interfaces[i++]!
+        const c = this.countersOf(iface.ifIndex)
+        v.setUint32(pos, 2) // enterprise 0, counters sample
+        v.setUint32(pos + 4, SAMPLE - 8)
+        v.setUint32(pos + 8, ++this.counterSequence >>> 0)
+        v.setUint32(pos + 12, iface.ifIndex & 0xffffff)
+        v.setUint32(pos + 16, 1)
+        v.setUint32(pos + 20, 1) // generic interface counters
+        v.setUint32(pos + 24, 88)
+        let o = pos + 28
+        const u64 = (n: number) => {
+          v.setUint32(o, Math.floor(n / 4294967296) >>> 0)
+          v.setUint32(o + 4, n >>> 0)
+          o += 8
+        }
+        const u32 = (n: number) => {
+          v.setUint32(o, n >>> 0)
+          o += 4
+        }
+        u32(iface.ifIndex)
+        u32(6) // ethernetCsmacd
+        u64(iface.speed * 1_000_000)
+        u32(1) // full duplex
+        u32(3) // admin and operational status up
+        u64(c.inOctets)
+        u32(c.inPackets)
+        u32(0) // multicast
+        u32(0) // broadcast
+        u32(0) // discards
+        u32(0) // errors
+        u32(0) // unknown protocols
+        u64(c.outOctets)
+        u32(c.outPackets)
+        u32(0)
+        u32(0)
+        u32(0)
+        u32(0)
+        u32(0) // not promiscuous
+        pos = o
+        samples++
+      }
+      this.writeHeader(samples, nowMs)
+      datagrams.push(this.buffer.slice(0, pos))
+    }
+    return datagrams
   }
 
   private writeAddress(pos: number, address: Uint8Array, ipv6: boolean): number {
