@@ -187,6 +187,7 @@ describe.skipIf(unavailable !== undefined)('web console in Chromium', () => {
     const span = Date.parse(params.get('end')!) - Date.parse(params.get('start')!)
     expect(span).toBeGreaterThan(0)
     expect(span).toBeLessThan(7 * 86_400_000 * 0.5)
+    await expect.poll(() => page.getByText('loading…').count(), { timeout: 30_000 }).toBe(0)
     await shoot(page, 'visualize-light')
     noErrors(watched)
   })
@@ -324,5 +325,8 @@ describe.skipIf(unavailable !== undefined)('web console in Chromium', () => {
     await page.getByTestId('graph-LINES').click()
     await expect.poll(() => page.getByTestId('gateway-down').count(), { timeout: 20_000 }).toBe(1)
     await shoot(page, 'error-gateway-down-light')
+    // Back: the banner goes and the page queries again (a graph with lines).
+    await page.unroute('**/graphql')
+    await expect.poll(() => page.getByTestId('gateway-down').count(), { timeout: 20_000 }).toBe(0)
   })
 })

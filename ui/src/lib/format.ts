@@ -53,3 +53,11 @@ export const time = (value: string | number | Date) =>
   new Date(typeof value === 'number' ? value * 1000 : value).toLocaleString(undefined, { hour12: false })
 
 export const shortTime = (value: Date) => value.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', hour12: false })
+
+/** An axis label for a time, with the date once the graph spans more than a day. */
+export const axisTime = (value: Date, spanMs: number) =>
+  spanMs <= 86_400_000
+    ? shortTime(value)
+    : spanMs <= 4 * 86_400_000
+      ? `${value.toLocaleDateString(undefined, { month: 'short', day: 'numeric' })} ${shortTime(value)}`
+      : value.toLocaleDateString(undefined, { month: 'short', day: 'numeric' })
