@@ -88,7 +88,8 @@ const refreshRemote = (source: RemoteSource, apply: (text: string) => { records:
     ),
     Effect.catchAll((error) => {
       metrics.remoteFetches.inc({ source: sourceName(source), outcome: 'failed' })
-      const cause = error instanceof Error ? error : (error as { error?: unknown }).error
+      // Effect wraps what fetch or the parser threw: report that, not the wrapper.
+      const cause = (error as { error?: unknown }).error ?? error
       return Effect.logWarning(`remote source ${sourceName(source)} not refreshed (the last good content stays): ${cause instanceof Error ? cause.message : String(cause)}`)
     }),
   )
