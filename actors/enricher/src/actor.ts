@@ -90,7 +90,9 @@ const refreshRemote = (source: RemoteSource, apply: (text: string) => { records:
       metrics.remoteFetches.inc({ source: sourceName(source), outcome: 'failed' })
       // Effect wraps what fetch or the parser threw: report that, not the wrapper.
       const cause = (error as { error?: unknown }).error ?? error
-      return Effect.logWarning(`remote source ${sourceName(source)} not refreshed (the last good content stays): ${cause instanceof Error ? cause.message : String(cause)}`)
+      // fetch says only "fetch failed"; the reason (refused, DNS, TLS…) is its cause.
+      const detail = cause instanceof Error ? `${cause.message}${cause.cause instanceof Error ? `: ${cause.cause.message}` : ''}` : String(cause)
+      return Effect.logWarning(`remote source ${sourceName(source)} not refreshed (the last good content stays): ${detail}`)
     }),
   )
 
