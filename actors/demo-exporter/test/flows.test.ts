@@ -146,10 +146,9 @@ describe('demo-exporter flows decode', () => {
         } else expect(external.has(r.InIf as number)).toBe(true)
         if ((r.SrcAddr as string).includes(':')) ipv6++
         if ((c.reverse ? r.DstPort : r.SrcPort) === 443) https++
-        if (exporter.protocol !== 'sflow-v5') {
-          // NetFlow/IPFIX records carry the BGP origins of both ends.
-          expect(c.reverse ? r.DstAS : r.SrcAS).toBe(config.profiles[c.profile]!.asn)
-        }
+        // Records carry the content network's AS (sFlow in its extended gateway record).
+        expect(c.reverse ? r.DstAS : r.SrcAS).toBe(config.profiles[c.profile]!.asn)
+        if (exporter.protocol === 'sflow-v5') expect((r.DstASPath as number[]).at(-1)).toBe(r.DstAS)
       }
       const totalWeight = config.profiles.reduce((s, p) => s + p.weight, 0)
       config.profiles.forEach((p, i) => within(counts[i]!, n, p.weight / totalWeight))

@@ -84,8 +84,9 @@ export class SflowExporter {
     const paddedHeader = (headerBytes + 3) & ~3
     const asPathLength = f.dstAsPath.length
     const address = f.ipv6 ? 16 : 4
-    // Sample header 32, raw header record 24 + header, router record 20 + address, gateway record 44 + address + path.
-    const sampleBody = 32 + (24 + paddedHeader) + (20 + address) + (44 + address + 4 * asPathLength)
+    // Sample header 32, then records with their 8-byte tag and length: raw header 24 + header,
+    // router 8 + 4 + address + 8, gateway 8 + 4 + address + 36 + path.
+    const sampleBody = 32 + (24 + paddedHeader) + (20 + address) + (48 + address + 4 * asPathLength)
     if (pos + 8 + sampleBody > b.length) return -1
     const sampleStart = pos
     const frameLength = Math.max(64, Math.round(f.bytes / f.packets))
@@ -127,7 +128,7 @@ export class SflowExporter {
 
     // Extended router (1002): next hop, masks.
     v.setUint32(pos, 1002)
-    v.setUint32(pos + 4, 8 + (f.ipv6 ? 16 : 4) + 8)
+    v.setUint32(pos + 4, 4 + address + 8)
     pos = this.writeAddress(pos + 8, f.nextHop, f.ipv6)
     v.setUint32(pos, f.srcMask)
     v.setUint32(pos + 4, f.dstMask)
@@ -135,7 +136,7 @@ export class SflowExporter {
 
     // Extended gateway (1003): BGP next hop, our AS, source AS, source peer AS, destination path.
     v.setUint32(pos, 1003)
-    v.setUint32(pos + 4, 4 + (f.ipv6 ? 16 : 4) + 12 + 4 + 8 + 4 * asPathLength + 4 + 4)
+    v.setUint32(pos + 4, 4 + address + 12 + 4 + 8 + 4 * asPathLength + 4 + 4)
     pos = this.writeAddress(pos + 8, f.nextHop, f.ipv6)
     v.setUint32(pos, this.options.localAS)
     v.setUint32(pos + 4, f.srcAS)
