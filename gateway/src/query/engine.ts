@@ -302,8 +302,6 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     filter.trim() === '' ? { sql: '', params: {}, columns: [] } : filters.compile(filter, filterColumns, { swapDirection: swap, paramPrefix: swap ? 'r' : 'p' })
 
   const swapped = (dims: readonly Dimension[]): Dimension[] => dims.map((d) => catalogue.byName(swapColumnName(d.name)) ?? d)
-  const dimsArray = (dims: readonly Dimension[], truncation: Truncation): string =>
-    dims.length === 0 ? 'CAST([] AS Array(String))' : `[${dims.map((d) => dimensionExpression(d, truncation)).join(', ')}]`
   const where = (filter: CompiledFilter): string => (filter.sql === '' ? timeCondition : `${timeCondition} AND (${filter.sql})`)
   const from = (table: TableChoice) => `${db}.\`${table.table}\``
 
@@ -350,37 +348,48 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     const value = unitAggregate(input.unit, table.aggregated)
     const bucket = 'intDiv(toUInt32(TimeReceived), {g_step:UInt32}) * {g_step:UInt32}'
     const base = { g_start: start, g_end: end, g_step: step }
-    const directDims = dimsArray(dims, input.truncation)
+    const directKeys = dims.map((d) => dimensionExpression(d, input.truncation))
+    const aliases = dims.map((_, i) => `d${i}`).join(', ')
+    const selectKeys = directKeys.map((e, i) => `${e} AS d${i}`).join(', ')
 
     // The top series first, ranked as asked; the main query then folds the rest into Other.
+    // Keys travel as hashes of their values (scalar comparisons; arrays of arrays are slow).
     let top: string[][] = []
+    let topHashes: string[] = []
     if (dims.length > 0) {
       const rankParams = { ...direct.params, ...base, g_limit: input.limit }
       const rank =
         input.topBy === 'MAX'
-          ? `SELECT dims FROM (SELECT ${bucket} AS t, ${directDims} AS dims, ${value} AS v FROM ${from(table)} WHERE ${where(direct)} GROUP BY t, dims)
-             GROUP BY dims ORDER BY max(v) DESC, dims LIMIT {g_limit:UInt32}`
-          : `SELECT ${directDims} AS dims FROM ${from(table)} WHERE ${where(direct)} GROUP BY dims ORDER BY ${value} DESC, dims LIMIT {g_limit:UInt32}`
+          ? `SELECT ${aliases}, toString(cityHash64(${aliases})) AS h
+             FROM (SELECT ${bucket} AS t, ${selectKeys}, ${value} AS v FROM ${from(table)} WHERE ${where(direct)} GROUP BY t, ${aliases})
+             GROUP BY ${aliases} ORDER BY max(v) DESC, ${aliases} LIMIT {g_limit:UInt32}`
+          : `SELECT ${selectKeys}, toString(cityHash64(${aliases})) AS h FROM ${from(table)} WHERE ${where(direct)}
+             GROUP BY ${aliases} ORDER BY ${value} DESC, ${aliases} LIMIT {g_limit:UInt32}`
       if (input.topBy === 'LAST') rankParams.g_start = end - step
-      top = (await rows<{ dims: string[] }>(rank, rankParams, options)).map((r) => r.dims)
+      const ranked = await rows<Record<string, string>>(rank, rankParams, options)
+      top = ranked.map((r) => dims.map((_, i) => String(r[`d${i}`])))
+      topHashes = ranked.map((r) => String(r.h))
     }
     const other = dims.map(() => OTHER)
     const series = async (
-      dimsSQL: string,
+      keys: readonly string[],
       filter: CompiledFilter,
       unit: Unit,
       shift: number,
     ): Promise<Map<string, { dims: string[]; values: number[] }>> => {
-      const sql = `SELECT ${bucket} AS t, if(has({g_top:Array(Array(String))}, ${dimsSQL}), ${dimsSQL}, {g_other:Array(String)}) AS dims,
-          ${unitAggregate(unit, table.aggregated)} AS v
-        FROM ${from(table)} WHERE ${where(filter)} GROUP BY t, dims ORDER BY t`
-      const params = { ...filter.params, g_start: start - shift, g_end: end - shift, g_step: step, g_top: top, g_other: other }
-      const result = await rows<{ t: number; dims: string[]; v: number }>(sql, params, options)
+      const inTop = `has({g_top:Array(String)}, toString(cityHash64(${keys.join(', ')})))`
+      const folded = keys.map((e, i) => `, if(${inTop}, ${e}, {g_other:String}) AS k${i}`).join('')
+      const grouped = keys.map((_, i) => `, k${i}`).join('')
+      const sql = `SELECT ${bucket} AS t${folded}, ${unitAggregate(unit, table.aggregated)} AS v
+        FROM ${from(table)} WHERE ${where(filter)} GROUP BY t${grouped} ORDER BY t`
+      const params = { ...filter.params, g_start: start - shift, g_end: end - shift, g_step: step, g_top: topHashes, g_other: OTHER }
+      const result = await rows<Record<string, string | number>>(sql, params, options)
       const byKey = new Map<string, { dims: string[]; values: number[] }>()
       for (const row of result) {
-        const key = JSON.stringify(row.dims)
+        const rowDims = keys.map((_, i) => String(row[`k${i}`]))
+        const key = JSON.stringify(rowDims)
         let entry = byKey.get(key)
-        if (!entry) byKey.set(key, (entry = { dims: row.dims, values: new Array<number>(times.length).fill(0) }))
+        if (!entry) byKey.set(key, (entry = { dims: rowDims, values: new Array<number>(times.length).fill(0) }))
         const index = (Number(row.t) + shift - start) / step
         if (index >= 0 && index < times.length) entry.values[index] = Number(row.v) / step
       }
@@ -399,9 +408,10 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
       }
       return out
     }
-    const result: Series[] = ordered(await series(directDims, direct, input.unit, 0), 1, 1)
+    const result: Series[] = ordered(await series(directKeys, direct, input.unit, 0), 1, 1)
     if (input.bidirectional && reverse) {
-      result.push(...ordered(await series(dimsArray(reverseDims, input.truncation), reverse, reverseUnit(input.unit), 0), 2, -1))
+      const reverseKeys = reverseDims.map((d) => dimensionExpression(d, input.truncation))
+      result.push(...ordered(await series(reverseKeys, reverse, reverseUnit(input.unit), 0), 2, -1))
     }
     let previous: Series | null = null
     let previousOffset: number | null = null
@@ -449,12 +459,18 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     const seconds = input.range.end - input.range.start
     const [totals] = await rows<{ v: number }>(`SELECT ${value} AS v FROM ${from(table)} WHERE ${where(direct)}`, params, options)
     const all = Number(totals?.v ?? 0)
-    const top = await rows<{ dims: string[]; v: number }>(
-      `SELECT ${dimsArray(dims, input.truncation)} AS dims, ${value} AS v FROM ${from(table)} WHERE ${where(direct)}
-       GROUP BY dims ORDER BY v DESC, dims LIMIT {g_limit:UInt32}`,
-      params,
-      options,
-    )
+    const keys = dims.map((d, i) => `${dimensionExpression(d, input.truncation)} AS d${i}`).join(', ')
+    const aliases = dims.map((_, i) => `d${i}`).join(', ')
+    const grouped =
+      dims.length === 0
+        ? []
+        : await rows<Record<string, string | number>>(
+            `SELECT ${keys}, ${value} AS v FROM ${from(table)} WHERE ${where(direct)}
+             GROUP BY ${aliases} ORDER BY v DESC, ${aliases} LIMIT {g_limit:UInt32}`,
+            params,
+            options,
+          )
+    const top = grouped.map((r) => ({ dims: dims.map((_, i) => String(r[`d${i}`])), v: Number(r.v) }))
     const topRows = top.map((r) => row(r.dims, Number(r.v), seconds, all))
     const rest = all - topRows.reduce((s, r) => s + r.total, 0)
     return {
@@ -486,15 +502,16 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
       )
       params[`g_top${i}`] = top.map((r) => r.d)
     }
-    const keys = expressions.map((e, i) => `if(has({g_top${i}:Array(String)}, ${e}), ${e}, {g_other:String})`)
+    const keys = expressions.map((e, i) => `if(has({g_top${i}:Array(String)}, ${e}), ${e}, {g_other:String}) AS k${i}`)
+    const aliases = expressions.map((_, i) => `k${i}`).join(', ')
     params.g_other = OTHER
-    const result = await rows<{ dims: string[]; v: number }>(
-      `SELECT [${keys.join(', ')}] AS dims, ${value} AS v FROM ${from(table)} WHERE ${where(direct)} GROUP BY dims ORDER BY v DESC, dims`,
+    const result = await rows<Record<string, string | number>>(
+      `SELECT ${keys.join(', ')}, ${value} AS v FROM ${from(table)} WHERE ${where(direct)} GROUP BY ${aliases} ORDER BY v DESC, ${aliases}`,
       params,
       options,
     )
     const all = result.reduce((s, r) => s + Number(r.v), 0)
-    const sankeyRows = result.map((r) => row(r.dims, Number(r.v), seconds, all))
+    const sankeyRows = result.map((r) => row(expressions.map((_, i) => String(r[`k${i}`])), Number(r.v), seconds, all))
     // Nodes are "value (Dimension)" so equal values of two dimensions stay distinct.
     const node = (i: number, v: string) => `${v} (${dims[i]!.name})`
     const nodes = new Set<string>()
