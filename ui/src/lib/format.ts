@@ -56,7 +56,7 @@ export const shortTime = (value: Date) => value.toLocaleTimeString(undefined, { 
 
 /** An axis label for a time, with the date once the graph spans more than a day. */
 export const axisTime = (value: Date, spanMs: number) =>
-  spanMs <= 86_400_000
+  spanMs <= 1.5 * 86_400_000
     ? shortTime(value)
     : spanMs <= 4 * 86_400_000
       ? `${value.toLocaleDateString(undefined, { month: 'short', day: 'numeric' })} ${shortTime(value)}`
