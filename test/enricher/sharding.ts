@@ -159,10 +159,14 @@ export const shardingScenario = async (setup: ShardingSetup): Promise<void> => {
       async () => metricSample(await c.metrics(), 'flowbus_actor_received_total', { actor: 'enricher', kind: 'flows' }) > 0,
     )
 
-    // Kill a working shard in the middle of a burst (messages fetched, not yet acknowledged):
-    // its partitions and its unacknowledged messages go to the others.
+    // Kill a working shard with messages in flight: frozen first (SIGSTOP), it keeps the messages
+    // the broker hands it during a burst without acknowledging them; then SIGKILL. Its partitions
+    // and those unacknowledged messages go to the others.
     expect(metricSample(await a.metrics(), 'flowbus_actor_received_total', { actor: 'enricher', kind: 'flows' })).toBeGreaterThan(0)
-    await publishPhase(0, () => a.process.kill())
+    a.process.child.kill('SIGSTOP')
+    await publishPhase(0)
+    await sleep(500)
+    a.process.kill()
     expect(await a.process.exited).toBe('SIGKILL')
     await publishPhase()
 
