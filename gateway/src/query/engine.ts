@@ -347,42 +347,35 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     for (let t = start; t < end; t += step) times.push(t)
     const value = unitAggregate(input.unit, table.aggregated)
     const bucket = 'intDiv(toUInt32(TimeReceived), {g_step:UInt32}) * {g_step:UInt32}'
-    const base = { g_start: start, g_end: end, g_step: step }
     const directKeys = dims.map((d) => dimensionExpression(d, input.truncation))
     const aliases = dims.map((_, i) => `d${i}`).join(', ')
     const selectKeys = directKeys.map((e, i) => `${e} AS d${i}`).join(', ')
 
-    // The top series first, ranked as asked; the main query then folds the rest into Other.
-    // Keys travel as hashes of their values (scalar comparisons; arrays of arrays are slow).
-    let top: string[][] = []
-    let topHashes: string[] = []
-    if (dims.length > 0) {
-      const rankParams = { ...direct.params, ...base, g_limit: input.limit }
-      const rank =
-        input.topBy === 'MAX'
-          ? `SELECT ${aliases}, toString(cityHash64(${aliases})) AS h
-             FROM (SELECT ${bucket} AS t, ${selectKeys}, ${value} AS v FROM ${from(table)} WHERE ${where(direct)} GROUP BY t, ${aliases})
-             GROUP BY ${aliases} ORDER BY max(v) DESC, ${aliases} LIMIT {g_limit:UInt32}`
-          : `SELECT ${selectKeys}, toString(cityHash64(${aliases})) AS h FROM ${from(table)} WHERE ${where(direct)}
-             GROUP BY ${aliases} ORDER BY ${value} DESC, ${aliases} LIMIT {g_limit:UInt32}`
-      if (input.topBy === 'LAST') rankParams.g_start = end - step
-      const ranked = await rows<Record<string, string>>(rank, rankParams, options)
-      top = ranked.map((r) => dims.map((_, i) => String(r[`d${i}`])))
-      topHashes = ranked.map((r) => String(r.h))
-    }
+    // One statement per direction: a subquery ranks the keys as asked (their hashes: scalar
+    // comparisons, arrays of arrays are slow) and the query folds the others into Other. The
+    // series are then ordered in JS by the same ranking.
+    const rankWhere = (filter: CompiledFilter) =>
+      `TimeReceived >= toDateTime({g_rank_start:UInt32}) AND TimeReceived < toDateTime({g_end:UInt32})${filter.sql === '' ? '' : ` AND (${filter.sql})`}`
+    const ranked =
+      input.topBy === 'MAX'
+        ? `SELECT ${aliases}, max(v) AS score FROM (SELECT ${bucket} AS t, ${selectKeys}, ${value} AS v FROM ${from(table)} WHERE ${rankWhere(direct)} GROUP BY t, ${aliases})
+           GROUP BY ${aliases} ORDER BY score DESC, ${aliases} LIMIT {g_limit:UInt32}`
+        : `SELECT ${selectKeys}, ${value} AS score FROM ${from(table)} WHERE ${rankWhere(direct)}
+           GROUP BY ${aliases} ORDER BY score DESC, ${aliases} LIMIT {g_limit:UInt32}`
+    const topHashes = `(SELECT groupArray(toString(cityHash64(${aliases}))) FROM (${ranked}))`
+    const rankParams = { ...direct.params, g_limit: input.limit, g_rank_start: input.topBy === 'LAST' ? end - step : start }
     const other = dims.map(() => OTHER)
     const series = async (
       keys: readonly string[],
       filter: CompiledFilter,
       unit: Unit,
-      shift: number,
     ): Promise<Map<string, { dims: string[]; values: number[] }>> => {
-      const inTop = `has({g_top:Array(String)}, toString(cityHash64(${keys.join(', ')})))`
+      const inTop = `has(${topHashes}, toString(cityHash64(${keys.join(', ')})))`
       const folded = keys.map((e, i) => `, if(${inTop}, ${e}, {g_other:String}) AS k${i}`).join('')
       const grouped = keys.map((_, i) => `, k${i}`).join('')
       const sql = `SELECT ${bucket} AS t${folded}, ${unitAggregate(unit, table.aggregated)} AS v
         FROM ${from(table)} WHERE ${where(filter)} GROUP BY t${grouped} ORDER BY t`
-      const params = { ...filter.params, g_start: start - shift, g_end: end - shift, g_step: step, g_top: topHashes, g_other: OTHER }
+      const params = { ...(keys.length > 0 ? rankParams : {}), ...filter.params, g_start: start, g_end: end, g_step: step, g_other: OTHER }
       const result = await rows<Record<string, string | number>>(sql, params, options)
       const byKey = new Map<string, { dims: string[]; values: number[] }>()
       for (const row of result) {
@@ -390,28 +383,36 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
         const key = JSON.stringify(rowDims)
         let entry = byKey.get(key)
         if (!entry) byKey.set(key, (entry = { dims: rowDims, values: new Array<number>(times.length).fill(0) }))
-        const index = (Number(row.t) + shift - start) / step
+        const index = (Number(row.t) - start) / step
         if (index >= 0 && index < times.length) entry.values[index] = Number(row.v) / step
       }
       return byKey
     }
-    const ordered = (byKey: Map<string, { dims: string[]; values: number[] }>, axis: number, sign: number): Series[] => {
-      const out: Series[] = []
-      const keys = [...top.map((t) => JSON.stringify(t)), JSON.stringify(other)]
-      if (dims.length === 0) keys.splice(0, keys.length, JSON.stringify([]))
-      for (const key of keys) {
-        const entry = byKey.get(key)
-        if (!entry) continue
-        const values = sign < 0 ? entry.values.map((v) => (v === 0 ? 0 : -v)) : entry.values
-        const isOther = dims.length > 0 && key === JSON.stringify(other)
-        out.push({ dimensions: entry.dims, name: seriesName(entry.dims), axis, other: isOther, values, stats: seriesStats(values, step) })
-      }
-      return out
+    const otherKey = JSON.stringify(other)
+    const score = (values: readonly number[]) =>
+      input.topBy === 'MAX' ? Math.max(...values) : input.topBy === 'LAST' ? values[values.length - 1]! : values.reduce((a, b) => a + b, 0)
+    const compareDims = (a: readonly string[], b: readonly string[]) => {
+      for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1
+      return 0
     }
-    const result: Series[] = ordered(await series(directKeys, direct, input.unit, 0), 1, 1)
+    const toSeries = (entries: { dims: string[]; values: number[] }[], axis: number, sign: number): Series[] =>
+      entries.map((entry) => {
+        const values = sign < 0 ? entry.values.map((v) => (v === 0 ? 0 : -v)) : entry.values
+        const isOther = dims.length > 0 && JSON.stringify(entry.dims) === otherKey
+        return { dimensions: entry.dims, name: seriesName(entry.dims), axis, other: isOther, values, stats: seriesStats(values, step) }
+      })
+    const directSeries = await series(directKeys, direct, input.unit)
+    const topEntries = [...directSeries.entries()]
+      .filter(([key]) => key !== otherKey || dims.length === 0)
+      .map(([, entry]) => entry)
+      .sort((a, b) => score(b.values) - score(a.values) || compareDims(a.dims, b.dims))
+    const order = [...new Set([...topEntries.map((e) => JSON.stringify(e.dims)), otherKey])]
+    const inOrder = (byKey: Map<string, { dims: string[]; values: number[] }>) =>
+      order.flatMap((key) => (byKey.has(key) ? [byKey.get(key)!] : []))
+    const result: Series[] = toSeries(inOrder(directSeries), 1, 1)
     if (input.bidirectional && reverse) {
       const reverseKeys = reverseDims.map((d) => dimensionExpression(d, input.truncation))
-      result.push(...ordered(await series(reverseKeys, reverse, reverseUnit(input.unit), 0), 2, -1))
+      result.push(...toSeries(inOrder(await series(reverseKeys, reverse, reverseUnit(input.unit))), 2, -1))
     }
     let previous: Series | null = null
     let previousOffset: number | null = null
