@@ -62,7 +62,7 @@ export const pipelineScenario = async (bus: Record<string, unknown>): Promise<vo
     )
     await sleep(3000) // redeliveries still in flight would show as duplicates
     const rows = (await topology.graphql(`{ flows(range: ${range()}, limit: 100000) }`)).flows as Row[]
-    const keys = new Set(rows.map(flowKey))
+    const keys = new Set(rows.map((row) => flowKey(row as Parameters<typeof flowKey>[0])))
     const missing = [...traffic.keys].filter((k) => !keys.has(k))
     const unexpected = [...keys].filter((k) => !traffic!.keys.has(k))
     console.log(
@@ -84,6 +84,13 @@ export const pipelineScenario = async (bus: Record<string, unknown>): Promise<vo
     count('AS numbers', (r) => r.SrcAS > 0 && r.DstAS > 0)
     count('a country', (r) => r.SrcCountry !== '' || r.DstCountry !== '')
     count('a BMP AS path', (r) => (r.DstASPath as number[]).length > 0)
+    if (problems.length > 0) {
+      // What the enricher shards saw of their metadata and routing lookups, to tell why.
+      for (const shard of ['enricher-1', 'enricher-2']) {
+        const text = await topology.metrics(shard).catch(() => '')
+        problems.push(`${shard}: ${text.split('\n').filter((l) => /^flowbus_enricher_(routing_lookups|metadata_holds|unknown_metadata)/.test(l)).join('; ')}`)
+      }
+    }
     expect(problems).toEqual([])
 
     // The GraphQL API answers the home page's questions.

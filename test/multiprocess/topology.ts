@@ -62,8 +62,19 @@ export const LAYOUT: Readonly<Record<string, readonly string[]>> = {
  * pointed at them. `demoRate` is the demo actor's own flow rate (0: it only answers SNMP and BMP,
  * the test sends counted flows itself).
  */
-export const openTopology = async (dir: string, bus: Record<string, unknown>, options: { demoRate: number; extra?: Record<string, any> }): Promise<Topology> => {
-  const cluster = parseYaml(readFileSync(join(root, 'deploy', 'examples', 'cluster.yaml'), 'utf8')) as Record<string, any>
+export const openTopology = async (
+  dir: string,
+  bus: Record<string, unknown>,
+  options: {
+    demoRate: number
+    extra?: Record<string, any>
+    /** Which example to start from (default cluster.yaml) and how actors map to processes (default LAYOUT). */
+    example?: string
+    layout?: Readonly<Record<string, readonly string[]>>
+  },
+): Promise<Topology> => {
+  const layout = options.layout ?? LAYOUT
+  const cluster = parseYaml(readFileSync(join(root, 'deploy', 'examples', options.example ?? 'cluster.yaml'), 'utf8')) as Record<string, any>
   const ports = { netflow: await freePort(), sflow: await freePort(), bmp: await freePort(), snmp: await freePort(), gateway: await freePort() }
   const config: Record<string, any> = {
     ...cluster,
@@ -96,7 +107,7 @@ export const openTopology = async (dir: string, bus: Record<string, unknown>, op
   const members = new Map<string, Member>()
 
   const start = async (name: string): Promise<Member> => {
-    const actors = LAYOUT[name]!
+    const actors = layout[name]!
     const httpPort = members.get(name)?.httpPort ?? (await freePort())
     const args = actors.length === 1 ? ['actor', actors[0]!, '--config', configFile] : ['start', '--actors', actors.join(','), '--config', configFile]
     const child = startProcess({ name, command: process.execPath, args: [bin, ...args], cwd: dir, env: { ...env, FLOWBUS_HTTP__LISTEN: `127.0.0.1:${httpPort}` } })
@@ -145,8 +156,8 @@ export const openTopology = async (dir: string, bus: Record<string, unknown>, op
   }
 }
 
-/** BMP sessions up for every demo exporter, as the demo-exporter actor reports them. */
-export const bmpSessionsUp = async (topology: Topology, exporters: readonly string[]): Promise<boolean> => {
-  const text = await topology.metrics('demo-exporter').catch(() => '')
+/** BMP sessions up for every demo exporter, as the demo-exporter actor (in process `member`) reports them. */
+export const bmpSessionsUp = async (topology: Topology, exporters: readonly string[], member = 'demo-exporter'): Promise<boolean> => {
+  const text = await topology.metrics(member).catch(() => '')
   return exporters.every((exporter) => metricSample(text, 'flowbus_demo_exporter_bmp_session_state', { exporter }) === 2)
 }
