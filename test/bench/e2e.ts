@@ -5,13 +5,13 @@
 // every flow sent is counted in ClickHouse within the drain time.
 // Run: npm run bench -- e2e   (BENCH_SECONDS per step, BENCH_RATES="50000,100000", BENCH_SHAPES=embedded,nats)
 import type { Socket } from 'node:dgram'
-import { startNats } from '../src/harness/index.js'
+import { metricSample, startNats } from '../src/harness/index.js'
 import { removeDir, tempDir } from '../src/harness/process.js'
 import { DemoTraffic, sendAll } from '../multiprocess/demo-traffic.js'
 import { LAYOUT, type Topology, bmpSessionsUp, openTopology, sleep, waitFor } from '../multiprocess/topology.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
-const RATES = (process.env.BENCH_RATES ?? '25000,50000,100000,150000,200000,300000').split(',').map(Number)
+const RATES = (process.env.BENCH_RATES ?? '10000,25000,50000,100000,150000,200000,300000').split(',').map(Number)
 const SHAPES = (process.env.BENCH_SHAPES ?? 'embedded,nats').split(',')
 /** After the last datagram, how long rows may take to be committed before the step counts as lossy. */
 const DRAIN_SECONDS = Number(process.env.BENCH_DRAIN_SECONDS ?? 30)
@@ -32,7 +32,14 @@ const storedFlows = async (topology: Topology): Promise<number> => {
  * One step: encodes rate × SECONDS flows up front (so the sender is not the bottleneck), sends them
  * paced in TICK_MS slices, then waits for the rows. Returns flows sent and stored.
  */
-const step = async (topology: Topology, traffic: DemoTraffic, rate: number): Promise<{ sent: number; stored: number; seconds: number }> => {
+const step = async (
+  topology: Topology,
+  traffic: DemoTraffic,
+  rate: number,
+  receiver: string,
+): Promise<{ sent: number; stored: number; seconds: number; kernelDrops: number }> => {
+  const drops = async () => metricSample(await topology.metrics(receiver).catch(() => ''), 'flowbus_receiver_kernel_drops')
+  const dropsBefore = await drops()
   const before = await storedFlows(topology)
   const sentBefore = traffic.sent
   const ticks = Math.round((SECONDS * 1000) / TICK_MS)
@@ -58,7 +65,7 @@ const step = async (topology: Topology, traffic: DemoTraffic, rate: number): Pro
     },
     DRAIN_SECONDS * 1000,
   ).catch(() => undefined)
-  return { sent, stored, seconds }
+  return { sent, stored, seconds, kernelDrops: (await drops()) - dropsBefore }
 }
 
 const run = async (shape: string): Promise<void> => {
@@ -87,11 +94,11 @@ const run = async (shape: string): Promise<void> => {
     await waitFor(() => 'warm-up rows', async () => (await storedFlows(topology).catch(() => 0)) >= traffic!.sent, 120_000)
     let best = 0
     for (const rate of RATES) {
-      const result = await step(topology, traffic, rate)
+      const result = await step(topology, traffic, rate, embedded ? 'flowbus' : 'receiver')
       const achieved = result.sent / result.seconds
       const lossFree = result.stored >= result.sent
       console.error(
-        `# ${shape} at ${rate} flows/s: sent ${result.sent} in ${result.seconds.toFixed(1)} s (${Math.round(achieved)} flows/s), stored ${result.stored}${lossFree ? '' : ` — lost ${result.sent - result.stored}`}`,
+        `# ${shape} at ${rate} flows/s: sent ${result.sent} in ${result.seconds.toFixed(1)} s (${Math.round(achieved)} flows/s), stored ${result.stored}${lossFree ? '' : ` — ${result.sent - result.stored} not stored within ${DRAIN_SECONDS} s`}, kernel dropped ${result.kernelDrops} datagrams`,
       )
       if (!lossFree) break
       best = Math.max(best, achieved)
