@@ -203,6 +203,8 @@ describe('Dockerfile', () => {
     expect(text).toMatch(/^HEALTHCHECK /m)
     expect(text).toMatch(/^USER node$/m)
     // What it copies from the repository exists.
-    for (const [, path] of text.matchAll(/cp (deploy\/\S+)/g)) expect(() => readFileSync(join(root, path!))).not.toThrow()
+    const used = [...text.matchAll(/(?:cp|node) ((?:deploy|ui)\/\S+)/g)].map(([, path]) => path!)
+    expect(used).toEqual(expect.arrayContaining(['deploy/examples/cluster.yaml', 'ui/scripts/build-if-stale.mjs']))
+    for (const path of used) expect(() => readFileSync(join(root, path)), path).not.toThrow()
   })
 })
