@@ -53,7 +53,8 @@ describe.skipIf(unavailable !== undefined)('web console in Chromium', () => {
       log: { level: 'warning' },
       bus: { transport: 'memory' },
       clickhouse: { path: join(dir, 'db'), database: DB },
-      gateway: { listen: '127.0.0.1:0', limits: { maxConcurrentQueries: 32 } },
+      // The default limits, concurrency included: the console must live within them.
+      gateway: { listen: '127.0.0.1:0' },
     })
     base = pipeline.url.replace(/\/graphql$/, '')
     client = await openClickHouse(pipeline.clickhouse)
@@ -119,10 +120,10 @@ describe.skipIf(unavailable !== undefined)('web console in Chromium', () => {
     const expectedTop = topBy(recent, (f) => String(f.srcAS)).slice(0, 5).map(([name]) => name)
     await expect.poll(() => widget.locator('li .label').allTextContents(), { timeout: 30_000 }).toEqual(expectedTop)
     const exporters = page.getByTestId('widget-exporters').locator('.big')
-    await expect.poll(() => exporters.textContent()).toBe('2')
+    await expect.poll(() => exporters.textContent(), { timeout: 20_000 }).toBe('2')
     // The 24-hour graph: one series (no dimensions), drawn as one area.
     await expect.poll(() => page.getByTestId('widget-traffic-24h').locator('path.lc-area-path').count(), { timeout: 30_000 }).toBe(1)
-    await expect.poll(() => page.getByTestId('home-empty').count()).toBe(0)
+    await expect.poll(() => page.getByTestId('home-empty').count(), { timeout: 20_000 }).toBe(0)
     const stop = feed()
     try {
       await expect
@@ -143,7 +144,7 @@ describe.skipIf(unavailable !== undefined)('web console in Chromium', () => {
     // 5 top ASes + Other, one area each, and one table row each.
     await expect.poll(() => chart.locator('path.lc-area-path').count(), { timeout: 30_000 }).toBe(6)
     const rows = page.getByTestId('series-table').locator('tbody tr')
-    await expect.poll(() => rows.count()).toBe(6)
+    await expect.poll(() => rows.count(), { timeout: 20_000 }).toBe(6)
     const data = await ok<{ timeseries: { series: { name: string; stats: { total: number } }[] } }>(
       pipeline.url,
       `query ($r: TimeRange!) { timeseries(range: $r, points: 200, dimensions: ["SrcAS"], limit: 5) { series { name stats { total } } } }`,
@@ -155,26 +156,28 @@ describe.skipIf(unavailable !== undefined)('web console in Chromium', () => {
     expect(data.timeseries.series[0]!.name).toBe(topBy(stored, (f) => String(f.srcAS))[0]![0])
     // Hovering a row highlights its series: the others fade.
     await rows.nth(1).hover()
-    await expect.poll(() => chart.locator('path.lc-area-path').evaluateAll((ps) => ps.map((p) => Number(getComputedStyle(p).opacity)))).toSatisfy(
-      (opacities: number[]) => opacities[1] === 1 && opacities.filter((o) => o < 0.5).length === 5,
-    )
+    await expect
+      .poll(() => chart.locator('path.lc-area-path').evaluateAll((ps) => ps.map((p) => Number(getComputedStyle(p).opacity))), { timeout: 10_000 })
+      .toSatisfy((opacities: number[]) => opacities[1] === 1 && opacities.filter((o) => o < 0.5).length === 5)
 
     // Add a dimension, reorder, lower the limit, switch to lines: each lands in the URL.
     await page.getByTestId('add-dimension').selectOption('Proto')
-    await expect.poll(() => new URL(page.url()).searchParams.get('dims')).toBe('SrcAS,Proto')
+    await expect.poll(() => new URL(page.url()).searchParams.get('dims'), { timeout: 20_000 }).toBe('SrcAS,Proto')
     await page.getByRole('button', { name: 'Move Proto up' }).click()
-    await expect.poll(() => new URL(page.url()).searchParams.get('dims')).toBe('Proto,SrcAS')
+    await expect.poll(() => new URL(page.url()).searchParams.get('dims'), { timeout: 20_000 }).toBe('Proto,SrcAS')
     await page.getByTestId('limit').fill('3')
     await page.getByTestId('limit').press('Enter')
-    await expect.poll(() => new URL(page.url()).searchParams.get('limit')).toBe('3')
+    await expect.poll(() => new URL(page.url()).searchParams.get('limit'), { timeout: 20_000 }).toBe('3')
     await page.getByTestId('graph-LINES').click()
-    await expect.poll(() => new URL(page.url()).searchParams.get('graph')).toBe('LINES')
+    await expect.poll(() => new URL(page.url()).searchParams.get('graph'), { timeout: 20_000 }).toBe('LINES')
     await expect.poll(() => chart.locator('path.series-mark').count(), { timeout: 30_000 }).toBe(4)
     await page.getByTestId('range-preset').selectOption('7d')
-    await expect.poll(() => new URL(page.url()).searchParams.get('range')).toBe('7d')
+    await expect.poll(() => new URL(page.url()).searchParams.get('range'), { timeout: 20_000 }).toBe('7d')
     const url = page.url()
     await page.reload()
-    await expect.poll(() => page.getByTestId('dimensions').locator('li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-dimension')))).toEqual(['Proto', 'SrcAS'])
+    await expect
+      .poll(() => page.getByTestId('dimensions').locator('li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-dimension'))), { timeout: 20_000 })
+      .toEqual(['Proto', 'SrcAS'])
     await expect.poll(() => chart.locator('path.series-mark').count(), { timeout: 30_000 }).toBe(4)
     expect(page.url()).toBe(url)
     expect(await page.getByTestId('limit').inputValue()).toBe('3')
@@ -188,7 +191,7 @@ describe.skipIf(unavailable !== undefined)('web console in Chromium', () => {
     await page.mouse.down()
     await page.mouse.move(box.x + box.width * 0.97, box.y + box.height / 2, { steps: 5 })
     await page.mouse.up()
-    await expect.poll(() => new URL(page.url()).searchParams.get('start')).not.toBeNull()
+    await expect.poll(() => new URL(page.url()).searchParams.get('start'), { timeout: 20_000 }).not.toBeNull()
     const params = new URL(page.url()).searchParams
     const span = Date.parse(params.get('end')!) - Date.parse(params.get('start')!)
     expect(span).toBeGreaterThan(0)
@@ -226,9 +229,15 @@ describe.skipIf(unavailable !== undefined)('web console in Chromium', () => {
     await input.press('Enter')
     expect(await input.inputValue()).toBe(`ExporterName = "${labels[1]}"`)
     await input.press('Control+Enter')
-    await expect.poll(() => new URL(page.url()).searchParams.get('filter')).toBe(`ExporterName = "${labels[1]}"`)
+    await expect.poll(() => new URL(page.url()).searchParams.get('filter'), { timeout: 20_000 }).toBe(`ExporterName = "${labels[1]}"`)
     // Only that exporter's traffic: the table has that many AS series (its top 5 + Other at most).
     await expect.poll(() => page.getByTestId('series-table').locator('tbody tr').count(), { timeout: 30_000 }).toBeGreaterThan(0)
+    // Saved in the gateway under a description, listed by the editor.
+    await page.getByRole('button', { name: 'Save filter…' }).click()
+    await page.getByLabel('Description of the saved filter').fill('one exporter')
+    await page.getByLabel('Description of the saved filter').press('Enter')
+    const saved = page.getByLabel('Saved filters')
+    await expect.poll(() => saved.locator('option').allTextContents(), { timeout: 20_000 }).toContain('one exporter')
 
     // An invalid filter: the gateway's problem, at its position, and nothing applied.
     const bad = 'SrcAS = AS65000 AND DstPort >'
@@ -245,6 +254,13 @@ describe.skipIf(unavailable !== undefined)('web console in Chromium', () => {
     await page.waitForTimeout(300)
     expect(new URL(page.url()).searchParams.get('filter')).toBe(`ExporterName = "${labels[1]}"`)
     await shoot(page, 'filter-error-light')
+    // Another filter, then the saved one again from the list.
+    await input.fill('Proto = tcp')
+    await input.press('Control+Enter')
+    await expect.poll(() => new URL(page.url()).searchParams.get('filter'), { timeout: 20_000 }).toBe('Proto = tcp')
+    await saved.selectOption({ label: 'one exporter' })
+    await expect.poll(() => new URL(page.url()).searchParams.get('filter'), { timeout: 20_000 }).toBe(`ExporterName = "${labels[1]}"`)
+    expect(await input.inputValue()).toBe(`ExporterName = "${labels[1]}"`)
     noErrors(watched)
   })
 
@@ -269,13 +285,13 @@ describe.skipIf(unavailable !== undefined)('web console in Chromium', () => {
       await expect.poll(() => rows.first().textContent(), { timeout: 10_000 }).not.toBe(held)
       await page.getByRole('button', { name: 'Columns…' }).click()
       await page.getByTestId('column-chooser').getByLabel('TCPFlags').check()
-      await expect.poll(() => new URL(page.url()).searchParams.get('cols')).toContain('TCPFlags')
-      await expect.poll(() => page.getByTestId('live-table').locator('thead th').allTextContents()).toContain('TCPFlags')
+      await expect.poll(() => new URL(page.url()).searchParams.get('cols'), { timeout: 20_000 }).toContain('TCPFlags')
+      await expect.poll(() => page.getByTestId('live-table').locator('thead th').allTextContents(), { timeout: 20_000 }).toContain('TCPFlags')
       // A filter goes to the gateway: only exporter edge2's flows remain.
       const input = page.getByTestId('filter-input')
       await input.fill('ExporterName = "edge2"')
       await input.press('Control+Enter')
-      await expect.poll(() => new URL(page.url()).searchParams.get('filter')).toBe('ExporterName = "edge2"')
+      await expect.poll(() => new URL(page.url()).searchParams.get('filter'), { timeout: 20_000 }).toBe('ExporterName = "edge2"')
       const exporterColumn = (await page.getByTestId('live-table').locator('thead th').allTextContents()).indexOf('ExporterName')
       await expect.poll(() => rows.count(), { timeout: 20_000 }).toBeGreaterThan(3)
       expect(new Set(await rows.evaluateAll((trs, k) => trs.map((tr) => tr.children[k]!.textContent), exporterColumn))).toEqual(new Set(['edge2']))

@@ -27,7 +27,37 @@ export class GatewayError extends Error {
 /** Whether the last request reached the gateway: the layout shows a banner when it did not. */
 export const gatewayStatus = new BehaviorSubject<'up' | 'down'>('up')
 
-export async function gql<T>(query: string, variables: Record<string, unknown> = {}, signal?: AbortSignal): Promise<T> {
+// The gateway refuses more than gateway.limits.maxConcurrentQueries (default 4) ClickHouse queries
+// per user at once, and the embedded engine runs one at a time anyway: requests wait their turn
+// here, one at a time, and the pages keep each request to a few ClickHouse-backed fields.
+let queue: Promise<unknown> = Promise.resolve()
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * A query or mutation. `immediate` skips the queue, for requests that never reach ClickHouse
+ * (filterValidate). A refusal for too many concurrent queries (another tab of the same user) is
+ * retried a few times with backoff.
+ */
+export function gql<T>(query: string, variables: Record<string, unknown> = {}, signal?: AbortSignal, immediate = false): Promise<T> {
+  const run = async () => {
+    for (let attempt = 0; ; attempt++) {
+      signal?.throwIfAborted()
+      try {
+        return await request<T>(query, variables, signal)
+      } catch (error) {
+        if (!(error instanceof GatewayError) || error.code !== 'TOO_MANY_CONCURRENT_QUERIES' || attempt >= 4) throw error
+        await pause(250 * 2 ** attempt)
+      }
+    }
+  }
+  if (immediate) return run()
+  const turn = queue.then(run, run)
+  queue = turn.catch(() => undefined)
+  return turn
+}
+
+async function request<T>(query: string, variables: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
   let response: Response
   try {
     response = await fetch(GRAPHQL_PATH, {
