@@ -14,7 +14,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const RATES = (process.env.BENCH_RATES ?? '10000,25000,50000,100000,150000,200000,300000').split(',').map(Number)
 const SHAPES = (process.env.BENCH_SHAPES ?? 'embedded,nats').split(',')
 /** After the last datagram, how long rows may take to be committed before the step counts as lossy. */
-const DRAIN_SECONDS = Number(process.env.BENCH_DRAIN_SECONDS ?? 30)
+const DRAIN_SECONDS = Number(process.env.BENCH_DRAIN_SECONDS ?? 60)
 const TICK_MS = 20
 
 const print = (name: string, value: number, unit: string): void => console.log(`bench ${name} ${Math.round(value)} ${unit}`)
@@ -100,7 +100,15 @@ const run = async (shape: string): Promise<void> => {
       console.error(
         `# ${shape} at ${rate} flows/s: sent ${result.sent} in ${result.seconds.toFixed(1)} s (${Math.round(achieved)} flows/s), stored ${result.stored}${lossFree ? '' : ` — ${result.sent - result.stored} not stored within ${DRAIN_SECONDS} s`}, kernel dropped ${result.kernelDrops} datagrams`,
       )
-      if (!lossFree) break
+      if (!lossFree) {
+        // Where the missing flows went: every counted drop of every process.
+        for (const name of topology.members.keys()) {
+          const text = await topology.metrics(name).catch(() => '')
+          const drops = text.split('\n').filter((l) => /^flowbus_(actor_dropped_total|receiver_errors_total|decoder_errors_total|enricher_dropped_flows_total|writer_rejected_rows_total)\{/.test(l) && !l.endsWith(' 0'))
+          if (drops.length > 0) console.error(`#   ${name}: ${drops.join('; ')}`)
+        }
+        break
+      }
       best = Math.max(best, achieved)
     }
     print(`e2e.${shape}_loss_free_rate`, best, 'flows/s')
