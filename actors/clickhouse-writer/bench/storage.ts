@@ -28,7 +28,7 @@ import { createSchema, resolveWriterConfig, scalar, startWriter } from '../test/
 
 const ROWS = Number(process.env.BENCH_STORAGE_ROWS ?? 50_000)
 const ROUNDS = Number(process.env.BENCH_STORAGE_ROUNDS ?? 4)
-const E2E_MESSAGES = Number(process.env.BENCH_STORAGE_MESSAGES ?? 600)
+const E2E_MESSAGES = Number(process.env.BENCH_STORAGE_MESSAGES ?? 300)
 // Flows per bus message in the end-to-end case: 2000 is what the enricher sends today.
 const E2E_FLOWS = Number(process.env.BENCH_STORAGE_MESSAGE_FLOWS ?? 2000)
 // The writer's grouping in the end-to-end case (unset: the writer's defaults; batchRows 1: one insert per message).
