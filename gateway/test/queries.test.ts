@@ -8,6 +8,7 @@ import { removeDir, tempDir } from '../../test/src/harness/process.js'
 import { dimensionText, expectClose, expectSeries, expectedSeries, unitValue, type UnitName } from './expected.js'
 import { type Client, type Pipeline, T0, type TestFlow, generateFlows, graphql, ok, scalar, startPipeline, waitSchema, waitStored } from './harness.js'
 import { openClickHouse } from '@flowbus/runtime'
+import { getIntrospectionQuery } from 'graphql'
 
 let dir: string
 let pipeline: Pipeline
@@ -277,6 +278,12 @@ describe('topN, sankey, flows', () => {
 })
 
 describe('schema, exporters, filters, home', () => {
+  it('answers the introspection query GraphiQL sends, whatever its depth', async () => {
+    const result = await graphql(url, getIntrospectionQuery())
+    expect(result.errors).toBeUndefined()
+    expect((result.data as any).__schema.queryType.name).toBe('Query')
+  })
+
   it('lists dimensions with where they are stored', async () => {
     const data = await ok<{ dimensions: any[] }>(url, `{ dimensions { name type aggregated address filterable description } }`)
     const byName = new Map(data.dimensions.map((d) => [d.name, d]))

@@ -21,6 +21,8 @@ const walk = (
   if (!selectionSet) return
   for (const selection of selectionSet.selections) {
     if (selection.kind === Kind.FIELD) {
+      // Introspection (GraphiQL's schema query nests a dozen levels) is cheap and bounded.
+      if (selection.name.value.startsWith('__')) continue
       visit(selection, depth)
       walk(selection.selectionSet, fragments, visit, depth + 1, seen)
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
