@@ -202,6 +202,8 @@ const benchPipeline = () => {
     }
   }
   for (let i = 0; i < 20; i++) wholeRound()
+  const sample = pipeline.run(flowBatchCodec.decode(messages[0]!), fallback, undefined, () => {})
+  console.error(`# one batch: ${sample.batch.count} flows kept, dropped ${JSON.stringify(sample.dropped)}`)
   let flows = 0
   let cpuMicrosTotal = 0
   let wallMicros = 0
