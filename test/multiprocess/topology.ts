@@ -79,7 +79,8 @@ export const openTopology = async (
   const config: Record<string, any> = {
     ...cluster,
     bus: { ...cluster.bus, ...bus, consumer: { ackWait: '10s' } },
-    log: { level: 'warning', format: 'json' },
+    // info: a member that stops unexpectedly shows why in the failure message (the last 16 KB of output).
+    log: { level: 'info', format: 'json' },
     clickhouse: { mode: 'embedded', path: join(dir, 'clickhouse'), database: 'flowbus' },
     receiver: {
       listeners: [
