@@ -388,3 +388,15 @@ function ensureListRoom(list: ListData, more: number): void {
   values.set(list.values.subarray(0, list.length))
   list.values = values
 }
+
+/**
+ * The rows of `batch` copied into two new batches, first half and second half: the same split
+ * on every call, for a message the bus refuses as too large (split again until it fits).
+ */
+export function splitHalves(batch: FlowBatch): [FlowBatch, FlowBatch] {
+  const middle = Math.floor(batch.count / 2)
+  const first = new FlowBatch(middle)
+  const second = new FlowBatch(batch.count - middle)
+  for (let r = 0; r < batch.count; r++) (r < middle ? first : second).appendRowFrom(batch, r)
+  return [first, second]
+}

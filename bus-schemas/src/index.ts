@@ -4,7 +4,7 @@
 export * from './subject.js'
 export * from './subjects.js'
 export * from './flow-columns.js'
-export { FlowBatch, type ListData, type StorageOf } from './flow-batch.js'
+export { FlowBatch, splitHalves, type ListData, type StorageOf } from './flow-batch.js'
 export { encodeFlowBatch, decodeFlowBatch, flowBatchCodec, FLOW_BATCH_TYPE, MAX_FLOWS_PER_BATCH } from './flow-batch-codec.js'
 export { flowBatchToRows, type FlowRow, type FlowRowsOptions } from './flow-rows.js'
 export { renderFlowBatchProto } from './flow-proto.js'

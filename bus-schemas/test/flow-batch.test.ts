@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest'
 import { decodeFlowBatch, encodeFlowBatch } from '../src/flow-batch-codec.js'
-import { FlowBatch } from '../src/flow-batch.js'
+import { FlowBatch, splitHalves } from '../src/flow-batch.js'
 import { flowColumn, flowColumns } from '../src/flow-columns.js'
 import { flowBatchToRows } from '../src/flow-rows.js'
 import { formatIP, parseIP } from '../src/ip.js'
@@ -163,5 +163,21 @@ describe('flowBatchToRows', () => {
     const all = flowBatchToRows(b, { allColumns: true })[0]!
     expect(Object.keys(all)).toEqual(flowColumns.map((c) => c.name))
     expect(all).toMatchObject({ DstAddr: '::', InIfName: '', DstASPath: [], DstLargeCommunities: [], Bytes: 0 })
+  })
+})
+
+describe('splitHalves', () => {
+  it('copies the first half and the second half (odd counts: the larger second), strings re-interned', () => {
+    const b = new FlowBatch(5)
+    for (let r = 0; r < 5; r++) {
+      b.appendRow()
+      b.u32('InIf')[r] = r + 1
+      b.setString('ExporterName', r, `e${r}`)
+    }
+    const [first, second] = splitHalves(b)
+    expect([first.count, second.count]).toEqual([2, 3])
+    expect(Array.from(first.view('InIf')!)).toEqual([1, 2])
+    expect(Array.from(second.view('InIf')!)).toEqual([3, 4, 5])
+    expect(second.getString('ExporterName', 0)).toBe('e2')
   })
 })
