@@ -3,6 +3,7 @@
 import {
   type ExporterOptionsRecord,
   FlowBatch,
+  splitHalves,
   FlowProtocol,
   type TemplateRecord,
   countersInterfaces,
@@ -82,15 +83,6 @@ export const optionsSnapshot = (r: ExporterOptionsRecord): OptionsSnapshot => ({
 /** What identifies options data's content: the same data arriving again is not written again. */
 const optionsFingerprint = (s: OptionsSnapshot): string => JSON.stringify([s.samplingRate, s.samplers, s.interfaces, s.vrfNames, s.sysInitMs])
 
-/** The flows of `batch` in two halves, for a message the bus found too large. */
-const halves = (batch: FlowBatch): [FlowBatch, FlowBatch] => {
-  const middle = Math.floor(batch.count / 2)
-  const first = new FlowBatch(middle)
-  const second = new FlowBatch(batch.count - middle)
-  for (let r = 0; r < batch.count; r++) (r < middle ? first : second).appendRowFrom(batch, r)
-  return [first, second]
-}
-
 /**
  * Publishes one exporter's flow batch; a batch over the bus's message limit (flows with long
  * lists, or `maxFlowsPerMessage` set too high for the broker) is split in halves until it fits.
@@ -100,7 +92,7 @@ const publishFlows = (bus: BusService, exporter: string, batch: FlowBatch): Effe
     Effect.as(1),
     Effect.catchTag('MessageTooLarge', (error) => {
       if (batch.count < 2) return Effect.fail(error)
-      const [first, second] = halves(batch)
+      const [first, second] = splitHalves(batch)
       return Effect.zipWith(publishFlows(bus, exporter, first), publishFlows(bus, exporter, second), (a, b) => a + b)
     }),
   )

@@ -3,6 +3,7 @@
 // the JSON export, and only then acknowledges; a sample goes to flows.live on the way.
 import {
   FlowBatch,
+  splitHalves,
   flowsDecoded,
   flowsEnriched,
   flowsLive,
@@ -50,22 +51,13 @@ const keyAddress = (key: string): Uint8Array => {
   }
 }
 
-/** The rows of `batch` in two halves (first half, second half): the same split on every delivery. */
-const halves = (batch: FlowBatch): [FlowBatch, FlowBatch] => {
-  const middle = Math.floor(batch.count / 2)
-  const first = new FlowBatch(middle)
-  const second = new FlowBatch(batch.count - middle)
-  for (let r = 0; r < batch.count; r++) (r < middle ? first : second).appendRowFrom(batch, r)
-  return [first, second]
-}
-
 /** Publishes one enriched batch; over the bus limit it is split in halves (deterministically) until it fits. */
 const publishEnriched = (bus: BusService, key: string, batch: FlowBatch): Effect.Effect<number, BusError | MessageTooLarge> =>
   bus.publish(flowsEnriched, key, batch).pipe(
     Effect.as(1),
     Effect.catchTag('MessageTooLarge', (error) => {
       if (batch.count < 2) return Effect.fail(error)
-      const [first, second] = halves(batch)
+      const [first, second] = splitHalves(batch)
       return Effect.zipWith(publishEnriched(bus, key, first), publishEnriched(bus, key, second), (a, b) => a + b)
     }),
   )
