@@ -4,8 +4,9 @@
 // Nodes live in two Int32Arrays: the topology (length and has-value flag, two children: 16 bytes,
 // four nodes per cache line, all a descent reads) and the prefixes (four 32-bit words, read once
 // per lookup). No object per node, no allocation per lookup. Values sit in an array by node.
-// An index of the IPv4 /16s points each at the deepest node of length ≤ /16 on its path, so an
-// IPv4 longest match starts there instead of at the root (the top levels cost as much as the rest).
+// A direct-indexed first level (by default the IPv4 /16s; the RIB uses /24s, and 2000::/3 to /27
+// for IPv6) points each entry at the deepest node of its length or shorter on its path, so a
+// longest match starts there instead of at the root (the top levels cost as much as the rest).
 import { formatIP, isIPv4Mapped, parseIP } from '@flowbus/bus-schemas'
 
 /** Topology slots per node: META (length | HAS_VALUE), CHILD0, CHILD1, one spare for alignment. */
@@ -19,9 +20,23 @@ const NONE = -1
 export const MAX_PREFIX_MATCHES = 129
 /** Addresses `warm` descends at once. */
 export const WARM_LANES = 16
-/** The IPv4 index: one entry per /16 of the IPv4-mapped space (::ffff:a.b.0.0/112). */
-const INDEX_LENGTH = 112
-const INDEX_ENTRIES = 1 << 16
+
+/**
+ * The first level: `bits` bits of the address after the `baseLength` bits of `base` (16 bytes,
+ * IPv4 mapped), one entry each. Entries cost 5 bytes: 16 bits take 320 kB, 24 bits 80 MB.
+ */
+export interface PrefixTrieIndex {
+  readonly base: Uint8Array
+  readonly baseLength: number
+  readonly bits: number
+}
+
+/** The IPv4 /16s (::ffff:a.b.0.0/112), the default. */
+export const IPV4_INDEX_16: PrefixTrieIndex = {
+  base: Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0),
+  baseLength: 96,
+  bits: 16,
+}
 
 /** Mask keeping the first `bits` (0..32) bits of a 32-bit word. */
 const maskOf = (bits: number): number => (bits <= 0 ? 0 : bits >= 32 ? -1 : (-1 << (32 - bits)) | 0)
@@ -50,9 +65,20 @@ export class PrefixTrie<T> {
   /** Lanes of `warm`: current node and address words of each. */
   private readonly laneNode = new Int32Array(WARM_LANES)
   private readonly laneWords = new Int32Array(4 * WARM_LANES)
-  /** Per IPv4 /16: node where a descent for addresses in it may start (0: the root). */
-  private readonly ipv4Index = new Int32Array(INDEX_ENTRIES)
+  /** Per first-level entry: node where a descent for addresses in it may start (0: the root). */
+  private readonly index: Int32Array
+  /** Per entry: the length of its node (kept apart: updates scan it sequentially). */
+  private readonly indexLengths: Uint8Array
+  /** The indexed space: words of the base prefix, masks of its bits, its length, the entries' length. */
+  private readonly baseWords = new Int32Array(4)
+  private readonly baseMasks = new Int32Array(4)
+  private readonly baseLength: number
+  private readonly indexLength: number
   private warmSink = 0
+  /** Lanes of `lookupLanes`: index node each started from, value nodes met, their count. */
+  private readonly laneStart = new Int32Array(WARM_LANES)
+  private readonly lanePath = new Int32Array(WARM_LANES * MAX_PREFIX_MATCHES)
+  private readonly laneFound = new Int32Array(WARM_LANES)
   /** updateAll's walk: node and children visited, per depth. */
   private readonly walkStack = new Int32Array(MAX_PREFIX_MATCHES + 2)
   private readonly walkState = new Uint8Array(MAX_PREFIX_MATCHES + 2)
@@ -61,7 +87,19 @@ export class PrefixTrie<T> {
   /** Prefix lengths of the matches written by the last `matches` call, shortest first. */
   readonly matchLengths = new Uint8Array(MAX_PREFIX_MATCHES)
 
-  constructor(initialCapacity = 1024) {
+  constructor(initialCapacity = 1024, index: PrefixTrieIndex = IPV4_INDEX_16) {
+    const { base, baseLength, bits } = index
+    if (base.length !== 16 || !Number.isInteger(baseLength) || !Number.isInteger(bits) || bits < 1 || bits > 24 || baseLength < 0 || baseLength + bits > 128) {
+      throw new RangeError(`a trie index needs a 16-byte base, a length and 1..24 bits within 128, got /${baseLength} + ${bits}`)
+    }
+    this.baseLength = baseLength
+    this.indexLength = baseLength + bits
+    for (let i = 0; i < 4; i++) {
+      this.baseMasks[i] = maskOf(baseLength - 32 * i)
+      this.baseWords[i] = readWord(base, 4 * i) & this.baseMasks[i]!
+    }
+    this.index = new Int32Array(1 << bits)
+    this.indexLengths = new Uint8Array(1 << bits)
     const capacity = Math.max(2, initialCapacity)
     this.topo = new Int32Array(capacity * TOPO)
     this.words = new Int32Array(capacity * 4)
@@ -169,7 +207,7 @@ export class PrefixTrie<T> {
       if (c === NONE) {
         const leaf = this.allocate(prefixLength)
         this.topo[slot] = leaf
-        this.reindex(leaf)
+        this.indexAdded(leaf)
         return this.setValue(leaf, value)
       }
       const childLen = this.lengthOf(c)
@@ -184,13 +222,13 @@ export class PrefixTrie<T> {
       const childSide = (this.words[c * 4 + (shared >>> 5)]! >>> (31 - (shared & 31))) & 1
       this.topo[middle * TOPO + CHILD0 + childSide] = c
       if (shared === prefixLength) {
-        this.reindex(middle)
+        this.indexAdded(middle)
         return this.setValue(middle, value)
       }
       const leaf = this.allocate(prefixLength)
       this.topo[middle * TOPO + CHILD0 + (childSide ^ 1)] = leaf
-      this.reindex(middle)
-      this.reindex(leaf)
+      this.indexAdded(middle)
+      this.indexAdded(leaf)
       return this.setValue(leaf, value)
     }
   }
@@ -263,44 +301,73 @@ export class PrefixTrie<T> {
     const k2 = this.words[n * 4 + 2]!
     const k3 = this.words[n * 4 + 3]!
     this.release(n)
-    this.reindexRange(length, k0, k1, k2, k3)
+    this.indexRemoved(n, parent, length, k0, k1, k2, k3)
     return true
   }
 
-  /** Node n was added at or below the index depth's reach: refresh the index entries it covers. */
-  private reindex(n: number): void {
-    const w = n * 4
-    this.reindexRange(this.lengthOf(n), this.words[w]!, this.words[w + 1]!, this.words[w + 2]!, this.words[w + 3]!)
+  /**
+   * First entry of the index range a node of this length and key covers, with the count in
+   * `rangeCount` (0: none, the node is deeper than the index or outside its base).
+   */
+  private rangeOf(length: number, k0: number, k1: number, k2: number, k3: number): number {
+    this.rangeCount = 0
+    if (length > this.indexLength) return 0
+    const b = this.baseWords
+    if (length < this.baseLength) {
+      // Above the base: it covers every entry when the base starts with it.
+      if (((k0 ^ b[0]!) & maskOf(length)) !== 0 || ((k1 ^ b[1]!) & maskOf(length - 32)) !== 0) return 0
+      if (((k2 ^ b[2]!) & maskOf(length - 64)) !== 0 || ((k3 ^ b[3]!) & maskOf(length - 96)) !== 0) return 0
+      this.rangeCount = this.index.length
+      return 0
+    }
+    const m = this.baseMasks
+    if ((k0 & m[0]!) !== b[0] || (k1 & m[1]!) !== b[1] || (k2 & m[2]!) !== b[2] || (k3 & m[3]!) !== b[3]) return 0
+    this.rangeCount = 1 << (this.indexLength - length)
+    return this.entryOf(k0, k1, k2, k3)
   }
 
-  /** Recomputes the IPv4 index entries under a prefix of this length and key, if any. */
-  private reindexRange(length: number, k0: number, k1: number, k2: number, k3: number): void {
-    if (length > INDEX_LENGTH) return
-    let first = 0
-    let count = INDEX_ENTRIES
-    if (length >= 96) {
-      if (k0 !== 0 || k1 !== 0 || k2 !== 0xffff) return
-      count = 1 << (INDEX_LENGTH - length)
-      first = (k3 >>> 16) & ~(count - 1)
-    } else {
-      // Shorter than /96: it lies on the IPv4 space's path only if ::ffff:0:0 starts with it.
-      const mask = (bits: number) => maskOf(length - bits)
-      if ((k0 & mask(0)) !== 0 || (k1 & mask(32)) !== 0 || ((0xffff ^ k2) & mask(64)) !== 0) return
-    }
-    const topo = this.topo
-    for (let e = first; e < first + count; e++) {
-      // Descend by the bits of ::ffff:e.0.0 while the next node is no longer than /112.
-      const q3 = e << 16
-      let n = 0
-      for (;;) {
-        const len = topo[n * TOPO + META]! & LENGTH_MASK
-        if (len >= INDEX_LENGTH) break
-        const word = len < 64 ? 0 : len < 96 ? 0xffff : q3
-        const c = topo[n * TOPO + CHILD0 + ((word >>> (31 - (len & 31))) & 1)]!
-        if (c === NONE || (topo[c * TOPO + META]! & LENGTH_MASK) > INDEX_LENGTH) break
-        n = c
+  private rangeCount = 0
+
+  /** Index entry of an address inside the base (its bits after the base's). */
+  private entryOf(q0: number, q1: number, q2: number, q3: number): number {
+    const at = this.baseLength
+    const bits = this.indexLength - at
+    const i = at >>> 5
+    const shift = at & 31
+    const word = i === 0 ? q0 : i === 1 ? q1 : i === 2 ? q2 : q3
+    if (shift + bits <= 32) return (word << shift) >>> (32 - bits)
+    // The entry's bits straddle two words.
+    const next = i === 0 ? q1 : i === 1 ? q2 : q3
+    return (((word << shift) >>> (32 - bits)) | (next >>> (64 - shift - bits))) >>> 0
+  }
+
+  /** Node n was added: it becomes the start of the entries it covers that had a shorter one. */
+  private indexAdded(n: number): void {
+    const w = n * 4
+    const length = this.lengthOf(n)
+    const first = this.rangeOf(length, this.words[w]!, this.words[w + 1]!, this.words[w + 2]!, this.words[w + 3]!)
+    const end = first + this.rangeCount
+    const index = this.index
+    const lengths = this.indexLengths
+    for (let e = first; e < end; e++) {
+      if (lengths[e]! < length) {
+        index[e] = n
+        lengths[e] = length
       }
-      this.ipv4Index[e] = n
+    }
+  }
+
+  /** Node n (this length and key) was spliced out from under `parent`: its entries start there. */
+  private indexRemoved(n: number, parent: number, length: number, k0: number, k1: number, k2: number, k3: number): void {
+    const first = this.rangeOf(length, k0, k1, k2, k3)
+    const end = first + this.rangeCount
+    const index = this.index
+    const parentLength = this.lengthOf(parent)
+    for (let e = first; e < end; e++) {
+      if (index[e] === n) {
+        index[e] = parent
+        this.indexLengths[e] = parentLength
+      }
     }
   }
 
@@ -309,10 +376,14 @@ export class PrefixTrie<T> {
    * `lastMatchLength` (-1 on a miss). Allocates nothing.
    */
   lookup(address: Uint8Array, offset = 0): T | undefined {
-    const start = this.startOf(address, offset)
-    let found = this.descend(address, offset, start)
+    const q0 = readWord(address, offset)
+    const q1 = readWord(address, offset + 4)
+    const q2 = readWord(address, offset + 8)
+    const q3 = readWord(address, offset + 12)
+    const start = this.startOfWords(q0, q1, q2, q3)
+    let found = this.descendWords(q0, q1, q2, q3, start)
     // Nothing at or below the index node: the match, if any, is one of its ancestors.
-    if (found === 0 && start !== 0) found = this.descend(address, offset, 0)
+    if (found === 0 && start !== 0) found = this.descendWords(q0, q1, q2, q3, 0)
     if (found === 0) {
       this.lastMatchLength = -1
       return undefined
@@ -336,11 +407,16 @@ export class PrefixTrie<T> {
     return found
   }
 
-  /** Where a descent for the address may start: its IPv4 /16's index node, else the root. */
+  /** Where a descent for the address may start: its index entry's node, else the root. */
   private startOf(address: Uint8Array, offset: number): number {
-    for (let i = 0; i < 10; i++) if (address[offset + i] !== 0) return 0
-    if (address[offset + 10] !== 0xff || address[offset + 11] !== 0xff) return 0
-    return this.ipv4Index[(address[offset + 12]! << 8) | address[offset + 13]!]!
+    return this.startOfWords(readWord(address, offset), readWord(address, offset + 4), readWord(address, offset + 8), readWord(address, offset + 12))
+  }
+
+  private startOfWords(q0: number, q1: number, q2: number, q3: number): number {
+    const m = this.baseMasks
+    const b = this.baseWords
+    if ((q0 & m[0]!) !== b[0] || (q1 & m[1]!) !== b[1] || (q2 & m[2]!) !== b[2] || (q3 & m[3]!) !== b[3]) return 0
+    return this.index[this.entryOf(q0, q1, q2, q3)]!
   }
 
   /**
@@ -350,12 +426,12 @@ export class PrefixTrie<T> {
    * it covers the address exactly when its length is at most their common prefix length.
    */
   private descend(address: Uint8Array, offset: number, start: number): number {
+    return this.descendWords(readWord(address, offset), readWord(address, offset + 4), readWord(address, offset + 8), readWord(address, offset + 12), start)
+  }
+
+  private descendWords(q0: number, q1: number, q2: number, q3: number, start: number): number {
     const topo = this.topo
     const path = this.path
-    const q0 = readWord(address, offset)
-    const q1 = readWord(address, offset + 4)
-    const q2 = readWord(address, offset + 8)
-    const q3 = readWord(address, offset + 12)
     let found = 0
     let n = start
     for (;;) {
@@ -431,6 +507,88 @@ export class PrefixTrie<T> {
     // Kept, so the reads cannot be optimised away.
     this.warmSink = sink
     return visited
+  }
+
+  /**
+   * Longest-prefix match of up to WARM_LANES addresses (16 bytes each from `offset`) at once: the
+   * descents go one node of each per step, so their cache misses overlap (what `warm` then
+   * `lookup` do, in one pass). For each lane with its bit set in `lanes`, writes the value to
+   * `values[l]` (undefined on a miss) and the matched length to `lengths[l]` (-1 on a miss).
+   */
+  lookupLanes(addresses: Uint8Array, offset: number, count: number, lanes: number, values: (T | undefined)[], lengths: Int32Array): void {
+    const groupSize = Math.min(count, WARM_LANES)
+    const topo = this.topo
+    const node = this.laneNode
+    const q = this.laneWords
+    const path = this.lanePath
+    const found = this.laneFound
+    let active = 0
+    for (let l = 0; l < groupSize; l++) {
+      if (((lanes >>> l) & 1) === 0) {
+        node[l] = -1
+        continue
+      }
+      const at = offset + 16 * l
+      const q0 = (q[4 * l] = readWord(addresses, at))
+      const q1 = (q[4 * l + 1] = readWord(addresses, at + 4))
+      const q2 = (q[4 * l + 2] = readWord(addresses, at + 8))
+      const q3 = (q[4 * l + 3] = readWord(addresses, at + 12))
+      node[l] = this.laneStart[l] = this.startOfWords(q0, q1, q2, q3)
+      found[l] = 0
+      active++
+    }
+    while (active > 0) {
+      active = 0
+      for (let l = 0; l < groupSize; l++) {
+        const n = node[l]!
+        if (n < 0) continue
+        const base = n * TOPO
+        const meta = topo[base + META]!
+        if ((meta & HAS_VALUE) !== 0) path[l * MAX_PREFIX_MATCHES + found[l]!++] = n
+        const len = meta & LENGTH_MASK
+        // A finished lane keeps its last node, encoded negative.
+        if (len === 128) {
+          node[l] = -2 - n
+          continue
+        }
+        const word = q[4 * l + (len >>> 5)]!
+        const c = topo[base + CHILD0 + ((word >>> (31 - (len & 31))) & 1)]!
+        if (c === NONE) node[l] = -2 - n
+        else {
+          node[l] = c
+          active++
+        }
+      }
+    }
+    const words = this.words
+    for (let l = 0; l < groupSize; l++) {
+      if (node[l] === -1) continue
+      // As in `descend`: the nodes met cover the address up to its common length with the last.
+      const w = (-2 - node[l]!) * 4
+      const q0 = q[4 * l]!
+      const q1 = q[4 * l + 1]!
+      const q2 = q[4 * l + 2]!
+      let shared: number
+      if (q0 !== words[w]) shared = Math.clz32(q0 ^ words[w]!)
+      else if (q1 !== words[w + 1]) shared = 32 + Math.clz32(q1 ^ words[w + 1]!)
+      else if (q2 !== words[w + 2]) shared = 64 + Math.clz32(q2 ^ words[w + 2]!)
+      else shared = 96 + Math.clz32(q[4 * l + 3]! ^ words[w + 3]!)
+      const first = l * MAX_PREFIX_MATCHES
+      let k = found[l]!
+      while (k > 0 && (topo[path[first + k - 1]! * TOPO + META]! & LENGTH_MASK) > shared) k--
+      if (k > 0) {
+        const m = path[first + k - 1]!
+        values[l] = this.values[m]
+        lengths[l] = topo[m * TOPO + META]! & LENGTH_MASK
+      } else if (this.laneStart[l] !== 0) {
+        // Nothing at or below the index node: the match, if any, is one of its ancestors.
+        values[l] = this.lookup(addresses, offset + 16 * l)
+        lengths[l] = this.lastMatchLength
+      } else {
+        values[l] = undefined
+        lengths[l] = -1
+      }
+    }
   }
 
   /**
@@ -518,7 +676,8 @@ export class PrefixTrie<T> {
     this.freeHead = NONE
     this.used = 1
     this.count = 0
-    this.ipv4Index.fill(0)
+    this.index.fill(0)
+    this.indexLengths.fill(0)
   }
 }
 

@@ -2,7 +2,7 @@
 // length): random IPv4 and IPv6 prefixes, inserts, exact gets, removals and bulk updates.
 import { describe, expect, it } from 'vitest'
 import { parseIP } from '@flowbus/bus-schemas'
-import { MAX_PREFIX_MATCHES, PrefixTrie, clearHostBits, formatPrefix, parsePrefix } from '../src/prefix-trie.js'
+import { IPV4_INDEX_16, MAX_PREFIX_MATCHES, PrefixTrie, type PrefixTrieIndex, clearHostBits, formatPrefix, parsePrefix } from '../src/prefix-trie.js'
 
 /** Deterministic generator (mulberry32) so failures reproduce. */
 const random = (seed: number) => () => {
@@ -91,17 +91,40 @@ const check = (trie: PrefixTrie<number>, ref: Reference, probes: Uint8Array[]): 
     for (let j = 0; j < n; j++) got.push([trie.matchLengths[j]!, out[j]!])
     expect(got).toEqual(expected)
   }
+  // The same answers in lanes, with every other address left out of the first group.
+  const values = new Array<number | undefined>(16)
+  const lengths = new Int32Array(16)
+  for (let i = 0; i < probes.length; i += 16) {
+    const lanes = i === 0 ? 0x5555 : 0xffff
+    trie.lookupLanes(column, 16 + 16 * i, probes.length - i, lanes, values, lengths)
+    for (let l = 0; l < Math.min(16, probes.length - i); l++) {
+      if (((lanes >>> l) & 1) === 0) continue
+      const expected = ref.matches(probes[i + l]!)
+      const [length, v] = expected.length === 0 ? [-1, undefined] : expected[expected.length - 1]!
+      expect([lengths[l], values[l]]).toEqual([length, v])
+    }
+  }
   expect(trie.size).toBe(ref.map.size)
   const listed = new Map<string, number>()
   for (const [address, length, value] of trie.entries()) listed.set(keyOf(address, length), value)
   expect(listed).toEqual(ref.map)
 }
 
+// First levels other than the default IPv4 /16s: deeper IPv4, IPv6 global unicast, and one whose
+// entries straddle two 32-bit words of the address.
+const indexes: [string, PrefixTrieIndex | undefined][] = [
+  ['the default index', undefined],
+  ['an IPv4 /20 index', { ...IPV4_INDEX_16, bits: 20 }],
+  ['a 2000::/3 index to /23', { base: parseIP('2000::'), baseLength: 3, bits: 20 }],
+  ['a 2001:db8::/29 index to /37', { base: parseIP('2001:db8::'), baseLength: 29, bits: 8 }],
+]
+
 describe('PrefixTrie', () => {
+  for (const [indexName, index] of indexes)
   for (const family of ['IPv4', 'IPv6', 'mixed'] as const) {
-    it(`matches a brute-force reference on random ${family} prefixes, through inserts and removals`, () => {
+    it(`matches a brute-force reference on random ${family} prefixes, through inserts and removals, with ${indexName}`, () => {
       const next = random(family.length * 7919)
-      const trie = new PrefixTrie<number>(4)
+      const trie = new PrefixTrie<number>(4, index)
       const ref = new Reference()
       const prefixes: [Uint8Array, number][] = []
       for (let i = 0; i < 3000; i++) {
@@ -131,9 +154,10 @@ describe('PrefixTrie', () => {
     })
   }
 
-  it('updates and removes values in bulk, pruning emptied branches', () => {
+  for (const [indexName, index] of indexes)
+  it(`updates and removes values in bulk, pruning emptied branches, with ${indexName}`, () => {
     const next = random(42)
-    const trie = new PrefixTrie<number>()
+    const trie = new PrefixTrie<number>(1024, index)
     const ref = new Reference()
     const prefixes: [Uint8Array, number][] = []
     for (let i = 0; i < 5000; i++) {
@@ -154,6 +178,10 @@ describe('PrefixTrie', () => {
     check(trie, ref, Array.from({ length: 1000 }, () => randomAddressNear(next, prefixes)))
     trie.updateAll(() => undefined)
     expect([trie.size, trie.nodeCount]).toEqual([0, 1])
+    // Every index entry is back at the root: lookups of a refilled trie find the new prefixes.
+    ref.map.clear()
+    for (const [a, l] of prefixes.slice(0, 500)) trie.insert(a, l, l), ref.insert(a, l, l)
+    check(trie, ref, Array.from({ length: 500 }, () => randomAddressNear(next, prefixes)))
   })
 
   it('holds the default route and host routes, and ignores host bits on insert', () => {

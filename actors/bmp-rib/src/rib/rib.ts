@@ -3,7 +3,7 @@
 //
 // A prefix's value in the trie is the index of its first route slot; slots chain through `next`.
 // Attributes are interned (attributes.ts), so a route costs 14 bytes plus its share of the trie.
-import { PrefixTrie, WARM_LANES } from '@flowbus/runtime'
+import { IPV4_INDEX_16, PrefixTrie, WARM_LANES } from '@flowbus/runtime'
 import type { Family, PrefixList } from '../bgp/update.js'
 import { AttributeTable, type AttributeSet } from './attributes.js'
 
@@ -14,6 +14,7 @@ const PATH_ID = 1
 const ATTRIBUTES = 2
 const NEXT = 3
 const MAX_PEERS = 0xffff
+const IPV6_GLOBAL_UNICAST = Uint8Array.of(0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 /** A peer as the RIB knows it: one RIB view (pre/post-policy, Loc-RIB) of one BGP neighbor. */
 export interface PeerInfo {
@@ -54,7 +55,14 @@ const isIPv4Mapped = (b: Uint8Array, o: number): boolean =>
 
 export class Rib {
   readonly attributes = new AttributeTable()
-  private readonly tries = { ipv4: new PrefixTrie<number>(1 << 16), ipv6: new PrefixTrie<number>(1 << 12) }
+  /**
+   * First levels of 2^24 entries (80 MB each): IPv4 by /24 (a descent starts at the /24 itself or
+   * the deepest node above it), IPv6 by /27 within 2000::/3, where unicast routes live.
+   */
+  private readonly tries = {
+    ipv4: new PrefixTrie<number>(1 << 16, { ...IPV4_INDEX_16, bits: 24 }),
+    ipv6: new PrefixTrie<number>(1 << 12, { base: IPV6_GLOBAL_UNICAST, baseLength: 3, bits: 24 }),
+  }
   private readonly peers: (PeerState | undefined)[] = []
   private readonly freePeerIds: number[] = []
   /** Preference among peers for the same prefix (lower first), see `rankPeers`. */
@@ -68,6 +76,7 @@ export class Rib {
 
   // Lookup scratch (no allocation per address).
   private readonly matchHeads: (number | undefined)[] = new Array(129)
+  private readonly laneValues: (number | undefined)[] = new Array<number | undefined>(WARM_LANES).fill(undefined)
   private readonly laneHeads = new Int32Array(WARM_LANES)
   private readonly laneLengths = new Int32Array(WARM_LANES)
   private readonly laneCursor = new Int32Array(WARM_LANES)
@@ -298,14 +307,11 @@ export class Rib {
         ipv4Lanes |= family[l]! << l
       }
       const all = (1 << lanes) - 1
-      if (ipv4Lanes !== 0) this.tries.ipv4.warm(addresses, 16 * first, lanes, ipv4Lanes)
-      if (ipv4Lanes !== all) this.tries.ipv6.warm(addresses, 16 * first, lanes, all & ~ipv4Lanes)
-      for (let l = 0; l < lanes; l++) {
-        const offset = 16 * (first + l)
-        const trie = family[l] === 1 ? this.tries.ipv4 : this.tries.ipv6
-        heads[l] = cursor[l] = trie.lookup(addresses, offset) ?? NONE
-        lengths[l] = trie.lastMatchLength
-      }
+      // Each trie descends its own family's lanes together.
+      const found = this.laneValues
+      if (ipv4Lanes !== 0) this.tries.ipv4.lookupLanes(addresses, 16 * first, lanes, ipv4Lanes, found, lengths)
+      if (ipv4Lanes !== all) this.tries.ipv6.lookupLanes(addresses, 16 * first, lanes, all & ~ipv4Lanes, found, lengths)
+      for (let l = 0; l < lanes; l++) heads[l] = cursor[l] = found[l] ?? NONE
       for (let active = lanes; active > 0; ) {
         active = 0
         for (let l = 0; l < lanes; l++) {
