@@ -14,6 +14,9 @@ import {
   missingFlowColumns,
   openClickHouse,
   renderCreateTable,
+  renderCreateView,
+  tableDefinitions,
+  viewDefinitions,
 } from '../src/index.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'flowbus-storage-'))
@@ -40,7 +43,7 @@ describe('embedded ClickHouse', () => {
     }
   })
 
-  it('awaitSchema waits until the flows table has every configured column', async () => {
+  it('awaitSchema waits until the flows table has every configured column and its views exist', async () => {
     const client = await openClickHouse(config)
     try {
       expect((await missingFlowColumns(client, config)).length).toBeGreaterThan(10)
@@ -49,6 +52,11 @@ describe('embedded ClickHouse', () => {
       expect(waiting.unsafePoll()).toBeNull()
       await client.command({ query: 'CREATE DATABASE IF NOT EXISTS conn_test' })
       await client.command({ query: renderCreateTable(config, flowsTable(config)) })
+      // The table alone is not enough: rows inserted before the views exist would miss the aggregates.
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(waiting.unsafePoll()).toBeNull()
+      for (const table of tableDefinitions(config)) await client.command({ query: renderCreateTable(config, table) })
+      for (const view of viewDefinitions(config)) await client.command({ query: renderCreateView(config, view) })
       await Effect.runPromise(Fiber.join(waiting))
       expect(await missingFlowColumns(client, config)).toEqual([])
       // A configuration with more columns is not satisfied by that table.
