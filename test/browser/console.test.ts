@@ -88,10 +88,17 @@ describe.skipIf(unavailable !== undefined)('web console in Chromium', () => {
   const noErrors = (watched: WatchedPage) => expect(watched.errors, watched.errors.join('\n')).toEqual([])
   const shoot = (page: Page, name: string) => page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true })
 
-  /** Publishes live flows every 300 ms until the returned function is called. */
-  const feed = () => {
+  /** Publishes live flows every 300 ms until the returned function is called (and stores them too when asked, as the pipeline does). */
+  const feed = (store = false) => {
     let seed = 100
-    const timer = setInterval(() => void pipeline.live(liveFlows(20, seed++)), 300)
+    const timer = setInterval(() => {
+      const flows = liveFlows(20, seed++)
+      void pipeline.live(flows)
+      if (store) {
+        stored.push(...flows)
+        void pipeline.store(flows)
+      }
+    }, 300)
     return () => clearInterval(timer)
   }
 
@@ -124,15 +131,21 @@ describe.skipIf(unavailable !== undefined)('web console in Chromium', () => {
     // The 24-hour graph: one series (no dimensions), drawn as one area.
     await expect.poll(() => page.getByTestId('widget-traffic-24h').locator('path.lc-area-path').count(), { timeout: 30_000 }).toBe(1)
     await expect.poll(() => page.getByTestId('home-empty').count(), { timeout: 20_000 }).toBe(0)
-    const stop = feed()
+    expect(Number(await page.getByTestId('widget-flow-rate').locator('.big').getAttribute('data-value'))).toBe(0)
+    const stop = feed(true)
     try {
+      // The live sample moves at once; the stored rate once the page refreshes (live flows trigger it).
+      await expect.poll(async () => Number(await page.getByTestId('live-sample').getAttribute('data-value')), { timeout: 30_000 }).toBeGreaterThan(0)
       await expect
-        .poll(async () => Number(await page.getByTestId('widget-flow-rate').locator('.big').getAttribute('data-value')), { timeout: 30_000 })
+        .poll(async () => Number(await page.getByTestId('widget-flow-rate').locator('.big').getAttribute('data-value')), { timeout: 40_000 })
         .toBeGreaterThan(0)
       await expect.poll(() => page.getByTestId('widget-last-flow').locator('[data-field="SrcPort"]').textContent(), { timeout: 30_000 }).toBe(String(LIVE_PORT))
     } finally {
       stop()
     }
+    // The flows stored meanwhile are part of the data the next tests compare with.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    await waitStored(client, DB, stored.length)
     await shoot(page, 'home-light')
     noErrors(watched)
   })
