@@ -28,7 +28,6 @@
 //   networks/stage.ts        new NetworkStage(table); stage.replace(table)    NetworksConfig
 //   asn/stage.ts             new ASNStage({ asProviders, netProviders })      ASNConfig
 import type { FlowBatch } from '@flowbus/bus-schemas'
-import { AddressSet } from './networks/address-set.js'
 
 /** Why a stage asked for a row to be dropped (the values of `EnrichContext.drop`). */
 export const DropReason = {
@@ -70,9 +69,6 @@ export class EnrichContext {
   networkDstAS = new Uint32Array(0)
   /** Set by the actor for this batch when the routing lookup answered; undefined otherwise. */
   routing: RoutingColumns | undefined = undefined
-  /** Distinct source and destination addresses of the batch, built by the first stage that asks. */
-  readonly srcAddresses = new AddressSet()
-  readonly dstAddresses = new AddressSet()
 
   /** Prepares for a batch of `rows` rows: everything zero, no routing answers. */
   reset(rows: number): void {
@@ -92,8 +88,6 @@ export class EnrichContext {
     }
     this.rows = rows
     this.routing = undefined
-    this.srcAddresses.clear()
-    this.dstAddresses.clear()
   }
 
   /** Rows marked for dropping in the current batch. */

@@ -8,7 +8,6 @@ import { Duration } from '@flowbus/runtime'
 import { Schema } from 'effect'
 import type { EnrichContext, EnrichStage } from '../stages.js'
 import { AddressCache, addressWords } from '../networks/address-cache.js'
-import type { AddressSet } from '../networks/address-set.js'
 import { ASNRanges } from './asn-ranges.js'
 import { GeoDatabase, type GeoRecord, type GeoSource } from './database.js'
 
@@ -245,38 +244,18 @@ export class GeoIPStage implements EnrichStage {
     const gen = ++generation
     const src = batch.view('SrcAddr')
     const dst = batch.view('DstAddr')
-    if (this.#found.length < rows) this.#grow(rows)
     if (src !== undefined) {
-      const set = context.srcAddresses.build(batch, src, rows)
-      this.#side(batch, rows, src, set, batch.stringIndexes('SrcCountry'), batch.stringIndexes('SrcGeoState'), batch.stringIndexes('SrcGeoCity'), context.geoipSrcAS, gen)
+      this.#side(batch, rows, src, batch.stringIndexes('SrcCountry'), batch.stringIndexes('SrcGeoState'), batch.stringIndexes('SrcGeoCity'), context.geoipSrcAS, gen)
     }
     if (dst !== undefined) {
-      const set = context.dstAddresses.build(batch, dst, rows)
-      this.#side(batch, rows, dst, set, batch.stringIndexes('DstCountry'), batch.stringIndexes('DstGeoState'), batch.stringIndexes('DstGeoCity'), context.geoipDstAS, gen)
+      this.#side(batch, rows, dst, batch.stringIndexes('DstCountry'), batch.stringIndexes('DstGeoState'), batch.stringIndexes('DstGeoCity'), context.geoipDstAS, gen)
     }
   }
 
-  // Answers per distinct address of the side being enriched (reused; grown with the batch).
-  #found = new Uint8Array(0)
-  #country = new Uint32Array(0)
-  #state = new Uint32Array(0)
-  #city = new Uint32Array(0)
-  #asn = new Uint32Array(0)
-
-  #grow(rows: number): void {
-    this.#found = new Uint8Array(rows)
-    this.#country = new Uint32Array(rows)
-    this.#state = new Uint32Array(rows)
-    this.#city = new Uint32Array(rows)
-    this.#asn = new Uint32Array(rows)
-  }
-
-  /** Looks each distinct address up once (through the cache), then writes every row's columns. */
   #side(
     batch: FlowBatch,
     rows: number,
     addresses: Uint8Array,
-    set: AddressSet,
     countries: Uint32Array,
     states: Uint32Array,
     cities: Uint32Array,
@@ -286,19 +265,13 @@ export class GeoIPStage implements EnrichStage {
     const sources = this.#sources
     const cache = this.#cache
     const words = addressWords(addresses)
-    const found = this.#found
-    const uCountry = this.#country
-    const uState = this.#state
-    const uCity = this.#city
-    const uAsn = this.#asn
-    const firstRow = set.firstRow
-    for (let u = 0; u < set.count; u++) {
-      const r = firstRow[u]!
+    let hits = 0
+    for (let r = 0; r < rows; r++) {
       let country = 0
       let state = 0
       let city = 0
       let asn = 0
-      let any = 0
+      let found = false
       const probe = cache.probe(words, addresses, r)
       const cached = probe >= 0
       const slot = cached ? probe : ~probe
@@ -311,7 +284,7 @@ export class GeoIPStage implements EnrichStage {
           cache.set(slot, s, record)
         }
         if (record === undefined) continue
-        any = 1
+        found = true
         if (record.located) {
           const indexes = record.generation === gen ? record.indexes : intern(batch, record, gen)
           if (indexes[0] !== 0) country = indexes[0]!
@@ -320,22 +293,8 @@ export class GeoIPStage implements EnrichStage {
         }
         if (record.asn !== 0) asn = record.asn
       }
-      found[u] = any
-      uCountry[u] = country
-      uState[u] = state
-      uCity[u] = city
-      uAsn[u] = asn
-    }
-    const unique = set.unique
-    let hits = 0
-    for (let r = 0; r < rows; r++) {
-      const u = unique[r]!
-      if (found[u] === 0) continue
+      if (!found) continue
       hits++
-      const country = uCountry[u]!
-      const state = uState[u]!
-      const city = uCity[u]!
-      const asn = uAsn[u]!
       if (country !== 0) countries[r] = country
       if (state !== 0) states[r] = state
       if (city !== 0) cities[r] = city

@@ -3,7 +3,6 @@
 import type { FlowBatch, StringColumn } from '@flowbus/bus-schemas'
 import type { EnrichContext, EnrichStage } from '../stages.js'
 import { AddressCache, addressWords } from './address-cache.js'
-import type { AddressSet } from './address-set.js'
 import { NetworkTable, networkStringAttributes, type NetworkRecord } from './table.js'
 
 const srcColumns = ['SrcNetName', 'SrcNetRole', 'SrcNetSite', 'SrcNetRegion', 'SrcNetTenant', 'SrcCountry', 'SrcGeoState', 'SrcGeoCity'] as const
@@ -59,11 +58,11 @@ export class NetworkStage implements EnrichStage {
     const dst = batch.view('DstAddr')
     if (src !== undefined) {
       this.#columns(batch, table, srcColumns, this.#src)
-      this.#side(batch, rows, table, src, context.srcAddresses.build(batch, src, rows), this.#src, context.networkSrcAS, gen)
+      this.#side(batch, rows, table, src, this.#src, context.networkSrcAS, gen)
     }
     if (dst !== undefined) {
       this.#columns(batch, table, dstColumns, this.#dst)
-      this.#side(batch, rows, table, dst, context.dstAddresses.build(batch, dst, rows), this.#dst, context.networkDstAS, gen)
+      this.#side(batch, rows, table, dst, this.#dst, context.networkDstAS, gen)
     }
   }
 
@@ -73,27 +72,20 @@ export class NetworkStage implements EnrichStage {
     for (let j = 0; j < present.length; j++) out[j] = batch.stringIndexes(names[present[j]!]!)
   }
 
-  /** Records per distinct address of the side being enriched (null: none); reused. */
-  #records: (NetworkRecord | null)[] = []
-
-  /** Looks each distinct address up once (through the cache), then writes every row's columns. */
   #side(
     batch: FlowBatch,
     rows: number,
     table: NetworkTable,
     addresses: Uint8Array,
-    set: AddressSet,
     columns: Uint32Array[],
     asns: Uint32Array,
     gen: number,
   ): void {
+    let hits = 0
     const cache = this.#cache
     const words = addressWords(addresses)
     const present = this.#present
-    const records = this.#records
-    const firstRow = set.firstRow
-    for (let u = 0; u < set.count; u++) {
-      const r = firstRow[u]!
+    for (let r = 0; r < rows; r++) {
       const probe = cache.probe(words, addresses, r)
       let record: NetworkRecord | null | undefined
       if (probe >= 0) record = cache.value(probe)
@@ -102,17 +94,9 @@ export class NetworkStage implements EnrichStage {
         cache.claim(~probe)
         cache.set(~probe, 0, record)
       }
-      if (record === undefined) record = null
-      if (record !== null && record.generation !== gen) this.#intern(batch, record, gen)
-      records[u] = record
-    }
-    const unique = set.unique
-    let hits = 0
-    for (let r = 0; r < rows; r++) {
-      const record = records[unique[r]!]!
-      if (record === null) continue
+      if (record === undefined || record === null) continue
       hits++
-      const indexes = record.indexes
+      const indexes = record.generation === gen ? record.indexes : this.#intern(batch, record, gen)
       for (let j = 0; j < present.length; j++) {
         const index = indexes[present[j]!]!
         // An unset attribute leaves the column alone: GeoIP's country stays when a network has none.
@@ -120,7 +104,6 @@ export class NetworkStage implements EnrichStage {
       }
       if (record.asn !== 0) asns[r] = record.asn
     }
-    records.fill(null, 0, set.count)
     this.#hits += hits
     this.#misses += rows - hits
   }
