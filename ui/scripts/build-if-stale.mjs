@@ -2,7 +2,7 @@
 // Builds the console (vite build → ui/build) when the build is missing or older than its sources;
 // `npm start` and `npm test` run this, so `npm install && npm start` serves a current console.
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -30,9 +30,12 @@ if (!require_('@sveltejs/kit') || !require_('vite')) {
   process.exit(0)
 }
 console.log(built ? 'console: sources changed, rebuilding ui/build…' : 'console: building ui/build (once, about a minute)…')
+const started = new Date()
 const result = spawnSync(process.execPath, [join(ui, '..', 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn'], { cwd: ui, stdio: 'inherit' })
 if (result.status !== 0) {
   console.error('console: the build failed (see above); run `npm run build -w @flowbus/ui` to retry')
   process.exit(result.status ?? 1)
 }
+// The build is as new as the sources it read: a file edited while it ran makes the next run rebuild.
+utimesSync(output, started, started)
 console.log('console: built')
