@@ -76,6 +76,30 @@ describe('RIB lookups', () => {
     expect(lookup('192.0.2.1', ['198.51.100.1'])).toEqual(['65009/24 via 192.0.2.1'])
   })
 
+  it('answers the same after compact(), and keeps announcing, withdrawing and dropping peers', () => {
+    const { rib, peer, announce, lookup } = setup()
+    const peers = [peer('192.0.2.1', '10.0.0.1'), peer('192.0.2.2', '10.0.0.2'), peer('192.0.2.3', '10.0.0.3')]
+    const prefixes: string[] = []
+    for (let i = 0; i < 60; i++) prefixes.push(`10.${i % 7}.${(i * 37) % 256}.0/${20 + (i % 5)}`, `2001:db8:${i.toString(16)}::/${40 + (i % 9)}`)
+    // Peers announce overlapping parts in turn, so a prefix's routes are spread over the slots.
+    peers.forEach((p, k) => prefixes.forEach((prefix, i) => (i + k) % 3 !== 0 && announce(p, [prefix], [65000 + k, 64000 + i], `10.0.0.${k + 1}`)))
+    announce(peers[0]!, ['10.1.0.0/16'], [65000, 1], '10.0.0.1', [5])
+    const addresses = prefixes.map((p) => p.split('/')[0]!.replace(/\.0$/, '.9').replace(/::$/, '::9'))
+    const before = ['192.0.2.1', '192.0.2.3', '203.0.113.1'].map((exporter) => lookup(exporter, addresses))
+    const routes = rib.size
+    expect(rib.compact()).toBe(routes)
+    expect(['192.0.2.1', '192.0.2.3', '203.0.113.1'].map((exporter) => lookup(exporter, addresses))).toEqual(before)
+    const first = parsePrefix(prefixes[0]!)
+    const holders = () => rib.routesOf(first.address, first.prefixLength).map((r) => r.peer).sort()
+    const expected = [...new Set([...holders().filter((p) => p !== peers[1]), peers[2]!])].sort()
+    expect(rib.withdraw(peers[1]!, prefixList([prefixes[0]!]))).toBe(1)
+    announce(peers[2]!, [prefixes[0]!], [65002, 7], '10.0.0.3')
+    expect(holders()).toEqual(expected)
+    const left = rib.size
+    expect(rib.removePeer(peers[0]!) + rib.removePeer(peers[1]!) + rib.removePeer(peers[2]!)).toBe(left)
+    expect(rib.size).toBe(0)
+  })
+
   it('frees interned attributes with the last route using them', () => {
     const { rib, peer, announce } = setup()
     const a = peer('192.0.2.1', '10.0.0.1')

@@ -259,6 +259,36 @@ export class Rib {
     return removed
   }
 
+  /**
+   * Rewrites the route slots so that each prefix's routes sit side by side, prefixes in address
+   * order: a lookup then reads one or two cache lines of routes instead of one per peer (peers
+   * load their tables one after the other, so a prefix's slots lie a table apart). One pass over
+   * each trie; returns the routes moved. Slot numbers from before are void.
+   */
+  compact(): number {
+    const old = this.slots
+    const fresh = new Int32Array(old.length)
+    let used = 0
+    for (const family of ['ipv4', 'ipv6'] as const) {
+      this.tries[family].updateAll((head) => {
+        const first = used
+        for (let slot = head; slot !== NONE; slot = old[4 * slot + NEXT]!) {
+          const at = 4 * used
+          fresh[at + PEER] = old[4 * slot + PEER]!
+          fresh[at + PATH_ID] = old[4 * slot + PATH_ID]!
+          fresh[at + ATTRIBUTES] = old[4 * slot + ATTRIBUTES]!
+          fresh[at + NEXT] = old[4 * slot + NEXT] === NONE ? NONE : used + 1
+          used++
+        }
+        return first
+      })
+    }
+    this.slots = fresh
+    this.slotsUsed = used
+    this.freeSlot = NONE
+    return used
+  }
+
   /** Removes the peer and its routes; its id may be reused. */
   removePeer(peerId: number): number {
     const removed = this.flush(peerId)
