@@ -16,6 +16,7 @@ import { enricherActor } from '../../actors/enricher/src/actor.js'
 import { decodedBatch } from '../../actors/enricher/test/flows.js'
 import { metricSample } from '../src/harness/metrics.js'
 import { type ServerProcess, freePort, removeDir, startProcess, tempDir } from '../src/harness/process.js'
+import { waitFor as harnessWaitFor } from '../src/harness/process.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 // The compiled flowbus command, as deployed (`npm test` builds first).
@@ -36,13 +37,8 @@ export interface ShardingSetup {
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
-const waitFor = async (what: () => string, condition: () => boolean | Promise<boolean>, timeoutMs = 90_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`)
-    await sleep(100)
-  }
-}
+const waitFor = (what: () => string, condition: () => boolean | Promise<boolean>, timeoutMs = 90_000) =>
+  harnessWaitFor(what, condition, timeoutMs, 100)
 
 interface Shard {
   readonly name: string

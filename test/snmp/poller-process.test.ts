@@ -15,6 +15,7 @@ import { metricSample } from '../src/harness/metrics.js'
 import { type NatsServer, startNats } from '../src/harness/nats.js'
 import { freePort, removeDir, serviceOrSkip, startProcess, tempDir, type ServerProcess } from '../src/harness/process.js'
 import { type Snmpd, startSnmpd } from '../src/harness/snmpd.js'
+import { waitFor as harnessWaitFor } from '../src/harness/process.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 // The `flowbus` command from TypeScript sources (shared with the decoder's cross-process tests).
@@ -23,13 +24,8 @@ const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 const EXPORTER = parseIP('127.0.0.1')
 const IF_NAME = '1.3.6.1.2.1.31.1.1.1.1'
 
-const waitFor = async (what: () => string, condition: () => boolean | Promise<boolean>, timeoutMs = 60_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`)
-    await sleep(50)
-  }
-}
+const waitFor = (what: () => string, condition: () => boolean | Promise<boolean>, timeoutMs = 60_000) =>
+  harnessWaitFor(what, condition, timeoutMs, 50)
 
 describe('snmp-poller as a process on NATS', () => {
   const nats = serviceOrSkip<NatsServer>('nats-server', () => startNats())

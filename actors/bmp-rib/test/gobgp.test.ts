@@ -24,16 +24,12 @@ import { freePort, serviceOrSkip, skipReason } from '../../../test/src/harness/p
 // The in-process transport is not part of the runtime's public surface; tests reach for it.
 import { createMemoryBus } from '../../runtime/src/bus/memory.js'
 import { bmpRibActor } from '../src/actor.js'
+import { waitFor as harnessWaitFor } from '../../../test/src/harness/process.js'
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
-const waitFor = async (what: () => string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`)
-    await sleep(50)
-  }
-}
+const waitFor = (what: () => string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000) =>
+  harnessWaitFor(what, condition, timeoutMs, 50)
 
 const unavailable = await skipReason('gobgpd', ensureGobgp)
 

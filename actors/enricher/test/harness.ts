@@ -9,16 +9,12 @@ import { type BusService, type HttpEndpoint, type ResolvedConfig, configSchema, 
 import { Effect, Exit, Fiber, Scope } from 'effect'
 import { createMemoryBus } from '../../runtime/src/bus/memory.js'
 import { enricherActor } from '../src/actor.js'
+import { waitFor as harnessWaitFor } from '../../../test/src/harness/process.js'
 
 export const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
-export const waitFor = async (what: () => string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`)
-    await sleep(10)
-  }
-}
+export const waitFor = (what: () => string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000) =>
+  harnessWaitFor(what, condition, timeoutMs, 10)
 
 /** The whole configuration from a document, as `flowbus` would load it from a file. */
 export const resolveConfig = (document: Record<string, unknown>): ResolvedConfig => {

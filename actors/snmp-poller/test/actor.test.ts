@@ -26,16 +26,12 @@ import { type ReferenceValue, type Snmpd, freeUdpPort, startSnmpd } from '../../
 import { createMemoryBus } from '../../runtime/src/bus/memory.js'
 import { snmpPollerActor } from '../src/actor.js'
 import { OID, pollOids } from '../src/poll.js'
+import { waitFor as harnessWaitFor } from '../../../test/src/harness/process.js'
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
-const waitFor = async (what: () => string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`)
-    await sleep(20)
-  }
-}
+const waitFor = (what: () => string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000) =>
+  harnessWaitFor(what, condition, timeoutMs, 20)
 
 const GOOD = parseIP('127.0.0.1')
 // Also on loopback, polled at a port nobody listens on: every request times out.

@@ -268,3 +268,20 @@ export function serviceOrSkip<S extends StoppableService>(name: string, start: (
     },
   }
 }
+
+/**
+ * Polls `condition` until it holds, or fails naming `what` (evaluated at the end, so it can
+ * report the last state) after `timeoutMs`. For tests waiting on other processes or actors.
+ */
+export async function waitFor(
+  what: () => string,
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 30_000,
+  intervalMs = 50,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`)
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
+}
