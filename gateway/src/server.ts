@@ -63,6 +63,11 @@ export const createGatewayServer = (options: GatewayServerOptions): GatewayServe
       maskError: (error, message) => {
         const original = (error as GraphQLError).originalError ?? error
         if (original instanceof GraphQLError) return original
+        // A client that went away mid-request (navigation, a cancelled fetch) surfaces as Node's
+        // "aborted" error: not the server's fault, so answered as a cancellation and not logged.
+        if ((original as Error)?.message === 'aborted') {
+          return new GraphQLError('cancelled: the client went away', { extensions: { code: 'QUERY_CANCELLED' } })
+        }
         options.onInternalError?.(original)
         return new GraphQLError(`${message}: ${(original as Error)?.message ?? String(original)}`, { extensions: { code: 'INTERNAL' } })
       },
