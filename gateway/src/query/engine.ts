@@ -122,9 +122,13 @@ export type OrderBy = 'TIME_DESC' | 'TIME_ASC' | 'BYTES_DESC' | 'PACKETS_DESC'
 const OTHER = 'Other'
 const TOTAL = 'Total'
 
-/** Seconds back for the previous-period overlay: the shortest calendar period covering the range. */
+/**
+ * Seconds back for the previous-period overlay: the shortest calendar period covering the range.
+ * Ranges a little over a period (a "last day" rounded outwards to whole steps) still compare
+ * with that period, not with the next one up.
+ */
 export const previousPeriodOffset = (rangeSeconds: number): number => {
-  for (const period of [3600, 86_400, 7 * 86_400, 30 * 86_400]) if (rangeSeconds <= period) return period
+  for (const period of [3600, 86_400, 7 * 86_400, 30 * 86_400]) if (rangeSeconds <= period * 1.1) return period
   return 365 * 86_400
 }
 
