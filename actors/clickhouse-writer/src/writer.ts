@@ -10,6 +10,10 @@
 // pending one it waits for the other messages of that batch, which all come back too (none was
 // acknowledged), and the batch is inserted again under the same token: ClickHouse skips it if the
 // first attempt had committed. Messages found in no record were never inserted and group freely.
+//
+// Copies from upstream: a decoder or enricher that crashed before its ack publishes the same
+// enriched message again, at a new position, so neither the ledger nor the token can tell. The
+// content hash can: a message whose hash was stored recently, or is held now, is not stored twice.
 import { createHash } from 'node:crypto'
 import type { WriterBatchRecord } from '@flowbus/bus-schemas'
 import { describeError, isRejectedData } from './errors.js'
@@ -96,6 +100,8 @@ export interface WriterOptions {
 export type Accepted = { readonly held: true } | { readonly held: false; readonly rejected: string }
 
 const REJECTED_MEMORY = 10_000
+/** Hashes of stored messages remembered for upstream copies: minutes of traffic at 500-flow messages. */
+const STORED_MEMORY = 200_000
 
 export const blockHash = (block: Uint8Array): string => createHash('md5').update(block).digest('hex')
 
@@ -115,6 +121,10 @@ export class FlowWriter {
   readonly #queue: Batch[] = []
   /** Messages ClickHouse refused, by hash: their redeliveries fail so the bus dead-letters them. */
   readonly #rejected = new Map<string, string>()
+  /** Hashes of messages stored lately, oldest first: a copy published again upstream is acknowledged. */
+  readonly #stored = new Set<string>()
+  /** Held messages by content hash: a copy arriving meanwhile is settled with the first. */
+  readonly #heldByHash = new Map<string, Held>()
   readonly #ticker: NodeJS.Timeout
   #openMessages = 0
   #openBytes = 0
@@ -157,12 +167,22 @@ export class FlowWriter {
         return { held: true }
       }
       if (record !== undefined) {
-        this.#held.set(id, held)
+        this.#hold(held)
         this.#regroup(record, held)
         return { held: true }
       }
     }
-    this.#held.set(id, held)
+    if (this.#stored.has(message.hash)) {
+      this.#options.events.alreadyStored?.(message.rows)
+      await message.ack()
+      return { held: true }
+    }
+    const twin = this.#heldByHash.get(message.hash)
+    if (twin !== undefined) {
+      twin.deliveries.push({ ack: message.ack, nak: message.nak })
+      return { held: true }
+    }
+    this.#hold(held)
     let batch = this.#open.get(shard)
     const last = batch?.members.at(-1)?.message.position
     // A batch's positions increase: a message from before (a nak'ed one coming back) starts a new one.
@@ -317,7 +337,8 @@ export class FlowWriter {
     }
     if (outcome !== 'stored' && positioned) await ledger.remove(record!).catch(() => undefined)
     for (const held of batch.members) {
-      this.#held.delete(held.id)
+      this.#release(held)
+      if (outcome === 'stored') this.#rememberStored(held.message.hash)
       if (outcome !== 'stored') {
         this.#remember(held.message.hash, outcome.rejected)
         this.#options.events.rejected(outcome.rejected, held.message.rows)
@@ -328,7 +349,22 @@ export class FlowWriter {
 
   /** Closing during an outage: the messages stay unacknowledged for the next writer. */
   #giveUp(batch: Batch): void {
-    for (const held of batch.members) this.#held.delete(held.id)
+    for (const held of batch.members) this.#release(held)
+  }
+
+  #hold(held: Held): void {
+    this.#held.set(held.id, held)
+    this.#heldByHash.set(held.message.hash, held)
+  }
+
+  #release(held: Held): void {
+    this.#held.delete(held.id)
+    if (this.#heldByHash.get(held.message.hash) === held) this.#heldByHash.delete(held.message.hash)
+  }
+
+  #rememberStored(hash: string): void {
+    if (this.#stored.size >= STORED_MEMORY) this.#stored.delete(this.#stored.values().next().value!)
+    this.#stored.add(hash)
   }
 
   async #withRetries(what: string, work: () => Promise<void>): Promise<'done' | 'abandoned'> {

@@ -111,6 +111,25 @@ describe('grouped inserts across a crash', () => {
     expect(await count()).toBe(10 * 400)
   })
 
+  it('stores once a message an upstream actor published again at a new position, held or already stored', async () => {
+    const { messages, store, count } = await setup('copies')
+    const acks: number[] = []
+    const inserts: number[] = []
+    const writer = await writerOn(new Map(), store, inserts)
+    // An enricher that crashed before its ack publishes the same enriched bytes again: same hash,
+    // new position. One copy arrives while the original waits in an open group…
+    for (const m of messages.slice(0, 2)) await deliver(writer, m, acks)
+    await deliver(writer, { ...messages[1]!, position: 201 }, acks)
+    for (const m of messages.slice(2, 4)) await deliver(writer, m, acks)
+    await writer.flush()
+    // …another after its original was stored.
+    await deliver(writer, { ...messages[2]!, position: 203 }, acks)
+    await writer.close()
+    expect(await count()).toBe(4 * 400)
+    expect(inserts.reduce((a, b) => a + b, 0)).toBe(4 * 400)
+    expect(acks.sort((a, b) => a - b)).toEqual([101, 103, 105, 107, 201, 203])
+  })
+
   it('without the ledger the same crash stores the regrouped messages twice (why the ledger exists)', async () => {
     const { messages, store, count } = await setup('noledger')
     const crashing: StoreBatch = async (batch, token) => {
