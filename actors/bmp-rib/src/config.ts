@@ -1,19 +1,10 @@
 // The bmp-rib configuration section: where the BMP listener binds, how long a peer's routes
 // outlive its session, and bounds on what one router may send.
 import { parseIP } from '@flowbus/bus-schemas'
-import { Duration } from '@flowbus/runtime'
+import { Duration, ParsedText } from '@flowbus/runtime'
 import { Schema } from 'effect'
 
-const IPAddress = Schema.String.pipe(
-  Schema.filter((text) => {
-    try {
-      parseIP(text)
-      return true
-    } catch (error) {
-      return (error as Error).message
-    }
-  }),
-)
+const IPAddress = ParsedText(parseIP)
 
 export const BmpRibConfig = Schema.Struct({
   listenAddress: Schema.optionalWith(IPAddress, { default: () => '0.0.0.0' }).annotations({

@@ -1,26 +1,14 @@
 // The demo-exporter configuration section: the simulated network (exporters, their interfaces and
 // BGP neighbours, traffic profiles), where flows, BMP and SNMP go, the rate and the seed.
 import { parseIP } from '@flowbus/bus-schemas'
-import { Duration, parsePrefix } from '@flowbus/runtime'
+import { Duration, ParsedText, parsePrefix } from '@flowbus/runtime'
 import { Schema } from 'effect'
 import { defaultExporters, defaultProfiles } from './default-network.js'
 
-const validated = (parse: (text: string) => unknown) =>
-  Schema.String.pipe(
-    Schema.filter((text) => {
-      try {
-        parse(text)
-        return true
-      } catch (error) {
-        return (error as Error).message
-      }
-    }),
-  )
+const IPAddress = ParsedText(parseIP)
+const Prefix = ParsedText(parsePrefix).annotations({ description: 'an IP prefix such as 192.0.2.0/24 or 2001:db8::/32' })
 
-const IPAddress = validated(parseIP)
-const Prefix = validated(parsePrefix).annotations({ description: 'an IP prefix such as 192.0.2.0/24 or 2001:db8::/32' })
-
-const HostPort = validated((text) => {
+const HostPort = ParsedText((text) => {
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text)
   if (!match || Number(match[3]) > 65535) throw new Error(`"${text}" is not host:port (IPv6 as [addr]:port)`)
 }).annotations({ description: 'host:port, IPv6 as [addr]:port' })

@@ -1,7 +1,7 @@
 // The enricher's configuration section: consumer group, exporter and interface metadata
 // (static, remote HTTP sources, the snmp-poller's buckets), the unknown-metadata policy,
 // routing lookups, the live fan-out, the JSON export, and the enrichment stages' options.
-import { Duration, withDefaults } from '@flowbus/runtime'
+import { Duration, ParsedText, withDefaults } from '@flowbus/runtime'
 import { Schema } from 'effect'
 import { ASNConfig } from './asn/stage.js'
 import { ClassificationConfig } from './classification/stage.js'
@@ -14,16 +14,7 @@ const positiveInt = Schema.Number.pipe(Schema.int(), Schema.positive())
 const nonNegativeInt = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
 const optionalText = (description: string) => Schema.optional(Schema.String).annotations({ description })
 
-const Subnet = Schema.String.pipe(
-  Schema.filter((text) => {
-    try {
-      parseSubnet(text)
-      return true
-    } catch (error) {
-      return (error as Error).message
-    }
-  }),
-).annotations({ description: 'an IP prefix (192.0.2.0/24, 2001:db8::/32) or a single address' })
+const Subnet = ParsedText(parseSubnet).annotations({ description: 'an IP prefix (192.0.2.0/24, 2001:db8::/32) or a single address' })
 
 const Boundary = Schema.Literal('external', 'internal', 'undefined').annotations({
   description: 'external (towards other networks), internal, or undefined',

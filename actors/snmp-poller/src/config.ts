@@ -1,32 +1,14 @@
 // The snmp-poller's configuration section: how to reach each exporter's agent (by subnet, v2c
 // communities or a v3 user), timeouts, the cache's refresh and expiry, concurrency and the breaker.
 import { parseIP } from '@flowbus/bus-schemas'
-import { Duration, parsePrefix } from '@flowbus/runtime'
+import { Duration, ParsedText, parsePrefix } from '@flowbus/runtime'
 import { Schema } from 'effect'
 
 const positiveInt = Schema.Number.pipe(Schema.int(), Schema.positive())
 
-const Subnet = Schema.String.pipe(
-  Schema.filter((text) => {
-    try {
-      parsePrefix(text)
-      return true
-    } catch (error) {
-      return (error as Error).message
-    }
-  }),
-).annotations({ description: 'an IP prefix such as 192.0.2.0/24, 2001:db8::/32 or ::/0 (every exporter)' })
+const Subnet = ParsedText(parsePrefix).annotations({ description: 'an IP prefix such as 192.0.2.0/24, 2001:db8::/32 or ::/0 (every exporter)' })
 
-const Address = Schema.String.pipe(
-  Schema.filter((text) => {
-    try {
-      parseIP(text)
-      return true
-    } catch (error) {
-      return (error as Error).message
-    }
-  }),
-)
+const Address = ParsedText(parseIP)
 
 const V3User = Schema.Struct({
   name: Schema.String.pipe(Schema.minLength(1)).annotations({ description: 'USM user name' }),

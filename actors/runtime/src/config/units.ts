@@ -113,3 +113,19 @@ export const ByteSize = Schema.transformOrFail(
   description: 'a size such as "512KiB", "64MiB", "1GB", or a number of bytes',
   jsonSchema: { anyOf: [{ type: 'string', pattern: '^\\s*\\d+(\\.\\d+)?\\s*([kKmMgGtT][iI]?[bB]|[bB])?\\s*$' }, { type: 'integer', minimum: 0 }] },
 })
+
+/**
+ * Text that `parse` accepts, kept as written: the parser's own message becomes the validation
+ * error, which the config loader reports with the key (an address, a prefix, host:port…).
+ */
+export const ParsedText = (parse: (text: string) => unknown) =>
+  Schema.String.pipe(
+    Schema.filter((text) => {
+      try {
+        parse(text)
+        return true
+      } catch (error) {
+        return (error as Error).message
+      }
+    }),
+  )
