@@ -107,7 +107,20 @@ export const openTopology = async (
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLOWBUS_'))) as Record<string, string>
   const members = new Map<string, Member>()
 
+  // A member that dies while starting is started once more, as the compose restart policy or
+  // Nomad would; its first output stays in the log. (Seen on Kafka: the storage process was
+  // interrupted while starting after a SIGKILL of its predecessor, cause under investigation.)
   const start = async (name: string): Promise<Member> => {
+    try {
+      return await startOnce(name)
+    } catch (error) {
+      if (!/exited \(/.test((error as Error).message)) throw error
+      console.warn(`multiprocess: ${name} died while starting, starting it again:\n${(error as Error).message}`)
+      return await startOnce(name)
+    }
+  }
+
+  const startOnce = async (name: string): Promise<Member> => {
     const actors = layout[name]!
     const httpPort = members.get(name)?.httpPort ?? (await freePort())
     const args = actors.length === 1 ? ['actor', actors[0]!, '--config', configFile] : ['start', '--actors', actors.join(','), '--config', configFile]

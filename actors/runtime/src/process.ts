@@ -68,7 +68,9 @@ export const runActors = (options: RunOptions): Effect.Effect<void, unknown> => 
  */
 export const runUntilSignal = async (options: RunOptions): Promise<number> => {
   const fiber = Effect.runFork(runActors(options))
+  let signalled = false
   const stop = () => {
+    signalled = true
     Effect.runFork(Fiber.interrupt(fiber))
   }
   process.once('SIGINT', stop)
@@ -76,7 +78,15 @@ export const runUntilSignal = async (options: RunOptions): Promise<number> => {
   const exit = await Effect.runPromise(Fiber.await(fiber))
   process.off('SIGINT', stop)
   process.off('SIGTERM', stop)
-  if (Exit.isSuccess(exit) || Exit.isInterrupted(exit)) return 0
+  if (Exit.isSuccess(exit) || (Exit.isInterrupted(exit) && signalled)) return 0
+  if (Exit.isInterrupted(exit)) {
+    // Nobody asked to stop: something inside interrupted the actors. Say so, with the fibers
+    // involved, instead of exiting 0 as if an operator had pressed Ctrl-C.
+    await Effect.runPromise(
+      Effect.logError('flowbus stopped: interrupted without a signal', exit.cause).pipe(Effect.provide(LoggingLive(options.config.log))),
+    )
+    return 1
+  }
   await Effect.runPromise(Effect.logError('flowbus stopped on an error', exit.cause).pipe(Effect.provide(LoggingLive(options.config.log))))
   return 1
 }
