@@ -157,14 +157,6 @@ const ownRouter = lookupRate(routers[0]!)
 const ownRouterWall = wallRate
 const otherExporter = lookupRate(parseIP('203.0.113.9'))
 const otherExporterWall = wallRate
-// With BENCH_COMPACT=1, the same lookups once each prefix's routes sit together (Rib.compact; the
-// actor does not call it yet, so the peer drop after it is not the actor's either).
-const COMPACT = process.env.BENCH_COMPACT === '1'
-t0 = cpuMs()
-if (COMPACT) rib.compact()
-const compactMs = cpuMs() - t0
-const compacted = COMPACT ? lookupRate(routers[0]!) : 0
-const compactedWall = wallRate
 
 const prefixes = rib.prefixCount.ipv4 + rib.prefixCount.ipv6
 t0 = cpuMs()
@@ -187,8 +179,3 @@ console.log(`bench rib.lookup-other-exporter ${Math.round(otherExporter)} lookup
 // Wall clock of the same runs: lower than CPU time whenever other jobs share the cores.
 console.log(`bench rib.lookup-wall ${Math.round(ownRouterWall)} lookups/s`)
 console.log(`bench rib.lookup-other-exporter-wall ${Math.round(otherExporterWall)} lookups/s`)
-if (COMPACT) {
-  console.log(`bench rib.compact ${compactMs.toFixed(0)} ms`)
-  console.log(`bench rib.lookup-compacted ${Math.round(compacted)} lookups/s`)
-  console.log(`bench rib.lookup-compacted-wall ${Math.round(compactedWall)} lookups/s`)
-}

@@ -76,28 +76,131 @@ describe('RIB lookups', () => {
     expect(lookup('192.0.2.1', ['198.51.100.1'])).toEqual(['65009/24 via 192.0.2.1'])
   })
 
-  it('answers the same after compact(), and keeps announcing, withdrawing and dropping peers', () => {
-    const { rib, peer, announce, lookup } = setup()
-    const peers = [peer('192.0.2.1', '10.0.0.1'), peer('192.0.2.2', '10.0.0.2'), peer('192.0.2.3', '10.0.0.3')]
-    const prefixes: string[] = []
-    for (let i = 0; i < 60; i++) prefixes.push(`10.${i % 7}.${(i * 37) % 256}.0/${20 + (i % 5)}`, `2001:db8:${i.toString(16)}::/${40 + (i % 9)}`)
-    // Peers announce overlapping parts in turn, so a prefix's routes are spread over the slots.
-    peers.forEach((p, k) => prefixes.forEach((prefix, i) => (i + k) % 3 !== 0 && announce(p, [prefix], [65000 + k, 64000 + i], `10.0.0.${k + 1}`)))
-    announce(peers[0]!, ['10.1.0.0/16'], [65000, 1], '10.0.0.1', [5])
-    const addresses = prefixes.map((p) => p.split('/')[0]!.replace(/\.0$/, '.9').replace(/::$/, '::9'))
-    const before = ['192.0.2.1', '192.0.2.3', '203.0.113.1'].map((exporter) => lookup(exporter, addresses))
-    const routes = rib.size
-    expect(rib.compact()).toBe(routes)
-    expect(['192.0.2.1', '192.0.2.3', '203.0.113.1'].map((exporter) => lookup(exporter, addresses))).toEqual(before)
-    const first = parsePrefix(prefixes[0]!)
-    const holders = () => rib.routesOf(first.address, first.prefixLength).map((r) => r.peer).sort()
-    const expected = [...new Set([...holders().filter((p) => p !== peers[1]), peers[2]!])].sort()
-    expect(rib.withdraw(peers[1]!, prefixList([prefixes[0]!]))).toBe(1)
-    announce(peers[2]!, [prefixes[0]!], [65002, 7], '10.0.0.3')
-    expect(holders()).toEqual(expected)
-    const left = rib.size
-    expect(rib.removePeer(peers[0]!) + rib.removePeer(peers[1]!) + rib.removePeer(peers[2]!)).toBe(left)
-    expect(rib.size).toBe(0)
+  it('answers as a brute-force reference through random announcements, withdrawals, flushes and peer drops', () => {
+    // Many peers on a few routers, ADD-PATH ids and prefixes nested around and below /24s, so
+    // prefixes hold more routes than a block and /24s are covered, split and uncovered in turn.
+    const { rib } = setup()
+    let seed = 11
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff
+      return seed % n
+    }
+    const routers = ['192.0.2.1', '192.0.2.2', '192.0.2.3']
+    const hops = ['10.255.0.1', '10.255.0.2', '10.255.0.3']
+    const pool = [
+      '10.0.0.0/8', '10.1.0.0/16', '10.1.2.0/23', '10.1.2.0/24', '10.1.3.0/24', '10.1.2.0/25', '10.1.2.128/26',
+      '10.1.2.7/32', '10.1.3.64/27', '10.2.0.0/15', '10.3.0.0/24', '10.3.0.0/28', '0.0.0.0/0', '10.1.2.0/26',
+      '2001:db8::/32', '2001:db8:1::/48', '2001:db8:1:2::/64', '::/0',
+    ]
+    type Peer = { id: number; router: number; neighbor: string; up: boolean }
+    type Route = { peer: Peer; pathId: number; prefix: string; path: string; hop: string }
+    const peers: Peer[] = []
+    const routes = new Map<string, Route>()
+    const addPeer = () => {
+      const router = random(routers.length)
+      const neighbor = `10.0.0.${1 + random(4)}`
+      const id = rib.addPeer({ key: `${peers.length}`, routerAddress: parseIP(routers[router]!), address: parseIP(neighbor), asn: 65000, peerType: 0, postPolicy: true })
+      peers.push({ id, router, neighbor, up: true })
+    }
+    for (let i = 0; i < 7; i++) addPeer()
+    const covers = (prefix: string, address: string): boolean => {
+      const p = parsePrefix(prefix)
+      const a = parseIP(address)
+      for (let bit = 0; bit < p.prefixLength; bit++) if (((a[bit >> 3]! ^ p.address[bit >> 3]!) >> (7 - (bit & 7))) & 1) return false
+      return true
+    }
+    const ip4Order = (a: string, b: string) => {
+      const x = parseIP(a)
+      const y = parseIP(b)
+      for (let i = 0; i < 16; i++) if (x[i] !== y[i]) return x[i]! - y[i]!
+      return 0
+    }
+    // Peer order of the documented rule: live first, lowest neighbor, lowest router, newest.
+    const rank = (a: Peer, b: Peer) => Number(b.up) - Number(a.up) || ip4Order(a.neighbor, b.neighbor) || ip4Order(routers[a.router]!, routers[b.router]!) || b.id - a.id
+    const expected = (exporter: number, address: string, hop: string | undefined): string => {
+      const candidates = [...routes.values()].filter((r) => covers(r.prefix, address))
+      const lengthOf = (r: Route) => parsePrefix(r.prefix).prefixLength
+      const pick = (accept: (r: Route) => boolean, preferHop: boolean): Route | undefined => {
+        const accepted = candidates.filter(accept)
+        if (accepted.length === 0) return undefined
+        const longest = Math.max(...accepted.map(lengthOf))
+        const onLongest = accepted.filter((r) => lengthOf(r) === longest)
+        onLongest.sort((a, b) => (preferHop ? Number(b.hop === hop) - Number(a.hop === hop) : 0) || rank(a.peer, b.peer) || a.pathId - b.pathId)
+        return onLongest[0]
+      }
+      const chosen =
+        pick((r) => r.peer.router === exporter, hop !== undefined) ??
+        (hop !== undefined ? pick((r) => r.hop === hop, true) : undefined) ??
+        pick(() => true, false)
+      if (!chosen) return '-'
+      const length = parsePrefix(chosen.prefix).prefixLength - (chosen.prefix.includes(':') ? 0 : 96)
+      return `${chosen.peer.id}#${chosen.pathId} ${chosen.path}/${length}`
+    }
+    const check = () => {
+      const addresses = Array.from({ length: 40 }, (_, i) =>
+        i % 5 === 4 ? `2001:db8:${random(3)}:${random(4)}::${random(9)}` : `10.${random(4)}.${random(4)}.${random(256)}`,
+      )
+      for (const exporter of [0, 1, 2, 3]) {
+        for (const withHops of [false, true]) {
+          const flowHops = addresses.map(() => (withHops && random(3) > 0 ? hops[random(3)]! : undefined))
+          const packed = new Uint8Array(16 * addresses.length)
+          addresses.forEach((a, i) => packed.set(parseIP(a), 16 * i))
+          const hopBytes = new Uint8Array(16 * addresses.length)
+          flowHops.forEach((h, i) => h && hopBytes.set(parseIP(h), 16 * i))
+          const chosen = new Int32Array(addresses.length)
+          const lengths = new Uint8Array(addresses.length)
+          rib.lookup(parseIP(routers[exporter] ?? '203.0.113.1'), packed, addresses.length, withHops ? hopBytes : undefined, chosen, lengths)
+          const answers = [...chosen].map((slot, i) => {
+            if (slot < 0) return '-'
+            const r = rib.route(slot, lengths[i]!)
+            const peer = peers.find((p) => rib.peer(p.id) === r.peer)!
+            return `${peer.id}#${r.pathId} ${r.attributes.asPath.join(' ')}/${r.prefixLength}`
+          })
+          expect(answers, `exporter ${routers[exporter] ?? 'none'}, hops ${withHops}`).toEqual(addresses.map((a, i) => expected(exporter, a, flowHops[i])))
+        }
+      }
+      expect(rib.size).toBe(routes.size)
+      const prefixes = new Set([...routes.values()].map((r) => r.prefix))
+      expect(rib.prefixCount.ipv4 + rib.prefixCount.ipv6).toBe(prefixes.size)
+    }
+    let serial = 0
+    for (let step = 0; step < 400; step++) {
+      const op = random(100)
+      const peer = peers[random(peers.length)]!
+      if (op < 55) {
+        const chosen = [...new Set(Array.from({ length: 1 + random(4) }, () => pool[random(pool.length)]!))]
+        const family = chosen[0]!.includes(':')
+        const same = chosen.filter((p) => p.includes(':') === family)
+        const pathId = random(4) === 0 ? random(3) : 0
+        const hop = hops[random(3)]!
+        const path = [65000 + peer.id, ++serial]
+        rib.announce(peer.id, prefixList(same, same.map(() => pathId)), rib.attributes.intern(path, [], [], parseIP(hop)))
+        for (const prefix of same) routes.set(`${peer.id}|${pathId}|${prefix}`, { peer, pathId, prefix, path: path.join(' '), hop })
+      } else if (op < 80) {
+        const prefix = pool[random(pool.length)]!
+        const pathId = random(3) === 0 ? random(3) : 0
+        const had = routes.delete(`${peer.id}|${pathId}|${prefix}`)
+        expect(rib.withdraw(peer.id, prefixList([prefix], [pathId]))).toBe(had ? 1 : 0)
+      } else if (op < 88) {
+        const family = random(2) === 0 ? 'ipv4' : 'ipv6'
+        const mine = [...routes.entries()].filter(([, r]) => r.peer === peer && r.prefix.includes(':') === (family === 'ipv6'))
+        mine.forEach(([key]) => routes.delete(key))
+        expect(rib.flush(peer.id, family)).toBe(mine.length)
+      } else if (op < 94) {
+        const mine = [...routes.entries()].filter(([, r]) => r.peer === peer)
+        mine.forEach(([key]) => routes.delete(key))
+        expect(rib.removePeer(peer.id)).toBe(mine.length)
+        peers.splice(peers.indexOf(peer), 1)
+        addPeer()
+      } else {
+        peer.up = !peer.up
+        rib.setPeerUp(peer.id, peer.up)
+      }
+      if (step % 10 === 9) check()
+    }
+    check()
+    for (const peer of [...peers]) rib.removePeer(peer.id)
+    expect([rib.size, rib.prefixCount, rib.attributes.sets.size]).toEqual([0, { ipv4: 0, ipv6: 0 }, 0])
   })
 
   it('frees interned attributes with the last route using them', () => {

@@ -1,19 +1,36 @@
 // The RIB: every BMP peer's routes in two prefix tries (IPv4, IPv6) sharing prefixes, each prefix
-// holding a list of compact route slots (peer, path id, attribute set) in typed arrays.
+// holding its routes (peer, path id, attribute set) in blocks of four, one cache line, in typed arrays.
 //
-// A prefix's value in the trie is the index of its first route slot; slots chain through `next`.
-// Attributes are interned (attributes.ts), so a route costs 14 bytes plus its share of the trie.
-import { IPV4_INDEX_16, PrefixTrie, WARM_LANES } from '@flowbus/runtime'
+// A prefix's value in the trie is its first block, fixed for the prefix's life; more than four
+// routes chain further blocks. IPv4 lookups read a table by /24 first (the route block and length
+// of the longest prefix covering the whole /24), the trie only when longer prefixes lie inside.
+// Attributes are interned (attributes.ts), so a route costs 16 bytes plus its share of the trie.
+import { PrefixTrie, WARM_LANES, clearHostBits } from '@flowbus/runtime'
 import type { Family, PrefixList } from '../bgp/update.js'
 import { AttributeTable, type AttributeSet } from './attributes.js'
 
 const NONE = -1
-// Fields of a route slot.
-const PEER = 0
-const PATH_ID = 1
-const ATTRIBUTES = 2
-const NEXT = 3
 const MAX_PEERS = 0xffff
+/**
+ * A block: 16 int32 (64 bytes), the routes of one prefix in four slots. Slot `s` is slot `s & 3`
+ * of block `s >> 2`; the fields a lookup reads (peers, then attribute sets) come first, so they
+ * share a cache line even when the array is not 64-byte aligned.
+ */
+const BLOCK = 16
+const PEER = 0 // + slot: the slot's peer id, EMPTY when unused
+const ATTRIBUTES = 4 // + slot
+const PATH_ID = 8 // + slot
+const NEXT_BLOCK = 12 // the prefix's next block (NONE: last)
+const HEAD_BLOCK = 13 // the prefix's first block (NONE: the block is free)
+const META = 14 // prefix length | IPV6_FLAG (the family, for flushes by family)
+const IPV6_FLAG = 0x100
+const EMPTY = -1
+/** Blocks are numbered below 2^26: a /24 entry packs a block number, a length and a flag. */
+const MAX_BLOCKS = (1 << 26) - 2
+// A /24 entry (IPv4): bit 31 set when longer prefixes lie inside the /24 (look up the trie), bits
+// 26-30 the length (0-24) of the longest prefix covering the /24, bits 0-25 its block + 1 (0: none).
+const DEEPER = 1 << 31
+const COVER_BLOCK = (1 << 26) - 1
 const IPV6_GLOBAL_UNICAST = Uint8Array.of(0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 /** A peer as the RIB knows it: one RIB view (pre/post-policy, Loc-RIB) of one BGP neighbor. */
@@ -56,22 +73,28 @@ const isIPv4Mapped = (b: Uint8Array, o: number): boolean =>
 export class Rib {
   readonly attributes = new AttributeTable()
   /**
-   * First levels of 2^24 entries (80 MB each): IPv4 by /24 (a descent starts at the /24 itself or
-   * the deepest node above it), IPv6 by /27 within 2000::/3, where unicast routes live.
+   * IPv4 keeps the trie's default first level (the /16s): the /24 table below answers most
+   * lookups. IPv6 indexes 2000::/3 down to /27 (2^24 entries, 80 MB), where unicast routes live.
    */
   private readonly tries = {
-    ipv4: new PrefixTrie<number>(1 << 16, { ...IPV4_INDEX_16, bits: 24 }),
+    ipv4: new PrefixTrie<number>(1 << 16),
     ipv6: new PrefixTrie<number>(1 << 12, { base: IPV6_GLOBAL_UNICAST, baseLength: 3, bits: 24 }),
   }
+  /** Per IPv4 /24: the longest prefix covering all of it, or a flag sending lookups to the trie (64 MB). */
+  private readonly covers = new Int32Array(1 << 24)
+  /** Per IPv4 /24: prefixes longer than /24 inside it (32 MB). */
+  private readonly deeper = new Uint16Array(1 << 24)
   private readonly peers: (PeerState | undefined)[] = []
   private readonly freePeerIds: number[] = []
   /** Preference among peers for the same prefix (lower first), see `rankPeers`. */
   private peerRank = new Int32Array(16)
 
-  /** Route slots, four int32 each (one cache line holds four routes): peer, path id, attributes, next. */
-  private slots = new Int32Array(4 << 16)
-  private slotsUsed = 0
-  private freeSlot = NONE
+  /** Route blocks, BLOCK int32 each. */
+  private blocks = new Int32Array(BLOCK << 14)
+  /** Per block heading a prefix: the prefix's 16 bytes (to remove it without a trie walk). */
+  private prefixBytes = new Uint8Array(16 << 14)
+  private blocksUsed = 0
+  private freeBlock = NONE
   private routeCount = 0
 
   // Lookup scratch (no allocation per address).
@@ -79,9 +102,9 @@ export class Rib {
   private readonly laneValues: (number | undefined)[] = new Array<number | undefined>(WARM_LANES).fill(undefined)
   private readonly laneHeads = new Int32Array(WARM_LANES)
   private readonly laneLengths = new Int32Array(WARM_LANES)
-  private readonly laneCursor = new Int32Array(WARM_LANES)
   private readonly laneIPv4 = new Uint8Array(WARM_LANES)
   private routerFlags = new Uint8Array(16)
+  private touched = 0
 
   /** Routes held, all peers and families. */
   get size(): number {
@@ -92,12 +115,15 @@ export class Rib {
     return { ipv4: this.tries.ipv4.size, ipv6: this.tries.ipv6.size }
   }
 
-  /** Bytes of the typed arrays holding tries and route slots (attributes not counted). */
+  /** Bytes of the typed arrays holding tries, the /24 table and route blocks (attributes not counted). */
   get structureBytes(): number {
     return (
       this.tries.ipv4.nodeBytes +
       this.tries.ipv6.nodeBytes +
-      this.slots.byteLength
+      this.covers.byteLength +
+      this.deeper.byteLength +
+      this.blocks.byteLength +
+      this.prefixBytes.byteLength
     )
   }
 
@@ -145,24 +171,52 @@ export class Rib {
     live.forEach((p, rank) => (this.peerRank[p.id] = rank))
   }
 
-  private allocateSlot(): number {
-    if (this.freeSlot !== NONE) {
-      const slot = this.freeSlot
-      this.freeSlot = this.slots[4 * slot + NEXT]!
-      return slot
+  /** A block with four empty slots, chained to nothing, belonging to the prefix headed by `head` (itself: NONE). */
+  private allocateBlock(head: number, meta: number): number {
+    let b = this.freeBlock
+    if (b !== NONE) this.freeBlock = this.blocks[BLOCK * b + NEXT_BLOCK]!
+    else {
+      if (this.blocksUsed >= MAX_BLOCKS) throw new RangeError(`the RIB holds at most ${MAX_BLOCKS} route blocks (${4 * MAX_BLOCKS} routes)`)
+      if (BLOCK * (this.blocksUsed + 1) > this.blocks.length) {
+        const grown = new Int32Array(this.blocks.length * 2)
+        grown.set(this.blocks)
+        this.blocks = grown
+        const bytes = new Uint8Array(this.prefixBytes.length * 2)
+        bytes.set(this.prefixBytes)
+        this.prefixBytes = bytes
+      }
+      b = this.blocksUsed++
     }
-    if (4 * this.slotsUsed === this.slots.length) {
-      const grown = new Int32Array(this.slots.length * 2)
-      grown.set(this.slots)
-      this.slots = grown
-    }
-    return this.slotsUsed++
+    const at = BLOCK * b
+    const blocks = this.blocks
+    blocks[at + PEER] = blocks[at + PEER + 1] = blocks[at + PEER + 2] = blocks[at + PEER + 3] = EMPTY
+    blocks[at + NEXT_BLOCK] = NONE
+    blocks[at + HEAD_BLOCK] = head === NONE ? b : head
+    blocks[at + META] = meta
+    return b
   }
 
-  private releaseSlot(slot: number): void {
-    this.attributes.release(this.slots[4 * slot + ATTRIBUTES]!)
-    this.slots[4 * slot + NEXT] = this.freeSlot
-    this.freeSlot = slot
+  /** Frees a block; its slots read as empty (flushes scan free blocks too). */
+  private releaseBlock(b: number): void {
+    const at = BLOCK * b
+    const blocks = this.blocks
+    blocks[at + PEER] = blocks[at + PEER + 1] = blocks[at + PEER + 2] = blocks[at + PEER + 3] = EMPTY
+    blocks[at + HEAD_BLOCK] = NONE
+    this.blocks[at + NEXT_BLOCK] = this.freeBlock
+    this.freeBlock = b
+  }
+
+  private blockEmpty(b: number): boolean {
+    const at = BLOCK * b + PEER
+    const blocks = this.blocks
+    return blocks[at] === EMPTY && blocks[at + 1] === EMPTY && blocks[at + 2] === EMPTY && blocks[at + 3] === EMPTY
+  }
+
+  /** Empties a slot, releasing its attribute set. */
+  private clearSlot(slot: number): void {
+    const at = BLOCK * (slot >> 2) + (slot & 3)
+    this.attributes.release(this.blocks[at + ATTRIBUTES]!)
+    this.blocks[at + PEER] = EMPTY
     this.routeCount--
   }
 
@@ -172,33 +226,60 @@ export class Rib {
    */
   announce(peerId: number, prefixes: PrefixList, attributes: number): void {
     const peer = this.peers[peerId]!
-    const trie = this.tries[prefixes.family]
+    const family = prefixes.family
+    const trie = this.tries[family]
     const { addresses, lengths, pathIds } = prefixes
     for (let i = 0; i < prefixes.count; i++) {
-      const pathId = pathIds ? pathIds[i]! : 0
-      const head = trie.get(addresses, lengths[i]!, 16 * i)
-      let slot = head ?? NONE
-      while (slot !== NONE && (this.slots[4 * slot + PEER] !== peerId || this.slots[4 * slot + PATH_ID] !== (pathId | 0))) slot = this.slots[4 * slot + NEXT]!
+      const pathId = pathIds ? pathIds[i]! | 0 : 0
+      const length = lengths[i]!
+      const head = trie.get(addresses, length, 16 * i)
       this.attributes.retain(attributes)
-      if (slot !== NONE) {
-        this.attributes.release(this.slots[4 * slot + ATTRIBUTES]!)
-        this.slots[4 * slot + ATTRIBUTES] = attributes
-        continue
-      }
-      const fresh = this.allocateSlot()
-      this.slots[4 * fresh + PEER] = peerId
-      this.slots[4 * fresh + PATH_ID] = pathId
-      this.slots[4 * fresh + ATTRIBUTES] = attributes
-      this.routeCount++
-      peer.routes[prefixes.family]++
-      // After the head, so the trie keeps its value for a known prefix.
+      let slot = NONE
       if (head === undefined) {
-        this.slots[4 * fresh + NEXT] = NONE
-        trie.insert(addresses, lengths[i]!, fresh, 16 * i)
+        const b = this.allocateBlock(NONE, length | (family === 'ipv6' ? IPV6_FLAG : 0))
+        const bytes = this.prefixBytes
+        bytes.set(addresses.subarray(16 * i, 16 * i + 16), 16 * b)
+        clearHostBits(bytes.subarray(16 * b, 16 * b + 16), length)
+        trie.insert(bytes, length, b, 16 * b)
+        if (family === 'ipv4') this.coverAdded(b, length)
+        slot = 4 * b
       } else {
-        this.slots[4 * fresh + NEXT] = this.slots[4 * head + NEXT]!
-        this.slots[4 * head + NEXT] = fresh
+        // The peer's route with this path id, else the first empty slot, else a new block at the end.
+        const blocks = this.blocks
+        let free = NONE
+        let last = head
+        for (let b = head; b !== NONE; b = blocks[BLOCK * b + NEXT_BLOCK]!) {
+          last = b
+          for (let k = 0; k < 4; k++) {
+            const peerOf = blocks[BLOCK * b + PEER + k]!
+            if (peerOf === EMPTY) {
+              if (free === NONE) free = 4 * b + k
+            } else if (peerOf === peerId && blocks[BLOCK * b + PATH_ID + k] === pathId) {
+              slot = 4 * b + k
+              break
+            }
+          }
+          if (slot !== NONE) break
+        }
+        if (slot !== NONE) {
+          const at = BLOCK * (slot >> 2) + ATTRIBUTES + (slot & 3)
+          this.attributes.release(blocks[at]!)
+          blocks[at] = attributes
+          continue
+        }
+        if (free === NONE) {
+          const b = this.allocateBlock(head, blocks[BLOCK * head + META]!)
+          this.blocks[BLOCK * last + NEXT_BLOCK] = b
+          free = 4 * b
+        }
+        slot = free
       }
+      const at = BLOCK * (slot >> 2) + (slot & 3)
+      this.blocks[at + PEER] = peerId
+      this.blocks[at + PATH_ID] = pathId
+      this.blocks[at + ATTRIBUTES] = attributes
+      this.routeCount++
+      peer.routes[family]++
     }
     this.attributes.release(attributes)
   }
@@ -208,85 +289,150 @@ export class Rib {
     const peer = this.peers[peerId]!
     const trie = this.tries[prefixes.family]
     const { addresses, lengths, pathIds } = prefixes
+    const blocks = this.blocks
     let removed = 0
     for (let i = 0; i < prefixes.count; i++) {
-      const pathId = pathIds ? pathIds[i]! : 0
+      const pathId = pathIds ? pathIds[i]! | 0 : 0
       const head = trie.get(addresses, lengths[i]!, 16 * i)
       if (head === undefined) continue
-      let previous = NONE
-      let slot = head
-      while (slot !== NONE && (this.slots[4 * slot + PEER] !== peerId || this.slots[4 * slot + PATH_ID] !== (pathId | 0))) {
-        previous = slot
-        slot = this.slots[4 * slot + NEXT]!
+      let slot = NONE
+      for (let b = head; b !== NONE && slot === NONE; b = blocks[BLOCK * b + NEXT_BLOCK]!) {
+        for (let k = 0; k < 4; k++) {
+          if (blocks[BLOCK * b + PEER + k] === peerId && blocks[BLOCK * b + PATH_ID + k] === pathId) {
+            slot = 4 * b + k
+            break
+          }
+        }
       }
       if (slot === NONE) continue
-      const next = this.slots[4 * slot + NEXT]!
-      if (previous !== NONE) this.slots[4 * previous + NEXT] = next
-      else if (next === NONE) trie.remove(addresses, lengths[i]!, 16 * i)
-      else trie.insert(addresses, lengths[i]!, next, 16 * i)
-      this.releaseSlot(slot)
+      this.clearSlot(slot)
+      if (this.blockEmpty(slot >> 2)) this.tidy(head)
       peer.routes[prefixes.family]--
       removed++
     }
     return removed
   }
 
-  /** Removes the peer's routes of one family (or all), in one pass over the trie. */
-  flush(peerId: number, family?: Family): number {
-    const peer = this.peers[peerId]
-    if (!peer) return 0
-    let removed = 0
-    for (const f of family ? [family] : (['ipv4', 'ipv6'] as const)) {
-      if (peer.routes[f] === 0) continue
-      this.tries[f].updateAll((head) => {
-        let first = head
-        let previous = NONE
-        let slot = head
-        while (slot !== NONE) {
-          const next = this.slots[4 * slot + NEXT]!
-          if (this.slots[4 * slot + PEER] === peerId) {
-            if (previous === NONE) first = next
-            else this.slots[4 * previous + NEXT] = next
-            this.releaseSlot(slot)
-            removed++
-          } else previous = slot
-          slot = next
-        }
-        return first === NONE ? undefined : first
-      })
-      peer.routes[f] = 0
+  /**
+   * Frees the empty blocks of a prefix's chain: those after the first are unlinked; an empty first
+   * block takes the next one's routes (the first block is the prefix's value in the trie and in
+   * the /24 table, so it stays), or, when it was the last, the prefix goes.
+   */
+  private tidy(head: number): void {
+    const blocks = this.blocks
+    let previous = head
+    for (let b = blocks[BLOCK * head + NEXT_BLOCK]!; b !== NONE; ) {
+      const next = blocks[BLOCK * b + NEXT_BLOCK]!
+      if (this.blockEmpty(b)) {
+        blocks[BLOCK * previous + NEXT_BLOCK] = next
+        this.releaseBlock(b)
+      } else previous = b
+      b = next
     }
-    return removed
+    if (!this.blockEmpty(head)) return
+    const next = blocks[BLOCK * head + NEXT_BLOCK]!
+    if (next === NONE) {
+      this.removePrefix(head)
+      return
+    }
+    // Slot fields only: peers, attribute sets, path ids (the first twelve int32).
+    blocks.copyWithin(BLOCK * head, BLOCK * next, BLOCK * next + NEXT_BLOCK)
+    blocks[BLOCK * head + NEXT_BLOCK] = blocks[BLOCK * next + NEXT_BLOCK]!
+    this.releaseBlock(next)
+  }
+
+  /** Removes the prefix whose first (and only, empty) block is `head`. */
+  private removePrefix(head: number): void {
+    const meta = this.blocks[BLOCK * head + META]!
+    const length = meta & 0xff
+    if ((meta & IPV6_FLAG) !== 0) this.tries.ipv6.remove(this.prefixBytes, length, 16 * head)
+    else {
+      this.tries.ipv4.remove(this.prefixBytes, length, 16 * head)
+      this.coverRemoved(head, length)
+    }
+    this.releaseBlock(head)
+  }
+
+  /** First /24 of an IPv4 prefix (its bytes at the block's place in prefixBytes). */
+  private entryOf(b: number): number {
+    const at = 16 * b
+    const bytes = this.prefixBytes
+    return (bytes[at + 12]! << 16) | (bytes[at + 13]! << 8) | bytes[at + 14]!
+  }
+
+  /** An IPv4 prefix was added: it covers the /24s where nothing longer (up to /24) does. */
+  private coverAdded(b: number, length: number): void {
+    const e = this.entryOf(b)
+    if (length > 120) {
+      this.deeper[e] = this.deeper[e]! + 1
+      this.covers[e] = this.covers[e]! | DEEPER
+      return
+    }
+    const bits = length - 96
+    const entry = (bits << 26) | (b + 1)
+    const covers = this.covers
+    for (let i = e, end = e + (1 << (24 - bits)); i < end; i++) {
+      const v = covers[i]!
+      if ((v & COVER_BLOCK) === 0 || ((v >>> 26) & 31) < bits) covers[i] = (v & DEEPER) | entry
+    }
+  }
+
+  /** An IPv4 prefix was removed from the trie: its /24s fall back to the prefix covering it. */
+  private coverRemoved(b: number, length: number): void {
+    const e = this.entryOf(b)
+    if (length > 120) {
+      this.deeper[e] = this.deeper[e]! - 1
+      if (this.deeper[e] === 0) this.covers[e] = this.covers[e]! & ~DEEPER
+      return
+    }
+    const trie = this.tries.ipv4
+    const found = trie.matches(this.prefixBytes, 16 * b, this.matchHeads)
+    let entry = 0
+    for (let k = found - 1; k >= 0; k--) {
+      if (trie.matchLengths[k]! < length) {
+        entry = ((trie.matchLengths[k]! - 96) << 26) | (this.matchHeads[k]! + 1)
+        break
+      }
+    }
+    const covers = this.covers
+    for (let i = e, end = e + (1 << (120 - length)); i < end; i++) {
+      const v = covers[i]!
+      if ((v & COVER_BLOCK) === b + 1) covers[i] = (v & DEEPER) | entry
+    }
   }
 
   /**
-   * Rewrites the route slots so that each prefix's routes sit side by side, prefixes in address
-   * order: a lookup then reads one or two cache lines of routes instead of one per peer (peers
-   * load their tables one after the other, so a prefix's slots lie a table apart). One pass over
-   * each trie; returns the routes moved. Slot numbers from before are void.
+   * Removes the peer's routes of one family (or all) in one sequential pass over the route
+   * blocks (no trie walk: the prefixes left without routes are removed afterwards).
    */
-  compact(): number {
-    const old = this.slots
-    const fresh = new Int32Array(old.length)
-    let used = 0
-    for (const family of ['ipv4', 'ipv6'] as const) {
-      this.tries[family].updateAll((head) => {
-        const first = used
-        for (let slot = head; slot !== NONE; slot = old[4 * slot + NEXT]!) {
-          const at = 4 * used
-          fresh[at + PEER] = old[4 * slot + PEER]!
-          fresh[at + PATH_ID] = old[4 * slot + PATH_ID]!
-          fresh[at + ATTRIBUTES] = old[4 * slot + ATTRIBUTES]!
-          fresh[at + NEXT] = old[4 * slot + NEXT] === NONE ? NONE : used + 1
-          used++
-        }
-        return first
-      })
+  flush(peerId: number, family?: Family): number {
+    const peer = this.peers[peerId]
+    if (!peer) return 0
+    const families = family ? [family] : (['ipv4', 'ipv6'] as const)
+    if (families.every((f) => peer.routes[f] === 0)) return 0
+    const blocks = this.blocks
+    const attributes = this.attributes
+    // -1: both families; else the META family bit wanted.
+    const wanted = family === undefined ? -1 : family === 'ipv6' ? IPV6_FLAG : 0
+    const emptied: number[] = []
+    let removed = 0
+    for (let b = 0; b < this.blocksUsed; b++) {
+      const at = BLOCK * b
+      if (blocks[at + PEER] !== peerId && blocks[at + PEER + 1] !== peerId && blocks[at + PEER + 2] !== peerId && blocks[at + PEER + 3] !== peerId) continue
+      if (wanted !== -1 && (blocks[at + META]! & IPV6_FLAG) !== wanted) continue
+      for (let k = 0; k < 4; k++) {
+        if (blocks[at + PEER + k] !== peerId) continue
+        attributes.release(blocks[at + ATTRIBUTES + k]!)
+        blocks[at + PEER + k] = EMPTY
+        removed++
+      }
+      if (this.blockEmpty(b)) emptied.push(blocks[at + HEAD_BLOCK]!)
     }
-    this.slots = fresh
-    this.slotsUsed = used
-    this.freeSlot = NONE
-    return used
+    this.routeCount -= removed
+    // A head freed by an earlier tidy (its prefix gone) has no HEAD_BLOCK of its own any more.
+    for (const head of emptied) if (blocks[BLOCK * head + HEAD_BLOCK] === head) this.tidy(head)
+    for (const f of families) peer.routes[f] = 0
+    return removed
   }
 
   /** Removes the peer and its routes; its id may be reused. */
@@ -325,67 +471,86 @@ export class Rib {
     const ownRouter = routerFlags !== undefined
     const heads = this.laneHeads
     const lengths = this.laneLengths
-    const cursor = this.laneCursor
+    const covers = this.covers
+    const blocks = this.blocks
+    let touched = 0
     for (let first = 0; first < count; first += WARM_LANES) {
       const lanes = Math.min(WARM_LANES, count - first)
-      // Three passes over a group of addresses, so that the cache misses of one address overlap
-      // those of the others: trie paths, then longest matches, then route lists in lockstep.
+      // Passes over a group of addresses, so that the cache misses of one address overlap those
+      // of the others: /24 table entries, trie descents, then the route blocks.
       const family = this.laneIPv4
       let ipv4Lanes = 0
+      let ipv6Lanes = 0
       for (let l = 0; l < lanes; l++) {
-        family[l] = isIPv4Mapped(addresses, 16 * (first + l)) ? 1 : 0
-        ipv4Lanes |= family[l]! << l
+        const at = 16 * (first + l)
+        if (!isIPv4Mapped(addresses, at)) {
+          family[l] = 0
+          ipv6Lanes |= 1 << l
+          continue
+        }
+        family[l] = 1
+        const v = covers[(addresses[at + 12]! << 16) | (addresses[at + 13]! << 8) | addresses[at + 14]!]!
+        if (v < 0) ipv4Lanes |= 1 << l
+        else {
+          heads[l] = (v & COVER_BLOCK) - 1
+          lengths[l] = 96 + (v >>> 26)
+        }
       }
-      const all = (1 << lanes) - 1
       // Each trie descends its own family's lanes together.
       const found = this.laneValues
       if (ipv4Lanes !== 0) this.tries.ipv4.lookupLanes(addresses, 16 * first, lanes, ipv4Lanes, found, lengths)
-      if (ipv4Lanes !== all) this.tries.ipv6.lookupLanes(addresses, 16 * first, lanes, all & ~ipv4Lanes, found, lengths)
-      for (let l = 0; l < lanes; l++) heads[l] = cursor[l] = found[l] ?? NONE
-      for (let active = lanes; active > 0; ) {
-        active = 0
-        for (let l = 0; l < lanes; l++) {
-          if (cursor[l] === NONE) continue
-          cursor[l] = this.slots[4 * cursor[l]! + NEXT]!
-          active++
-        }
+      if (ipv6Lanes !== 0) this.tries.ipv6.lookupLanes(addresses, 16 * first, lanes, ipv6Lanes, found, lengths)
+      const traced = ipv4Lanes | ipv6Lanes
+      for (let l = 0; l < lanes; l++) {
+        if (((traced >>> l) & 1) !== 0) heads[l] = found[l] ?? NONE
+        if (heads[l] !== NONE) touched += blocks[BLOCK * heads[l]!]!
       }
       for (let l = 0; l < lanes; l++) {
         const i = first + l
         const offset = 16 * i
         const ipv4 = family[l] === 1
-        const trie = ipv4 ? this.tries.ipv4 : this.tries.ipv6
         const hops = nextHops !== undefined && !this.zero(nextHops, offset) ? nextHops : undefined
         const head = heads[l]!
         let best = NONE
         let length = lengths[l]!
         if (head !== NONE) {
-          // The longest prefix alone is enough when it has a route the rules accept.
-          if (ownRouter) best = this.bestOf(head, routerFlags, hops, offset, false)
-          if (best === NONE && hops !== undefined) best = this.bestOf(head, undefined, hops, offset, true)
-          if (best === NONE && (ownRouter || hops !== undefined)) {
-            // Rules 1 and 2 may find their route on a shorter prefix.
-            const found = trie.matches(addresses, offset, this.matchHeads)
-            if (ownRouter) {
-              for (let k = found - 2; k >= 0 && best === NONE; k--) {
+          // Each rule tries the longest prefix first (enough when it has a route the rule
+          // accepts), then the shorter ones, before the next rule is tried.
+          const trie = ipv4 ? this.tries.ipv4 : this.tries.ipv6
+          let shorter = -1
+          if (ownRouter) {
+            best = this.bestOf(head, routerFlags, hops, offset, false)
+            if (best === NONE) {
+              // The longest match is the head already tried (the shorter ones precede it).
+              shorter = trie.matches(addresses, offset, this.matchHeads) - 1
+              for (let k = shorter - 1; k >= 0 && best === NONE; k--) {
                 best = this.bestOf(this.matchHeads[k]!, routerFlags, hops, offset, false)
                 length = trie.matchLengths[k]!
               }
             }
-            if (best === NONE && hops !== undefined) {
-              for (let k = found - 2; k >= 0 && best === NONE; k--) {
+          }
+          if (best === NONE && hops !== undefined) {
+            length = lengths[l]!
+            best = this.bestOf(head, undefined, hops, offset, true)
+            if (best === NONE) {
+              if (shorter < 0) shorter = trie.matches(addresses, offset, this.matchHeads) - 1
+              for (let k = shorter - 1; k >= 0 && best === NONE; k--) {
                 best = this.bestOf(this.matchHeads[k]!, undefined, hops, offset, true)
                 length = trie.matchLengths[k]!
               }
             }
-            if (best === NONE) length = lengths[l]!
           }
-          if (best === NONE) best = this.bestOf(head, undefined, undefined, 0, false)
+          if (best === NONE) {
+            length = lengths[l]!
+            best = this.bestOf(head, undefined, undefined, 0, false)
+          }
         }
         chosen[i] = best
         prefixLengths[i] = best === NONE ? 0 : length - (ipv4 ? 96 : 0)
       }
     }
+    // Kept, so the reads of the route blocks ahead of their use cannot be optimised away.
+    this.touched = touched
   }
 
   private zero(bytes: Uint8Array, offset: number): boolean {
@@ -408,58 +573,76 @@ export class Rib {
   }
 
   /**
-   * Best slot of a prefix's list among routes of the flagged peers (all when undefined): a route
+   * Best slot of a prefix's routes among those of the flagged peers (all when undefined): a route
    * whose next hop is the flow's first (required when `requireHop`), then peer rank, then path id.
    */
   private bestOf(head: number, routerFlags: Uint8Array | undefined, nextHops: Uint8Array | undefined, offset: number, requireHop: boolean): number {
+    const blocks = this.blocks
     let best = NONE
     let bestScore = 0
-    for (let slot = head; slot !== NONE; slot = this.slots[4 * slot + NEXT]!) {
-      const peer = this.slots[4 * slot + PEER]!
-      if (routerFlags !== undefined && routerFlags[peer] === 0) continue
-      let hopMatches = false
-      if (nextHops !== undefined) {
-        const hop = this.attributes.get(this.slots[4 * slot + ATTRIBUTES]!).nextHop
-        hopMatches = hop !== undefined
-        for (let j = 0; j < 16 && hopMatches; j++) hopMatches = hop![j] === nextHops[offset + j]
-        if (requireHop && !hopMatches) continue
-      }
-      const score = (hopMatches ? 0 : MAX_PEERS) + this.peerRank[peer]!
-      if (best === NONE || score < bestScore || (score === bestScore && this.slots[4 * slot + PATH_ID]! >>> 0 < this.slots[4 * best + PATH_ID]! >>> 0)) {
-        best = slot
-        bestScore = score
+    for (let b = head; b !== NONE; b = blocks[BLOCK * b + NEXT_BLOCK]!) {
+      const at = BLOCK * b
+      for (let k = 0; k < 4; k++) {
+        const peer = blocks[at + PEER + k]!
+        if (peer === EMPTY) continue
+        if (routerFlags !== undefined && routerFlags[peer] === 0) continue
+        let hopMatches = false
+        if (nextHops !== undefined) {
+          const hop = this.attributes.get(blocks[at + ATTRIBUTES + k]!).nextHop
+          hopMatches = hop !== undefined
+          for (let j = 0; j < 16 && hopMatches; j++) hopMatches = hop![j] === nextHops[offset + j]
+          if (requireHop && !hopMatches) continue
+        }
+        const score = (hopMatches ? 0 : MAX_PEERS) + this.peerRank[peer]!
+        if (best === NONE || score < bestScore || (score === bestScore && blocks[at + PATH_ID + k]! >>> 0 < this.pathIdOf(best))) {
+          best = 4 * b + k
+          bestScore = score
+        }
       }
     }
     return best
   }
 
+  private pathIdOf(slot: number): number {
+    return this.blocks[BLOCK * (slot >> 2) + PATH_ID + (slot & 3)]! >>> 0
+  }
+
   /** The route in a slot returned by `lookup`. */
   route(slot: number, prefixLength: number): RouteChoice {
+    const at = BLOCK * (slot >> 2) + (slot & 3)
     return {
-      attributes: this.attributes.get(this.slots[4 * slot + ATTRIBUTES]!),
+      attributes: this.attributes.get(this.blocks[at + ATTRIBUTES]!),
       prefixLength,
-      peer: this.peers[this.slots[4 * slot + PEER]!]!,
-      pathId: this.slots[4 * slot + PATH_ID]! >>> 0,
+      peer: this.peers[this.blocks[at + PEER]!]!,
+      pathId: this.blocks[at + PATH_ID]! >>> 0,
     }
+  }
+
+  /** Routes of the prefix whose first block is `head`: peer id, path id, attributes. */
+  private routesFrom(head: number): { peer: number; pathId: number; attributes: AttributeSet }[] {
+    const out: { peer: number; pathId: number; attributes: AttributeSet }[] = []
+    for (let b = head; b !== NONE; b = this.blocks[BLOCK * b + NEXT_BLOCK]!) {
+      for (let k = 0; k < 4; k++) {
+        const at = BLOCK * b + k
+        if (this.blocks[at + PEER] === EMPTY) continue
+        out.push({ peer: this.blocks[at + PEER]!, pathId: this.blocks[at + PATH_ID]! >>> 0, attributes: this.attributes.get(this.blocks[at + ATTRIBUTES]!) })
+      }
+    }
+    return out
   }
 
   /** Every route of a prefix (for tests and the debug view): peer id, path id, attributes. */
   routesOf(address: Uint8Array, prefixLength: number): { peer: number; pathId: number; attributes: AttributeSet }[] {
     const trie = isIPv4Mapped(address, 0) && prefixLength >= 96 ? this.tries.ipv4 : this.tries.ipv6
-    const out: { peer: number; pathId: number; attributes: AttributeSet }[] = []
-    for (let slot = trie.get(address, prefixLength) ?? NONE; slot !== NONE; slot = this.slots[4 * slot + NEXT]!) {
-      out.push({ peer: this.slots[4 * slot + PEER]!, pathId: this.slots[4 * slot + PATH_ID]! >>> 0, attributes: this.attributes.get(this.slots[4 * slot + ATTRIBUTES]!) })
-    }
-    return out
+    const head = trie.get(address, prefixLength)
+    return head === undefined ? [] : this.routesFrom(head)
   }
 
   /** Every prefix with its routes' peers, in address order (tests). */
   prefixes(family: Family): { address: Uint8Array; prefixLength: number; peers: number[] }[] {
     const out: { address: Uint8Array; prefixLength: number; peers: number[] }[] = []
     this.tries[family].forEach((head, address, prefixLength) => {
-      const peers: number[] = []
-      for (let slot = head; slot !== NONE; slot = this.slots[4 * slot + NEXT]!) peers.push(this.slots[4 * slot + PEER]!)
-      out.push({ address: address.slice(), prefixLength, peers })
+      out.push({ address: address.slice(), prefixLength, peers: this.routesFrom(head).map((r) => r.peer) })
     })
     return out
   }
