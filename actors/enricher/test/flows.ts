@@ -1,6 +1,6 @@
 // Decoded flow batches for enricher tests: one exporter per batch (as the decoder emits them),
 // each flow identified by its Bytes value (the flow id) so duplicates and losses are countable.
-import { FlowBatch, parseIP } from '@flowbus/bus-schemas'
+import { FlowBatch, flowColumnIndex, flowColumns, parseIP } from '@flowbus/bus-schemas'
 
 export interface DecodedOptions {
   /** ifIndexes cycled over for InIf; OutIf is the next one. */
@@ -40,4 +40,25 @@ export const decodedBatch = (exporter: string, first: number, count: number, opt
     rate[r] = options.samplingRate ?? 1000
   }
   return batch
+}
+
+/**
+ * Batches of `rows` flows whose source and destination addresses are `addresses` in order (16
+ * bytes each), both columns copied at an odd byte offset when `unaligned` (a column sliced out
+ * of a message, which the address caches must read byte by byte).
+ */
+export const addressBatches = (addresses: readonly Uint8Array[], rows: number, unaligned: boolean): FlowBatch[] => {
+  const batches: FlowBatch[] = []
+  for (let first = 0; first + 1 < addresses.length; first += 2 * rows) {
+    const count = Math.min(rows, Math.floor((addresses.length - first) / 2))
+    const columns: (Uint8Array | undefined)[] = new Array(flowColumns.length).fill(undefined)
+    for (const [side, column] of [[0, 'SrcAddr'], [1, 'DstAddr']] as const) {
+      const at = unaligned ? 1 : 0
+      const bytes = new Uint8Array(at + 16 * count).subarray(at)
+      for (let r = 0; r < count; r++) bytes.set(addresses[first + 2 * r + side]!, 16 * r)
+      columns[flowColumnIndex.get(column)!] = bytes
+    }
+    batches.push(FlowBatch.fromColumns(count, [''], columns))
+  }
+  return batches
 }

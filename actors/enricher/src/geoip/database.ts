@@ -10,12 +10,6 @@ export interface GeoRecord {
   readonly city: string
   readonly asn: number
   readonly asName: string
-  /** Whether country, state or city is set (ASN-only records skip the string work). */
-  readonly located: boolean
-  /** Batch generation `indexes` were interned for (see GeoIPStage). */
-  generation: number
-  /** Batch string-table indexes of country, state, city. */
-  readonly indexes: Uint32Array
 }
 
 /** Something answering GeoIP lookups: an mmdb file or the embedded ASN ranges. */
@@ -32,9 +26,6 @@ export const makeGeoRecord = (country: string, state: string, city: string, asn:
   city,
   asn,
   asName,
-  located: country !== '' || state !== '' || city !== '',
-  generation: 0,
-  indexes: new Uint32Array(3),
 })
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '')

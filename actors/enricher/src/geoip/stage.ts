@@ -7,9 +7,9 @@ import type { FlowBatch } from '@flowbus/bus-schemas'
 import { Duration } from '@flowbus/runtime'
 import { Schema } from 'effect'
 import type { EnrichContext, EnrichStage } from '../stages.js'
-import { AddressCache, addressWords } from '../networks/address-cache.js'
+import { ANSWER, AddressCache, USED, addressWords } from '../networks/address-cache.js'
 import { ASNRanges } from './asn-ranges.js'
-import { GeoDatabase, type GeoRecord, type GeoSource } from './database.js'
+import { GeoDatabase, type GeoSource } from './database.js'
 
 export interface GeoIPOptions {
   /** mmdb files with country/state/city (and possibly ASN), in order: later ones override. */
@@ -49,8 +49,11 @@ interface Slot {
 }
 
 let generation = 0
-/** 65536 cached answers (≈ 1.5 MiB): a GeoIP miss costs a tree walk per database. */
+/** 65536 cached answers (2 MiB): a GeoIP miss costs a tree walk per database. */
 const CACHE_BITS = 16
+/** In a cached answer's first word: some source knows the address; the rest is the country id. */
+const FOUND = 0x40000000
+const ID_MASK = 0x3fffffff
 
 const stampOf = (path: string): string => {
   try {
@@ -92,8 +95,13 @@ export class GeoIPStage implements EnrichStage {
   readonly #pending = new Map<string, ReturnType<typeof setTimeout>>()
   readonly #onEvent: (event: GeoIPEvent) => void
   #sources: GeoSource[] = []
-  /** Recent answers, one per source; emptied when a source changes. */
-  #cache = new AddressCache<GeoRecord>(1, CACHE_BITS)
+  /** Recent merged answers: FOUND | country id, state id, city id, AS number; emptied when a source changes. */
+  #cache = new AddressCache(CACHE_BITS)
+  /** Location strings by stage id (0: ''), and per id the batch generation and index it was interned as. */
+  #strings: string[] = ['']
+  #ids = new Map<string, number>()
+  #stamps = new Uint32Array(1024)
+  #indexes = new Uint32Array(1024)
   #hasGeo = false
   #counts = { hits: 0, misses: 0, reloads: 0, reloadErrors: 0 }
 
@@ -149,7 +157,7 @@ export class GeoIPStage implements EnrichStage {
   #refreshSources(): void {
     this.#sources = this.#slots.flatMap((s) => (s.source === undefined ? [] : [s.source]))
     this.#hasGeo = this.#sources.length > 0
-    this.#cache = new AddressCache<GeoRecord>(Math.max(1, this.#sources.length), CACHE_BITS)
+    this.#resetStrings()
   }
 
   #watch(pollInterval: number, events: boolean): void {
@@ -262,60 +270,100 @@ export class GeoIPStage implements EnrichStage {
     asns: Uint32Array,
     gen: number,
   ): void {
-    const sources = this.#sources
     const cache = this.#cache
+    const slots = cache.slots
     const words = addressWords(addresses)
     let hits = 0
     for (let r = 0; r < rows; r++) {
-      let country = 0
-      let state = 0
-      let city = 0
-      let asn = 0
-      let found = false
-      const probe = cache.probe(words, addresses, r)
-      const cached = probe >= 0
-      const slot = cached ? probe : ~probe
-      if (!cached) cache.claim(slot)
-      for (let s = 0; s < sources.length; s++) {
-        let record: GeoRecord | undefined
-        if (cached) record = cache.value(slot, s)
-        else {
-          record = sources[s]!.lookup(addresses, r * 16)
-          cache.set(slot, s, record)
-        }
-        if (record === undefined) continue
-        found = true
-        if (record.located) {
-          const indexes = record.generation === gen ? record.indexes : intern(batch, record, gen)
-          if (indexes[0] !== 0) country = indexes[0]!
-          if (indexes[1] !== 0) state = indexes[1]!
-          if (indexes[2] !== 0) city = indexes[2]!
-        }
-        if (record.asn !== 0) asn = record.asn
+      let k = cache.probe(words, addresses, r)
+      if (k < 0) {
+        k = ~k
+        this.#resolve(addresses, r * 16, slots, k)
       }
-      if (!found) continue
+      const first = slots[k + ANSWER]!
+      if ((first & FOUND) === 0) continue
       hits++
-      if (country !== 0) countries[r] = country
-      if (state !== 0) states[r] = state
-      if (city !== 0) cities[r] = city
+      const country = first & ID_MASK
+      const state = slots[k + ANSWER + 1]!
+      const city = slots[k + ANSWER + 2]!
+      const asn = slots[k + ANSWER + 3]!
+      // Ids are the stage's; the batch's string indexes are looked up once per batch and id.
+      if (country !== 0) countries[r] = this.#stamps[country] === gen ? this.#indexes[country]! : this.#intern(batch, country, gen)
+      if (state !== 0) states[r] = this.#stamps[state] === gen ? this.#indexes[state]! : this.#intern(batch, state, gen)
+      if (city !== 0) cities[r] = this.#stamps[city] === gen ? this.#indexes[city]! : this.#intern(batch, city, gen)
       if (asn !== 0) asns[r] = asn
     }
     this.#counts.hits += hits
     this.#counts.misses += rows - hits
   }
 
+  /** Asks every source about the address and stores the merged answer in the cache slot at k. */
+  #resolve(addresses: Uint8Array, offset: number, slots: Uint32Array, k: number): void {
+    let country = ''
+    let state = ''
+    let city = ''
+    let asn = 0
+    let found = false
+    // Later sources override earlier ones field by field, where they say something.
+    for (const source of this.#sources) {
+      const record = source.lookup(addresses, offset)
+      if (record === undefined) continue
+      found = true
+      if (record.country !== '') country = record.country
+      if (record.state !== '') state = record.state
+      if (record.city !== '') city = record.city
+      if (record.asn !== 0) asn = record.asn
+    }
+    slots[k + ANSWER] = (USED | (found ? FOUND : 0) | this.#idOf(country)) >>> 0
+    slots[k + ANSWER + 1] = this.#idOf(state)
+    slots[k + ANSWER + 2] = this.#idOf(city)
+    slots[k + ANSWER + 3] = asn
+  }
+
+  /** The stage's id of a location string (0: empty), stable until the sources change. */
+  #idOf(text: string): number {
+    if (text === '') return 0
+    let id = this.#ids.get(text)
+    if (id === undefined) {
+      id = this.#strings.length
+      if (id > ID_MASK) {
+        // Only a database of a billion distinct names gets here: start over rather than overflow.
+        this.#resetStrings()
+        return this.#idOf(text)
+      }
+      this.#strings.push(text)
+      this.#ids.set(text, id)
+      if (id >= this.#stamps.length) {
+        const stamps = new Uint32Array(this.#stamps.length * 2)
+        stamps.set(this.#stamps)
+        this.#stamps = stamps
+        const indexes = new Uint32Array(this.#indexes.length * 2)
+        indexes.set(this.#indexes)
+        this.#indexes = indexes
+      }
+    }
+    return id
+  }
+
+  /** Interns the string of id into the batch of generation gen, once per batch. */
+  #intern(batch: FlowBatch, id: number, gen: number): number {
+    const index = batch.intern(this.#strings[id]!)
+    this.#indexes[id] = index
+    this.#stamps[id] = gen
+    return index
+  }
+
+  #resetStrings(): void {
+    this.#strings = ['']
+    this.#ids = new Map()
+    this.#stamps = new Uint32Array(1024)
+    this.#indexes = new Uint32Array(1024)
+    this.#cache.clear()
+  }
+
   counts(): Readonly<Record<string, number>> {
     return { ...this.#counts }
   }
-}
-
-function intern(batch: FlowBatch, record: GeoRecord, gen: number): Uint32Array {
-  const indexes = record.indexes
-  indexes[0] = batch.intern(record.country)
-  indexes[1] = batch.intern(record.state)
-  indexes[2] = batch.intern(record.city)
-  record.generation = gen
-  return indexes
 }
 
 /** Config schema of the GeoIP options (paths and behaviour; `onEvent` is the actor's). */

@@ -2,14 +2,17 @@
 // tenant, country, state, city, AS number) from the longest configured prefix holding the address.
 import type { FlowBatch, StringColumn } from '@flowbus/bus-schemas'
 import type { EnrichContext, EnrichStage } from '../stages.js'
-import { AddressCache, addressWords } from './address-cache.js'
-import { NetworkTable, networkStringAttributes, type NetworkRecord } from './table.js'
+import { ANSWER, AddressCache, USED, addressWords } from './address-cache.js'
+import { NetworkTable, networkStringAttributes } from './table.js'
 
 const srcColumns = ['SrcNetName', 'SrcNetRole', 'SrcNetSite', 'SrcNetRegion', 'SrcNetTenant', 'SrcCountry', 'SrcGeoState', 'SrcGeoCity'] as const
 const dstColumns = ['DstNetName', 'DstNetRole', 'DstNetSite', 'DstNetRegion', 'DstNetTenant', 'DstCountry', 'DstGeoState', 'DstGeoCity'] as const
 
 /** Increases on every apply of any NetworkStage: a record's cached indexes are for one batch only. */
 let generation = 0
+/** 65536 cached answers (2 MiB): a miss costs a trie walk. */
+const CACHE_BITS = 16
+const SERIAL = 0x7fffffff
 
 export class NetworkStage implements EnrichStage {
   readonly name = 'networks'
@@ -17,8 +20,8 @@ export class NetworkStage implements EnrichStage {
   #hits = 0
   #misses = 0
   #replaced = 0
-  /** Recent answers of the current table (null: no network holds the address). */
-  readonly #cache = new AddressCache<NetworkRecord | null>()
+  /** Recent answers of the current table: the record's serial (0: no network holds the address). */
+  readonly #cache = new AddressCache(CACHE_BITS)
   /** Positions (in networkStringAttributes) of the attributes some network of the table sets. */
   #present: Int32Array = new Int32Array(0)
   // Reused per batch: the column arrays of the present attributes, in #present order.
@@ -28,12 +31,17 @@ export class NetworkStage implements EnrichStage {
   /** Per table string: the batch generation it was interned for, and its index there. */
   #stamps: Uint32Array
   #indexes: Uint32Array
+  /** Per record serial: the batch generation, and its present attributes' batch indexes (#present order). */
+  #recordStamps: Uint32Array
+  #recordIndexes: Uint32Array
 
   constructor(table: NetworkTable = NetworkTable.empty) {
     this.#table = table
     this.#stamps = new Uint32Array(table.strings.length)
     this.#indexes = new Uint32Array(table.strings.length)
     this.#present = presentOf(table)
+    this.#recordStamps = new Uint32Array(table.records.length + 1)
+    this.#recordIndexes = new Uint32Array((table.records.length + 1) * this.#present.length)
   }
 
   get table(): NetworkTable {
@@ -46,6 +54,8 @@ export class NetworkStage implements EnrichStage {
     this.#stamps = new Uint32Array(table.strings.length)
     this.#indexes = new Uint32Array(table.strings.length)
     this.#present = presentOf(table)
+    this.#recordStamps = new Uint32Array(table.records.length + 1)
+    this.#recordIndexes = new Uint32Array((table.records.length + 1) * this.#present.length)
     this.#cache.clear()
     this.#replaced++
   }
@@ -57,16 +67,16 @@ export class NetworkStage implements EnrichStage {
     const src = batch.view('SrcAddr')
     const dst = batch.view('DstAddr')
     if (src !== undefined) {
-      this.#columns(batch, table, srcColumns, this.#src)
+      this.#columns(batch, srcColumns, this.#src)
       this.#side(batch, rows, table, src, this.#src, context.networkSrcAS, gen)
     }
     if (dst !== undefined) {
-      this.#columns(batch, table, dstColumns, this.#dst)
+      this.#columns(batch, dstColumns, this.#dst)
       this.#side(batch, rows, table, dst, this.#dst, context.networkDstAS, gen)
     }
   }
 
-  #columns(batch: FlowBatch, _table: NetworkTable, names: readonly StringColumn[], out: Uint32Array[]): void {
+  #columns(batch: FlowBatch, names: readonly StringColumn[], out: Uint32Array[]): void {
     const present = this.#present
     out.length = present.length
     for (let j = 0; j < present.length; j++) out[j] = batch.stringIndexes(names[present[j]!]!)
@@ -83,56 +93,62 @@ export class NetworkStage implements EnrichStage {
   ): void {
     let hits = 0
     const cache = this.#cache
+    const slots = cache.slots
     const words = addressWords(addresses)
-    const present = this.#present
+    const width = columns.length
+    const recordStamps = this.#recordStamps
+    const recordIndexes = this.#recordIndexes
+    const tableASNs = table.asns
     for (let r = 0; r < rows; r++) {
-      const probe = cache.probe(words, addresses, r)
-      let record: NetworkRecord | null | undefined
-      if (probe >= 0) record = cache.value(probe)
-      else {
-        record = table.lookup(addresses, r * 16) ?? null
-        cache.claim(~probe)
-        cache.set(~probe, 0, record)
+      let k = cache.probe(words, addresses, r)
+      if (k < 0) {
+        k = ~k
+        slots[k + ANSWER] = (USED | (table.lookup(addresses, r * 16)?.serial ?? 0)) >>> 0
       }
-      if (record === undefined || record === null) continue
+      const serial = slots[k + ANSWER]! & SERIAL
+      if (serial === 0) continue
       hits++
-      const indexes = record.generation === gen ? record.indexes : this.#intern(batch, record, gen)
-      for (let j = 0; j < present.length; j++) {
-        const index = indexes[present[j]!]!
+      if (recordStamps[serial] !== gen) this.#intern(batch, table, serial, gen)
+      const base = serial * width
+      for (let j = 0; j < width; j++) {
+        const index = recordIndexes[base + j]!
         // An unset attribute leaves the column alone: GeoIP's country stays when a network has none.
         if (index !== 0) columns[j]![r] = index
       }
-      if (record.asn !== 0) asns[r] = record.asn
+      const asn = tableASNs[serial]!
+      if (asn !== 0) asns[r] = asn
     }
     this.#hits += hits
     this.#misses += rows - hits
   }
 
   /** Fills the record's batch indexes, interning each distinct value once per batch. */
-  #intern(batch: FlowBatch, record: NetworkRecord, gen: number): Uint32Array {
-    const indexes = record.indexes
-    const ids = record.ids
+  #intern(batch: FlowBatch, table: NetworkTable, serial: number, gen: number): void {
+    const present = this.#present
     const stamps = this.#stamps
     const known = this.#indexes
-    const strings = record.strings
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i]!
-      if (id === 0) indexes[i] = 0
-      else if (stamps[id] === gen) indexes[i] = known[id]!
+    const ids = table.ids
+    const strings = table.strings
+    const from = serial * networkStringAttributes.length
+    const to = serial * present.length
+    for (let j = 0; j < present.length; j++) {
+      const id = ids[from + present[j]!]!
+      let index = 0
+      if (id === 0) index = 0
+      else if (stamps[id] === gen) index = known[id]!
       else {
-        indexes[i] = known[id] = batch.intern(strings[i]!)
+        index = known[id] = batch.intern(strings[id]!)
         stamps[id] = gen
       }
+      this.#recordIndexes[to + j] = index
     }
-    record.generation = gen
-    return indexes
+    this.#recordStamps[serial] = gen
   }
 
   counts(): Readonly<Record<string, number>> {
     return { hits: this.#hits, misses: this.#misses, replaced: this.#replaced }
   }
 }
-
 
 function presentOf(table: NetworkTable): Int32Array {
   const positions: number[] = []

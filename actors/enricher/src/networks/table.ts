@@ -22,14 +22,11 @@ const attributeKeys: readonly string[] = [...networkStringAttributes, 'asn']
 
 /**
  * One prefix of the table with its attributes, already merged with those of the prefixes
- * covering it (a /28 without a site takes the site of its /24). `indexes` caches the batch
- * string-table index of each string attribute for the batch being enriched (see NetworkStage).
- * A class, so every record has the same shape and the hot loop's property reads stay monomorphic.
+ * covering it (a /28 without a site takes the site of its /24).
  */
 export class NetworkRecord implements NetworkAttributes {
-  /** Batch generation the indexes were computed for. */
-  generation = 0
-  readonly indexes = new Uint32Array(networkStringAttributes.length)
+  /** Position in the table from 1 (`NetworkTable.ids` and `asns` are by serial), 0 until added. */
+  serial = 0
   /** The string attributes in `networkStringAttributes` order. */
   readonly strings: readonly string[]
   /** Their ids in the table's string list (0: empty), so shared values are interned once per batch. */
@@ -144,6 +141,7 @@ export function parseNetworks(entries: NetworkEntries, source: string): NetworkT
   const present = new Set<keyof NetworkAttributes>()
   const strings = ['']
   const stringIds = new Map<string, number>([['', 0]])
+  const records: NetworkRecord[] = []
   for (const { key, prefix, attributes } of parsed) {
     const existing = trie.get(prefix.address, prefix.prefixLength)
     if (existing !== undefined) throw new NetworkEntryError(source, key, `the same network as "${existing.prefix}" (listed twice)`)
@@ -175,13 +173,22 @@ export function parseNetworks(entries: NetworkEntries, source: string): NetworkT
       }
       record.ids[i] = id
     })
+    records.push(record)
+    record.serial = records.length
     trie.insert(prefix.address, prefix.prefixLength, record)
   }
-  return new NetworkTable(trie, present, source, strings)
+  return new NetworkTable(trie, present, source, strings, records)
 }
 
 /** Immutable once built: replace the whole table to change networks (NetworkStage.replace). */
 export class NetworkTable {
+  /**
+   * The records' string ids flat, `networkStringAttributes.length` per serial (serial 0: none),
+   * and their AS numbers by serial: what the stage reads per flow, without touching the records.
+   */
+  readonly ids: Uint32Array
+  readonly asns: Uint32Array
+
   constructor(
     readonly trie: PrefixTrie<NetworkRecord>,
     /** Attributes set by at least one network: the stage writes only these columns. */
@@ -189,7 +196,17 @@ export class NetworkTable {
     readonly source: string,
     /** Distinct attribute values; records refer to them by index (`NetworkRecord.ids`). */
     readonly strings: readonly string[] = [''],
-  ) {}
+    /** Every record, the one of serial s at s - 1. */
+    readonly records: readonly NetworkRecord[] = [],
+  ) {
+    const width = networkStringAttributes.length
+    this.ids = new Uint32Array((records.length + 1) * width)
+    this.asns = new Uint32Array(records.length + 1)
+    for (const record of records) {
+      this.ids.set(record.ids, record.serial * width)
+      this.asns[record.serial] = record.asn
+    }
+  }
 
   static readonly empty: NetworkTable = new NetworkTable(new PrefixTrie<NetworkRecord>(2), new Set(), 'none')
 

@@ -12,6 +12,7 @@ import { ASNRanges } from '../../src/geoip/asn-ranges.js'
 import { GeoDatabase, geoRecordOf } from '../../src/geoip/database.js'
 import { GeoIPStage, type GeoIPEvent } from '../../src/geoip/stage.js'
 import { EnrichContext } from '../../src/stages.js'
+import { addressBatches } from '../flows.js'
 
 const dir = join(akvoradoTestdata, 'geoip')
 const file = (name: string): string => join(dir, name)
@@ -145,6 +146,58 @@ describe('GeoIP stage', () => {
     expect(Array.from(context.geoipSrcAS.subarray(0, 3))).toEqual([0, 0, 0])
     expect(Array.from(context.geoipDstAS.subarray(0, 3))).toEqual([29518, 0, 1221])
     expect(stage.counts()).toMatchObject({ hits: 5, misses: 1 })
+  })
+
+  it('answers as a lookup on every row, for more addresses than its cache holds, on aligned and unaligned columns', () => {
+    const stage = open({
+      geoDatabases: [file('GeoLite2-City-Test.mmdb'), file('ip_geolocation_sample.mmdb')],
+      asnDatabases: [file('GeoLite2-ASN-Test.mmdb')],
+      pollInterval: 0,
+    })
+    let state = 5
+    const random = (n: number): number => {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0
+      return Math.floor((state / 4294967296) * n)
+    }
+    // Networks the test databases know, and anything else.
+    const known = ['81.2.69', '89.160.20', '216.160.83', '175.16.199', '2.125.160', '1.128.0', '12.81.92', '202.196.224']
+    const pool: Uint8Array[] = []
+    const address = (): Uint8Array => {
+      if (pool.length > 0 && random(2) === 0) return pool[random(pool.length)]!
+      const kind = random(10)
+      const a =
+        kind === 0
+          ? parseIP(`2a02:ff00::${random(65536).toString(16)}`)
+          : kind === 1
+            ? parseIP(`2001:218:${random(65536).toString(16)}::1`)
+            : kind < 6
+              ? parseIP(`${known[random(known.length)]}.${random(256)}`)
+              : parseIP(`${1 + random(222)}.${random(256)}.${random(256)}.${random(256)}`)
+      if (pool.length < 3000) pool.push(a)
+      return a
+    }
+    const addresses = Array.from({ length: 300_000 }, address)
+    const wrong: string[] = []
+    let found = 0
+    for (const unaligned of [false, true]) {
+      for (const batch of addressBatches(addresses.slice(unaligned ? 150_000 : 0, unaligned ? undefined : 150_000), 500, unaligned)) {
+        const context = new EnrichContext()
+        context.reset(batch.count)
+        stage.apply(batch, batch.count, context)
+        for (let r = 0; r < batch.count; r++) {
+          for (const [side, as] of [['Src', context.geoipSrcAS], ['Dst', context.geoipDstAS]] as const) {
+            const e = stage.lookup(batch.getIP(`${side}Addr`, r))
+            if (e !== undefined) found++
+            const got = `${batch.getString(`${side}Country`, r)}|${batch.getString(`${side}GeoState`, r)}|${batch.getString(`${side}GeoCity`, r)}|${as[r]}`
+            const expected = `${e?.country ?? ''}|${e?.state ?? ''}|${e?.city ?? ''}|${e?.asn ?? 0}`
+            if (got !== expected && wrong.length < 5) wrong.push(`${formatIP(batch.getIP(`${side}Addr`, r))}: ${got}, expected ${expected}`)
+          }
+        }
+      }
+    }
+    expect(wrong).toEqual([])
+    expect(found).toBeGreaterThan(10_000)
+    expect(stage.counts()).toMatchObject({ hits: found, misses: addresses.length - found })
   })
 
   it('reloads a database replaced on disk, and keeps the old one when the new one is broken', async () => {

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { NetworkStage } from '../../src/networks/stage.js'
 import { NetworkEntryError, NetworksConfig, parseNetworks } from '../../src/networks/table.js'
 import { EnrichContext } from '../../src/stages.js'
+import { addressBatches } from '../flows.js'
 
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/networks.json', import.meta.url), 'utf8')) as Record<string, unknown>
 
@@ -143,5 +144,52 @@ describe('networks stage', () => {
     const untouched = batchOf([['10.0.0.1', '10.0.0.2']])
     enrich(new NetworkStage(), untouched)
     expect(untouched.has('SrcNetName')).toBe(false)
+  })
+
+  it('answers as a table lookup on every row, for more addresses than its cache holds, on aligned and unaligned columns', () => {
+    let state = 99
+    const random = (n: number): number => {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0
+      return Math.floor((state / 4294967296) * n)
+    }
+    const entries: Record<string, unknown> = {}
+    for (let i = 0; i < 500; i++) entries[`${10 + (i % 3)}.${i % 256}.${(i * 7) % 256}.0/24`] = { name: `n${i}`, site: i % 2 === 0 ? `s${i % 5}` : '', asn: i % 3 === 0 ? 0 : 64500 + i }
+    entries['10.0.0.0/8'] = { tenant: 'big', site: 'wide' }
+    entries['2001:db8::/32'] = 'v6'
+    const table = parseNetworks(entries, 'test')
+    const prefixes = Object.keys(entries).filter((p) => p.endsWith('/24'))
+    const pool: Uint8Array[] = []
+    const address = (): Uint8Array => {
+      if (pool.length > 0 && random(2) === 0) return pool[random(pool.length)]!
+      const kind = random(10)
+      const a =
+        kind === 0
+          ? parseIP(`2001:db8:${random(65536).toString(16)}::${random(65536).toString(16)}`)
+          : kind < 6
+            ? parseIP(`${prefixes[random(prefixes.length)]!.split('.').slice(0, 3).join('.')}.${random(256)}`)
+            : parseIP(`${10 + random(3)}.${random(256)}.${random(256)}.${random(256)}`)
+      if (pool.length < 3000) pool.push(a)
+      return a
+    }
+    const addresses = Array.from({ length: 300_000 }, address)
+    const stage = new NetworkStage(table)
+    const wrong: string[] = []
+    let row = 0
+    for (const unaligned of [false, true]) {
+      for (const batch of addressBatches(addresses.slice(unaligned ? 150_000 : 0, unaligned ? undefined : 150_000), 500, unaligned)) {
+        const context = enrich(stage, batch)
+        for (let r = 0; r < batch.count; r++, row++) {
+          for (const [side, as] of [['Src', context.networkSrcAS], ['Dst', context.networkDstAS]] as const) {
+            const e = table.lookup(batch.getIP(`${side}Addr`, r))
+            const got = `${batch.getString(`${side}NetName`, r)}|${batch.getString(`${side}NetSite`, r)}|${batch.getString(`${side}NetTenant`, r)}|${as[r]}`
+            const expected = `${e?.name ?? ''}|${e?.site ?? ''}|${e?.tenant ?? ''}|${e?.asn ?? 0}`
+            if (got !== expected && wrong.length < 5) wrong.push(`row ${row} ${side}: ${got}, expected ${expected}`)
+          }
+        }
+      }
+    }
+    expect(wrong).toEqual([])
+    const counts = stage.counts()
+    expect(counts.hits! + counts.misses!).toBe(addresses.length)
   })
 })
