@@ -102,7 +102,10 @@ export class Rib {
   private readonly laneValues: (number | undefined)[] = new Array<number | undefined>(WARM_LANES).fill(undefined)
   private readonly laneHeads = new Int32Array(WARM_LANES)
   private readonly laneLengths = new Int32Array(WARM_LANES)
-  private readonly laneIPv4 = new Uint8Array(WARM_LANES)
+  /** The addresses of a group's lanes that need a trie descent, side by side. */
+  private readonly laneAddresses = new Uint8Array(16 * WARM_LANES)
+  /** A batch's address indexes, IPv4 first. */
+  private order = new Int32Array(1024)
   private routerFlags = new Uint8Array(16)
   private touched = 0
 
@@ -474,41 +477,48 @@ export class Rib {
     const covers = this.covers
     const blocks = this.blocks
     let touched = 0
+    // IPv4 addresses first, then IPv6: a group of IPv4 addresses then mostly needs the /24 table
+    // alone, instead of waiting on the longer trie descents of an IPv6 address among them.
+    if (this.order.length < count) this.order = new Int32Array(count)
+    const order = this.order
+    let ipv4Count = 0
+    for (let i = 0; i < count; i++) if (isIPv4Mapped(addresses, 16 * i)) order[ipv4Count++] = i
+    for (let i = 0, k = ipv4Count; i < count; i++) if (!isIPv4Mapped(addresses, 16 * i)) order[k++] = i
+    const traced = this.laneAddresses
     for (let first = 0; first < count; first += WARM_LANES) {
       const lanes = Math.min(WARM_LANES, count - first)
       // Passes over a group of addresses, so that the cache misses of one address overlap those
-      // of the others: /24 table entries, trie descents, then the route blocks.
-      const family = this.laneIPv4
+      // of the others: /24 table entries, trie descents (of the addresses gathered in `traced`),
+      // then the route blocks.
       let ipv4Lanes = 0
       let ipv6Lanes = 0
       for (let l = 0; l < lanes; l++) {
-        const at = 16 * (first + l)
-        if (!isIPv4Mapped(addresses, at)) {
-          family[l] = 0
-          ipv6Lanes |= 1 << l
-          continue
-        }
-        family[l] = 1
-        const v = covers[(addresses[at + 12]! << 16) | (addresses[at + 13]! << 8) | addresses[at + 14]!]!
-        if (v < 0) ipv4Lanes |= 1 << l
+        const at = 16 * order[first + l]!
+        if (first + l >= ipv4Count) ipv6Lanes |= 1 << l
         else {
-          heads[l] = (v & COVER_BLOCK) - 1
-          lengths[l] = 96 + (v >>> 26)
+          const v = covers[(addresses[at + 12]! << 16) | (addresses[at + 13]! << 8) | addresses[at + 14]!]!
+          if (v >= 0) {
+            heads[l] = (v & COVER_BLOCK) - 1
+            lengths[l] = 96 + (v >>> 26)
+            continue
+          }
+          ipv4Lanes |= 1 << l
         }
+        for (let j = 0; j < 16; j++) traced[16 * l + j] = addresses[at + j]!
       }
       // Each trie descends its own family's lanes together.
       const found = this.laneValues
-      if (ipv4Lanes !== 0) this.tries.ipv4.lookupLanes(addresses, 16 * first, lanes, ipv4Lanes, found, lengths)
-      if (ipv6Lanes !== 0) this.tries.ipv6.lookupLanes(addresses, 16 * first, lanes, ipv6Lanes, found, lengths)
-      const traced = ipv4Lanes | ipv6Lanes
+      if (ipv4Lanes !== 0) this.tries.ipv4.lookupLanes(traced, 0, lanes, ipv4Lanes, found, lengths)
+      if (ipv6Lanes !== 0) this.tries.ipv6.lookupLanes(traced, 0, lanes, ipv6Lanes, found, lengths)
+      const fromTrie = ipv4Lanes | ipv6Lanes
       for (let l = 0; l < lanes; l++) {
-        if (((traced >>> l) & 1) !== 0) heads[l] = found[l] ?? NONE
+        if (((fromTrie >>> l) & 1) !== 0) heads[l] = found[l] ?? NONE
         if (heads[l] !== NONE) touched += blocks[BLOCK * heads[l]!]!
       }
       for (let l = 0; l < lanes; l++) {
-        const i = first + l
+        const i = order[first + l]!
         const offset = 16 * i
-        const ipv4 = family[l] === 1
+        const ipv4 = first + l < ipv4Count
         const hops = nextHops !== undefined && !this.zero(nextHops, offset) ? nextHops : undefined
         const head = heads[l]!
         let best = NONE
