@@ -104,6 +104,8 @@ export class GeoIPStage implements EnrichStage {
   #indexes = new Uint32Array(1024)
   #hasGeo = false
   #counts = { hits: 0, misses: 0, reloads: 0, reloadErrors: 0 }
+  /** Cache slot of each row's address, per side (see AddressCache.locate). */
+  #located = new Int32Array(0)
 
   private constructor(slots: Slot[], onEvent: (event: GeoIPEvent) => void) {
     this.#slots = slots
@@ -273,9 +275,12 @@ export class GeoIPStage implements EnrichStage {
     const cache = this.#cache
     const slots = cache.slots
     const words = addressWords(addresses)
+    if (this.#located.length < rows) this.#located = new Int32Array(Math.max(rows, 2 * this.#located.length))
+    const located = this.#located
+    cache.locate(words, addresses, rows, located)
     let hits = 0
     for (let r = 0; r < rows; r++) {
-      let k = cache.probe(words, addresses, r)
+      let k = cache.probe(located[r]!, words, addresses, r)
       if (k < 0) {
         k = ~k
         this.#resolve(addresses, r * 16, slots, k)

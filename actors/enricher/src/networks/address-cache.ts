@@ -29,6 +29,8 @@ export class AddressCache {
   readonly #shift: number
   /** SLOT_WORDS words per slot; a slot is valid when its first answer word has USED. */
   readonly slots: Uint32Array
+  /** Kept so that the reads of `locate` are not optimized away. */
+  #touched = 0
 
   constructor(bits = 13) {
     this.#shift = 32 - bits
@@ -36,12 +38,42 @@ export class AddressCache {
   }
 
   /**
-   * Looks row r's address up (words from addressWords, or undefined to read the bytes): returns
-   * the offset of its slot in `slots` when cached. Otherwise the slot now holds this address
-   * without an answer, and the result is the bitwise complement (negative) of its offset: the
-   * caller stores the answer there, its first word or-ed with USED.
+   * Slot offsets of the addresses of rows [0, rows) into `into`, reading each slot once: the
+   * loads of a batch then overlap, and the probes that follow find their slots in the processor's
+   * cache instead of waiting for memory one at a time (the caches are megabytes).
    */
-  probe(words: Uint32Array | undefined, column: Uint8Array, r: number): number {
+  locate(words: Uint32Array | undefined, column: Uint8Array, rows: number, into: Int32Array): void {
+    const slots = this.slots
+    const shift = this.#shift
+    let touched = 0
+    for (let r = 0; r < rows; r++) {
+      let w0: number, w1: number, w2: number, w3: number
+      if (words !== undefined) {
+        const w = r * 4
+        w0 = words[w]!
+        w1 = words[w + 1]!
+        w2 = words[w + 2]!
+        w3 = words[w + 3]!
+      } else {
+        const o = r * 16
+        w0 = column[o]! | (column[o + 1]! << 8) | (column[o + 2]! << 16) | (column[o + 3]! << 24)
+        w1 = column[o + 4]! | (column[o + 5]! << 8) | (column[o + 6]! << 16) | (column[o + 7]! << 24)
+        w2 = column[o + 8]! | (column[o + 9]! << 8) | (column[o + 10]! << 16) | (column[o + 11]! << 24)
+        w3 = column[o + 12]! | (column[o + 13]! << 8) | (column[o + 14]! << 16) | (column[o + 15]! << 24)
+      }
+      const k = (Math.imul(w0 ^ Math.imul(w1, 0x85ebca6b) ^ Math.imul(w2, 0xc2b2ae35) ^ w3, 0x9e3779b1) >>> shift) * SLOT_WORDS
+      into[r] = k
+      touched ^= slots[k]!
+    }
+    this.#touched = touched
+  }
+
+  /**
+   * Looks row r's address up in its slot at offset k (from `locate`): returns k when cached.
+   * Otherwise the slot now holds this address without an answer, and the result is the bitwise
+   * complement (negative) of k: the caller stores the answer there, its first word or-ed with USED.
+   */
+  probe(k: number, words: Uint32Array | undefined, column: Uint8Array, r: number): number {
     let w0: number, w1: number, w2: number, w3: number
     if (words !== undefined) {
       const w = r * 4
@@ -56,7 +88,6 @@ export class AddressCache {
       w2 = (column[o + 8]! | (column[o + 9]! << 8) | (column[o + 10]! << 16) | (column[o + 11]! << 24)) >>> 0
       w3 = (column[o + 12]! | (column[o + 13]! << 8) | (column[o + 14]! << 16) | (column[o + 15]! << 24)) >>> 0
     }
-    const k = (Math.imul(w0 ^ Math.imul(w1, 0x85ebca6b) ^ Math.imul(w2, 0xc2b2ae35) ^ w3, 0x9e3779b1) >>> this.#shift) * SLOT_WORDS
     const slots = this.slots
     if (slots[k] === w0 && slots[k + 1] === w1 && slots[k + 2] === w2 && slots[k + 3] === w3 && slots[k + ANSWER]! >= USED) return k
     slots[k] = w0

@@ -27,6 +27,8 @@ export class NetworkStage implements EnrichStage {
   // Reused per batch: the column arrays of the present attributes, in #present order.
   readonly #src: Uint32Array[] = []
   readonly #dst: Uint32Array[] = []
+  /** Cache slot of each row's address, per side (see AddressCache.locate). */
+  #located = new Int32Array(0)
 
   /** Per table string: the batch generation it was interned for, and its index there. */
   #stamps: Uint32Array
@@ -95,12 +97,15 @@ export class NetworkStage implements EnrichStage {
     const cache = this.#cache
     const slots = cache.slots
     const words = addressWords(addresses)
+    if (this.#located.length < rows) this.#located = new Int32Array(Math.max(rows, 2 * this.#located.length))
+    const located = this.#located
+    cache.locate(words, addresses, rows, located)
     const width = columns.length
     const recordStamps = this.#recordStamps
     const recordIndexes = this.#recordIndexes
     const tableASNs = table.asns
     for (let r = 0; r < rows; r++) {
-      let k = cache.probe(words, addresses, r)
+      let k = cache.probe(located[r]!, words, addresses, r)
       if (k < 0) {
         k = ~k
         slots[k + ANSWER] = (USED | (table.lookup(addresses, r * 16)?.serial ?? 0)) >>> 0
