@@ -90,7 +90,7 @@ describe('RIB lookups', () => {
     const pool = [
       '10.0.0.0/8', '10.1.0.0/16', '10.1.2.0/23', '10.1.2.0/24', '10.1.3.0/24', '10.1.2.0/25', '10.1.2.128/26',
       '10.1.2.7/32', '10.1.3.64/27', '10.2.0.0/15', '10.3.0.0/24', '10.3.0.0/28', '0.0.0.0/0', '10.1.2.0/26',
-      '2001:db8::/32', '2001:db8:1::/48', '2001:db8:1:2::/64', '::/0',
+      '2001:db8::/32', '2001:db8:1::/48', '2001:db8:1:2::/64', '::/0', '2001:db8::/48', '2001:db8:2::/48', '2001:db8:2:3::/56',
     ]
     type Peer = { id: number; router: number; neighbor: string; up: boolean }
     type Route = { peer: Peer; pathId: number; prefix: string; path: string; hop: string }
@@ -103,7 +103,9 @@ describe('RIB lookups', () => {
       peers.push({ id, router, neighbor, up: true })
     }
     for (let i = 0; i < 7; i++) addPeer()
+    // An address is looked up among its own family's prefixes (::/0 does not cover IPv4).
     const covers = (prefix: string, address: string): boolean => {
+      if (prefix.includes(':') !== address.includes(':')) return false
       const p = parsePrefix(prefix)
       const a = parseIP(address)
       for (let bit = 0; bit < p.prefixLength; bit++) if (((a[bit >> 3]! ^ p.address[bit >> 3]!) >> (7 - (bit & 7))) & 1) return false
@@ -201,6 +203,33 @@ describe('RIB lookups', () => {
     check()
     for (const peer of [...peers]) rib.removePeer(peer.id)
     expect([rib.size, rib.prefixCount, rib.attributes.sets.size]).toEqual([0, { ipv4: 0, ipv6: 0 }, 0])
+  })
+
+  it('finds IPv6 /48s through their table while many come and go (colliding, moved on removal, grown)', () => {
+    const { rib, peer, announce, lookup } = setup()
+    const a = peer('192.0.2.1', '10.0.0.1')
+    let seed = 5
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff
+      return seed % n
+    }
+    const held = new Set<number>()
+    const site = (n: number) => `2001:db8:${n.toString(16)}::/48`
+    for (let step = 0; step < 3000; step++) {
+      const n = random(600)
+      if (random(3) > 0) {
+        announce(a, [site(n)], [65001, n], '10.0.0.1')
+        held.add(n)
+      } else {
+        expect(rib.withdraw(a, prefixList([site(n)]))).toBe(held.delete(n) ? 1 : 0)
+      }
+    }
+    // A /32 under them all answers where no /48 is held.
+    announce(a, ['2001:db8::/32'], [65001, 1], '10.0.0.1')
+    const numbers = Array.from({ length: 600 }, (_, n) => n)
+    expect(lookup('192.0.2.9', numbers.map((n) => `2001:db8:${n.toString(16)}::1`))).toEqual(
+      numbers.map((n) => (held.has(n) ? `65001 ${n}/48 via 192.0.2.1` : '65001 1/32 via 192.0.2.1')),
+    )
   })
 
   it('frees interned attributes with the last route using them', () => {

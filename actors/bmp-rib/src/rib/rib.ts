@@ -31,6 +31,8 @@ const MAX_BLOCKS = (1 << 26) - 2
 // 26-30 the length (0-24) of the longest prefix covering the /24, bits 0-25 its block + 1 (0: none).
 const DEEPER = 1 << 31
 const COVER_BLOCK = (1 << 26) - 1
+/** Mask of the bits of an address's second word within its /48. */
+const SITE_MASK = 0xffff0000 | 0
 const IPV6_GLOBAL_UNICAST = Uint8Array.of(0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 /** A peer as the RIB knows it: one RIB view (pre/post-policy, Loc-RIB) of one BGP neighbor. */
@@ -66,6 +68,9 @@ const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
   return 0
 }
 
+const readWord = (bytes: Uint8Array, at: number): number =>
+  (bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!
+
 const isIPv4Mapped = (b: Uint8Array, o: number): boolean =>
   b[o] === 0 && b[o + 1] === 0 && b[o + 2] === 0 && b[o + 3] === 0 && b[o + 4] === 0 && b[o + 5] === 0 &&
   b[o + 6] === 0 && b[o + 7] === 0 && b[o + 8] === 0 && b[o + 9] === 0 && b[o + 10] === 0xff && b[o + 11] === 0xff
@@ -84,6 +89,15 @@ export class Rib {
   private readonly covers = new Int32Array(1 << 24)
   /** Per IPv4 /24: prefixes longer than /24 inside it (32 MB). */
   private readonly deeper = new Uint16Array(1 << 24)
+  /**
+   * IPv6 /48 prefixes (the most common IPv6 length) by their 48 bits, open addressing with linear
+   * probing: three int32 per entry (the two words, the block + 1, or DEEPER with it when longer
+   * prefixes lie inside the /48: the trie answers then). A lookup inside one reads one entry.
+   */
+  private sites = new Int32Array(3 << 4)
+  private siteCount = 0
+  /** Per /48 holding prefixes longer than /48: how many (rare; they send its lookups to the trie). */
+  private readonly insideSites = new Map<string, number>()
   private readonly peers: (PeerState | undefined)[] = []
   private readonly freePeerIds: number[] = []
   /** Preference among peers for the same prefix (lower first), see `rankPeers`. */
@@ -125,6 +139,7 @@ export class Rib {
       this.tries.ipv6.nodeBytes +
       this.covers.byteLength +
       this.deeper.byteLength +
+      this.sites.byteLength +
       this.blocks.byteLength +
       this.prefixBytes.byteLength
     )
@@ -245,6 +260,7 @@ export class Rib {
         clearHostBits(bytes.subarray(16 * b, 16 * b + 16), length)
         trie.insert(bytes, length, b, 16 * b)
         if (family === 'ipv4') this.coverAdded(b, length)
+        else if (length >= 48) this.siteAdded(b, length)
         slot = 4 * b
       } else {
         // The peer's route with this path id, else the first empty slot, else a new block at the end.
@@ -348,8 +364,10 @@ export class Rib {
   private removePrefix(head: number): void {
     const meta = this.blocks[BLOCK * head + META]!
     const length = meta & 0xff
-    if ((meta & IPV6_FLAG) !== 0) this.tries.ipv6.remove(this.prefixBytes, length, 16 * head)
-    else {
+    if ((meta & IPV6_FLAG) !== 0) {
+      this.tries.ipv6.remove(this.prefixBytes, length, 16 * head)
+      if (length >= 48) this.siteRemoved(head, length)
+    } else {
       this.tries.ipv4.remove(this.prefixBytes, length, 16 * head)
       this.coverRemoved(head, length)
     }
@@ -401,6 +419,76 @@ export class Rib {
     for (let i = e, end = e + (1 << (120 - length)); i < end; i++) {
       const v = covers[i]!
       if ((v & COVER_BLOCK) === b + 1) covers[i] = (v & DEEPER) | entry
+    }
+  }
+
+  private siteSlot(k0: number, k1: number): number {
+    return Math.imul(k0 ^ Math.imul(k1, 0x9e3779b1), 0x85ebca6b) >>> (Math.clz32(this.sites.length / 3) + 1)
+  }
+
+  /** Entry of the /48 (k0, k1) in `sites`, or of the empty place where it would go. */
+  private siteEntry(k0: number, k1: number): number {
+    const sites = this.sites
+    const mask = sites.length / 3 - 1
+    let i = this.siteSlot(k0, k1)
+    while (sites[3 * i + 2] !== 0 && (sites[3 * i] !== k0 || sites[3 * i + 1] !== k1)) i = (i + 1) & mask
+    return i
+  }
+
+  /** An IPv6 prefix of /48 or longer was added: a /48 gets its entry, a longer one flags its /48. */
+  private siteAdded(b: number, length: number): void {
+    const k0 = readWord(this.prefixBytes, 16 * b)
+    const k1 = readWord(this.prefixBytes, 16 * b + 4) & SITE_MASK
+    const key = `${k0}:${k1}`
+    if (length > 48) {
+      const inside = (this.insideSites.get(key) ?? 0) + 1
+      this.insideSites.set(key, inside)
+      const i = this.siteEntry(k0, k1)
+      if (this.sites[3 * i + 2] !== 0) this.sites[3 * i + 2] = this.sites[3 * i + 2]! | DEEPER
+      return
+    }
+    if (2 * (this.siteCount + 1) > this.sites.length / 3) this.growSites()
+    const i = this.siteEntry(k0, k1)
+    this.sites[3 * i] = k0
+    this.sites[3 * i + 1] = k1
+    this.sites[3 * i + 2] = (b + 1) | (this.insideSites.has(key) ? DEEPER : 0)
+    this.siteCount++
+  }
+
+  private siteRemoved(b: number, length: number): void {
+    const k0 = readWord(this.prefixBytes, 16 * b)
+    const k1 = readWord(this.prefixBytes, 16 * b + 4) & SITE_MASK
+    const sites = this.sites
+    let i = this.siteEntry(k0, k1)
+    if (length > 48) {
+      const key = `${k0}:${k1}`
+      const inside = this.insideSites.get(key)! - 1
+      if (inside > 0) this.insideSites.set(key, inside)
+      else {
+        this.insideSites.delete(key)
+        if (sites[3 * i + 2] !== 0) sites[3 * i + 2] = sites[3 * i + 2]! & ~DEEPER
+      }
+      return
+    }
+    // Backward-shift deletion: entries after it move up unless their home slot lies after the hole.
+    const mask = sites.length / 3 - 1
+    for (let j = (i + 1) & mask; sites[3 * j + 2] !== 0; j = (j + 1) & mask) {
+      const home = this.siteSlot(sites[3 * j]!, sites[3 * j + 1]!)
+      if (i <= j ? i < home && home <= j : i < home || home <= j) continue
+      sites.copyWithin(3 * i, 3 * j, 3 * j + 3)
+      i = j
+    }
+    sites[3 * i + 2] = 0
+    this.siteCount--
+  }
+
+  private growSites(): void {
+    const old = this.sites
+    this.sites = new Int32Array(old.length * 2)
+    for (let i = 0; i < old.length; i += 3) {
+      if (old[i + 2] === 0) continue
+      const j = this.siteEntry(old[i]!, old[i + 1]!)
+      this.sites.set(old.subarray(i, i + 3), 3 * j)
     }
   }
 
@@ -476,6 +564,8 @@ export class Rib {
     const lengths = this.laneLengths
     const covers = this.covers
     const blocks = this.blocks
+    const sites = this.sites
+    const siteMask = sites.length / 3 - 1
     let touched = 0
     // IPv4 addresses first, then IPv6: a group of IPv4 addresses then mostly needs the /24 table
     // alone, instead of waiting on the longer trie descents of an IPv6 address among them.
@@ -494,8 +584,19 @@ export class Rib {
       let ipv6Lanes = 0
       for (let l = 0; l < lanes; l++) {
         const at = 16 * order[first + l]!
-        if (first + l >= ipv4Count) ipv6Lanes |= 1 << l
-        else {
+        if (first + l >= ipv4Count) {
+          const k0 = readWord(addresses, at)
+          const k1 = readWord(addresses, at + 4) & SITE_MASK
+          let e = this.siteSlot(k0, k1)
+          while (sites[3 * e + 2] !== 0 && (sites[3 * e] !== k0 || sites[3 * e + 1] !== k1)) e = (e + 1) & siteMask
+          const v = sites[3 * e + 2]!
+          if (v > 0) {
+            heads[l] = v - 1
+            lengths[l] = 48
+            continue
+          }
+          ipv6Lanes |= 1 << l
+        } else {
           const v = covers[(addresses[at + 12]! << 16) | (addresses[at + 13]! << 8) | addresses[at + 14]!]!
           if (v >= 0) {
             heads[l] = (v & COVER_BLOCK) - 1
