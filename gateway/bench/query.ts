@@ -32,6 +32,13 @@ import { createGatewayServer } from '../src/server.js'
 const ROUNDS = Number(process.env.BENCH_QUERY_ROUNDS ?? 15)
 const SIZES = (process.env.BENCH_QUERY_SIZES ?? (process.env.FLOWBUS_BENCH_LARGE === '1' ? '10000000,100000000' : '10000000')).split(',').map(Number)
 const DAY = 86_400
+/**
+ * BENCH_QUERY_PROJECTION=1 measures a proposed addition to the raw table: hourly sums per
+ * destination port (ports are raw-only), which ClickHouse uses for a top-N over whole hours.
+ */
+const PORT_PROJECTION = process.env.BENCH_QUERY_PROJECTION === '1'
+const portProjection = `dst_port_1h (SELECT toStartOfHour(TimeReceived), DstPort, sum(Bytes * SamplingRate),
+  sum((Bytes + 18 * Packets) * SamplingRate), sum(Packets * SamplingRate), count() GROUP BY toStartOfHour(TimeReceived), DstPort)`
 const DAYS = 7
 
 const kept = process.env.BENCH_QUERY_DATA
@@ -144,7 +151,7 @@ const generate = async (clickhouse: ClickHouseConfig, count: number): Promise<nu
   const db = ident(clickhouse.database)
   const marker = `${db}.\`bench_loaded\``
   const kept = existsSync(join(dir, 'db'))
-    ? await scalar(`SELECT toString(now) AS v FROM ${marker} WHERE count = ${count}`).catch(() => '')
+    ? await scalar(`SELECT toString(now) AS v FROM ${marker} WHERE count = ${count} AND projection = ${Number(PORT_PROJECTION)}`).catch(() => '')
     : ''
   if (kept !== '') {
     progress(`${label(count)} flows reused from ${dir}`)
@@ -155,6 +162,7 @@ const generate = async (clickhouse: ClickHouseConfig, count: number): Promise<nu
   await command(`DROP DATABASE IF EXISTS ${db}`)
   await command(`CREATE DATABASE ${db}`)
   for (const table of tableDefinitions(clickhouse)) await command(renderCreateTable(clickhouse, table))
+  if (PORT_PROJECTION) await command(`ALTER TABLE ${db}.${ident(FLOWS_TABLE)} ADD PROJECTION ${portProjection}`)
   const flowTables = [FLOWS_TABLE, ...aggregatedTables.map((t) => t.name)]
   // Parts stay as inserted: background merges would compete with the load and the queries for
   // the 2 cores (aggregated rows are summed already, so merging them would not remove any).
@@ -214,8 +222,8 @@ const generate = async (clickhouse: ClickHouseConfig, count: number): Promise<nu
       sizes.map((s) => `${s.table} ${s.rows} rows ${s.parts} parts ${s.bytes}`).join(', '),
   )
   await checkAggregates(clickhouse, keys.filter((k) => k !== 'TimeReceived'), now)
-  await command(`CREATE TABLE ${marker} (now UInt32, count UInt64) ENGINE = MergeTree ORDER BY now`)
-  await command(`INSERT INTO ${marker} VALUES (${now}, ${count})`)
+  await command(`CREATE TABLE ${marker} (now UInt32, count UInt64, projection UInt8) ENGINE = MergeTree ORDER BY now`)
+  await command(`INSERT INTO ${marker} VALUES (${now}, ${count}, ${Number(PORT_PROJECTION)})`)
   return now
 }
 

@@ -355,10 +355,13 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     const aliases = dims.map((_, i) => `d${i}`).join(', ')
     const selectKeys = directKeys.map((e, i) => `${e} AS d${i}`).join(', ')
 
-    // One statement per direction: a subquery ranks the keys as asked and the query folds the
-    // others into Other, testing each row's keys against the top ones as a set (IN builds a hash
-    // set once; a hash-per-row array search cost a third of the query). The series are then
-    // ordered in JS by the same ranking.
+    // One statement per direction, one scan each. The flows are grouped per step and key, and the
+    // keys outside the top fold into Other over those grouped rows (a few per key and step), not
+    // per stored row. The direct direction ranks its keys in the same statement: each key's
+    // points gathered in arrays, the keys ranked over those (one row per key), Other's points
+    // summed by step (a ranking subquery read the range a second time; window functions over
+    // every grouped row cost more than the scan). The reverse direction keeps the direct
+    // ranking, from that subquery. The series are then ordered in JS by the same ranking.
     const rankWhere = (filter: CompiledFilter) =>
       `TimeReceived >= toDateTime({g_rank_start:UInt32}) AND TimeReceived < toDateTime({g_end:UInt32})${filter.sql === '' ? '' : ` AND (${filter.sql})`}`
     const ranked =
@@ -369,19 +372,43 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
            GROUP BY ${aliases} ORDER BY score DESC, ${aliases} LIMIT {g_limit:UInt32}`
     const topKeys = `(SELECT ${aliases} FROM (${ranked}))`
     const rankParams = { ...direct.params, g_limit: input.limit, g_rank_start: input.topBy === 'LAST' ? end - step : start }
+    // The same ranking as `ranked`, over a key's points: its score, and for LAST only keys with
+    // flows in the last step compete.
+    const keyScore =
+      input.topBy === 'MAX' ? 'max(v)' : input.topBy === 'LAST' ? 'sumIf(v, t >= {g_rank_start:UInt32})' : 'sum(v)'
+    const keyRanked = input.topBy === 'LAST' ? 'max(t >= {g_rank_start:UInt32})' : '1'
     const other = dims.map(() => OTHER)
     const series = async (
       keys: readonly string[],
       filter: CompiledFilter,
       unit: Unit,
+      rankHere: boolean,
     ): Promise<Map<string, { dims: string[]; values: number[] }>> => {
-      const inTop = `(${keys.join(', ')}) IN ${topKeys}`
-      const folded = keys.map((e, i) => `, if(${inTop}, ${e}, {g_other:String}) AS k${i}`).join('')
-      const grouped = keys.map((_, i) => `, k${i}`).join('')
-      const sql = `SELECT ${bucket} AS t${folded}, ${unitAggregate(unit, table.aggregated)} AS v
-        FROM ${from(table)} WHERE ${where(filter)} GROUP BY t${grouped} ORDER BY t`
+      const columns = keys.map((_, i) => `c${i}`).join(', ')
+      const perStep = `SELECT ${bucket} AS t${keys.map((e, i) => `, ${e} AS c${i}`).join('')}, ${unitAggregate(unit, table.aggregated)} AS v
+        FROM ${from(table)} WHERE ${where(filter)} GROUP BY t${keys.map((_, i) => `, c${i}`).join('')}`
+      const fold = (inTop: string) => keys.map((_, i) => `if(${inTop}, c${i}, {g_other:String}) AS k${i}`).join(', ')
+      const outer = keys.map((_, i) => `k${i}`).join(', ')
+      const sql =
+        keys.length === 0
+          ? `${perStep} ORDER BY t`
+          : rankHere
+            ? `SELECT ${fold('position <= {g_limit:UInt32} AND ranked')}, sumMap(ts, vs) AS points FROM (
+                 SELECT ${columns}, ts, vs, ranked, row_number() OVER (ORDER BY ranked DESC, score DESC, ${columns}) AS position FROM (
+                   SELECT ${columns}, groupArray(t) AS ts, groupArray(v) AS vs, ${keyScore} AS score, ${keyRanked} AS ranked
+                   FROM (${perStep}) GROUP BY ${columns}))
+               GROUP BY ${outer}`
+            : `SELECT t, ${fold(`(${columns}) IN ${topKeys}`)}, sum(v) AS v FROM (${perStep}) GROUP BY t, ${outer} ORDER BY t`
       const params = { ...(keys.length > 0 ? rankParams : {}), ...filter.params, g_start: start, g_end: end, g_step: step, g_other: OTHER }
-      const result = await rows<Record<string, string | number>>(sql, params, options)
+      const answer = await rows<Record<string, unknown>>(sql, params, options)
+      // Rows of (t, keys, v), the ranked form's point arrays unfolded.
+      const result: Record<string, unknown>[] =
+        keys.length > 0 && rankHere
+          ? answer.flatMap((row) => {
+              const [ts, vs] = row.points as [number[], number[]]
+              return ts.map((t, j) => ({ ...row, t, v: vs[j] }))
+            })
+          : answer
       const byKey = new Map<string, { dims: string[]; values: number[] }>()
       for (const row of result) {
         const rowDims = keys.map((_, i) => String(row[`k${i}`]))
@@ -406,7 +433,7 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
         const isOther = dims.length > 0 && JSON.stringify(entry.dims) === otherKey
         return { dimensions: entry.dims, name: seriesName(entry.dims), axis, other: isOther, values, stats: seriesStats(values, step) }
       })
-    const directSeries = await series(directKeys, direct, input.unit)
+    const directSeries = await series(directKeys, direct, input.unit, true)
     const topEntries = [...directSeries.entries()]
       .filter(([key]) => key !== otherKey || dims.length === 0)
       .map(([, entry]) => entry)
@@ -417,7 +444,7 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     const result: Series[] = toSeries(inOrder(directSeries), 1, 1)
     if (input.bidirectional && reverse) {
       const reverseKeys = reverseDims.map((d) => dimensionExpression(d, input.truncation))
-      result.push(...toSeries(inOrder(await series(reverseKeys, reverse, reverseUnit(input.unit))), 2, -1))
+      result.push(...toSeries(inOrder(await series(reverseKeys, reverse, reverseUnit(input.unit), false)), 2, -1))
     }
     let previous: Series | null = null
     let previousOffset: number | null = null
@@ -449,6 +476,18 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
   /** Top-N and sankey want a table fine enough that the range edges stay within ~4 % of it. */
   const summaryStep = (range: Range) => Math.max(1, Math.floor((range.end - range.start) / 24))
 
+  /**
+   * A summary's condition: on the raw table, for a range where an hourly table would do (a step
+   * of an hour or more), the flows of the whole hours starting in the range, as flows_1h0m0s
+   * would count them. Written on toStartOfHour(TimeReceived), it lets ClickHouse answer from an
+   * hourly projection of the raw table when one has the columns (ports are raw-only).
+   */
+  const summaryWhere = (table: TableChoice, range: Range, filter: CompiledFilter): string => {
+    if (table.aggregated || summaryStep(range) < 3600) return where(filter)
+    const time = 'toStartOfHour(TimeReceived) >= toDateTime({g_start:UInt32}) AND toStartOfHour(TimeReceived) < toDateTime({g_end:UInt32})'
+    return filter.sql === '' ? time : `${time} AND (${filter.sql})`
+  }
+
   const row = (dims: readonly string[], volume: number, seconds: number, all: number): TopRow => ({
     dimensions: dims,
     name: seriesName(dims),
@@ -469,10 +508,10 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     // rows); a second statement for it read the range twice (the raw table for raw-only dimensions).
     const grouped =
       dims.length === 0
-        ? await rows<Record<string, string | number>>(`SELECT ${value} AS all FROM ${from(table)} WHERE ${where(direct)}`, params, options)
+        ? await rows<Record<string, string | number>>(`SELECT ${value} AS all FROM ${from(table)} WHERE ${summaryWhere(table, input.range, direct)}`, params, options)
         : await rows<Record<string, string | number>>(
             `SELECT ${aliases}, v, all FROM (
-               SELECT ${keys}, ${value} AS v, sum(v) OVER () AS all FROM ${from(table)} WHERE ${where(direct)} GROUP BY ${aliases}
+               SELECT ${keys}, ${value} AS v, sum(v) OVER () AS all FROM ${from(table)} WHERE ${summaryWhere(table, input.range, direct)} GROUP BY ${aliases}
              ) ORDER BY v DESC, ${aliases} LIMIT {g_limit:UInt32}`,
             params,
             options,
@@ -504,7 +543,7 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     const expressions = dims.map((d) => dimensionExpression(d, input.truncation))
     for (const [i, expression] of expressions.entries()) {
       const top = await rows<{ d: string }>(
-        `SELECT ${expression} AS d FROM ${from(table)} WHERE ${where(direct)} GROUP BY d ORDER BY ${value} DESC, d LIMIT {g_limit:UInt32}`,
+        `SELECT ${expression} AS d FROM ${from(table)} WHERE ${summaryWhere(table, input.range, direct)} GROUP BY d ORDER BY ${value} DESC, d LIMIT {g_limit:UInt32}`,
         params,
         options,
       )
@@ -514,7 +553,7 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     const aliases = expressions.map((_, i) => `k${i}`).join(', ')
     params.g_other = OTHER
     const result = await rows<Record<string, string | number>>(
-      `SELECT ${keys.join(', ')}, ${value} AS v FROM ${from(table)} WHERE ${where(direct)} GROUP BY ${aliases} ORDER BY v DESC, ${aliases}`,
+      `SELECT ${keys.join(', ')}, ${value} AS v FROM ${from(table)} WHERE ${summaryWhere(table, input.range, direct)} GROUP BY ${aliases} ORDER BY v DESC, ${aliases}`,
       params,
       options,
     )
