@@ -94,6 +94,53 @@ describe('metadata chain', () => {
   })
 })
 
+describe('metadata columns', () => {
+  it('adds a column only when a row of that side gets a value, per exporter run in a mixed batch', () => {
+    const table = staticTable([
+      { subnet: '192.0.2.1/32', name: 'edge', interfaces: [{ ifIndex: 1, name: 'up', connectivity: 'transit' }, { ifIndex: 2, name: 'down' }] },
+      { subnet: '192.0.2.2/32', name: 'core', site: 'par1', interfaces: [{ ifIndex: 2, name: 'x' }] },
+    ])
+    const chain = new MetadataChain([new TableProvider('static', table)], { exporter: {}, iface: {} }, 'drop')
+    const batch = new FlowBatch(5)
+    const exporters = ['192.0.2.1', '192.0.2.1', '198.51.100.9', '192.0.2.2', '192.0.2.1']
+    exporters.forEach((e, r) => {
+      batch.appendRow()
+      batch.setIP('ExporterAddress', r, parseIP(e))
+      batch.u32('InIf')[r] = r === 3 ? 2 : 1
+      batch.u32('OutIf')[r] = 2
+    })
+    const { rows, drop, tally } = enrich(chain, batch)
+    expect(Array.from(drop)).toEqual([0, 0, 1, 0, 0])
+    expect(tally).toEqual({ unknownExporterFlows: 1, unknownInterfaceFlows: 0, droppedFlows: 1 })
+    expect(rows.map((r) => [r.ExporterName, r.ExporterSite, r.InIfName, r.InIfConnectivity, r.OutIfName])).toEqual([
+      ['edge', '', 'up', 'transit', 'down'],
+      ['edge', '', 'up', 'transit', 'down'],
+      ['', '', '', '', ''],
+      ['core', 'par1', 'x', '', 'x'],
+      ['edge', '', 'up', 'transit', 'down'],
+    ])
+    // No out interface has a connectivity, no interface a description: those columns stay absent.
+    expect([batch.has('InIfConnectivity'), batch.has('OutIfConnectivity'), batch.has('InIfDescription'), batch.has('ExporterSite')]).toEqual([true, false, false, true])
+  })
+
+  it('under pass, an unknown interface keeps the name and description the flow carries, per side', () => {
+    const chain = new MetadataChain([new TableProvider('static', staticTable([{ subnet: '192.0.2.0/24', name: 'e', interfaces: [{ ifIndex: 1, name: 'one', description: 'd1' }] }]))], { exporter: {}, iface: {} }, 'pass')
+    const batch = decodedBatch('192.0.2.1', 0, 3, { ifIndexes: [1, 9, 1] })
+    batch.setString('InIfName', 1, 'carried')
+    batch.setString('InIfDescription', 1, 'own')
+    batch.setString('OutIfDescription', 0, 'own-out')
+    const { rows, tally } = enrich(chain, batch)
+    expect(rows.map((r) => [r.InIf, r.InIfName, r.InIfDescription, r.OutIf, r.OutIfName, r.OutIfDescription])).toEqual([
+      [1, 'one', 'd1', 9, '9', ''],
+      [9, 'carried', 'own', 1, 'one', 'd1'],
+      [1, 'one', 'd1', 1, 'one', 'd1'],
+    ])
+    // Row 0 names its out interface by ifIndex (the flow carries a description, not a name):
+    // unknown. Row 1 carries its in interface's name.
+    expect(tally.unknownInterfaceFlows).toBe(1)
+  })
+})
+
 describe('metadata requests', () => {
   it('coalesces what was noted into one message and does not ask again before repeatMs', () => {
     const requests = new MetadataRequests(60_000)
