@@ -539,21 +539,21 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     const value = unitAggregate(input.unit, table.aggregated)
     const seconds = input.range.end - input.range.start
     const params: Record<string, unknown> = { ...direct.params, g_start: input.range.start, g_end: input.range.end, g_limit: input.limit }
-    // Each dimension keeps its own top values; the others become Other in that dimension.
+    // Each dimension keeps its own top values; the others become Other in that dimension. One
+    // scan: the flows grouped by every dimension, each dimension's values ranked over those
+    // grouped rows (window functions), then folded (a ranking statement per dimension read the
+    // range again each).
     const expressions = dims.map((d) => dimensionExpression(d, input.truncation))
-    for (const [i, expression] of expressions.entries()) {
-      const top = await rows<{ d: string }>(
-        `SELECT ${expression} AS d FROM ${from(table)} WHERE ${summaryWhere(table, input.range, direct)} GROUP BY d ORDER BY ${value} DESC, d LIMIT {g_limit:UInt32}`,
-        params,
-        options,
-      )
-      params[`g_top${i}`] = top.map((r) => r.d)
-    }
-    const keys = expressions.map((e, i) => `if(has({g_top${i}:Array(String)}, ${e}), ${e}, {g_other:String}) AS k${i}`)
+    const columns = expressions.map((_, i) => `c${i}`).join(', ')
     const aliases = expressions.map((_, i) => `k${i}`).join(', ')
     params.g_other = OTHER
     const result = await rows<Record<string, string | number>>(
-      `SELECT ${keys.join(', ')}, ${value} AS v FROM ${from(table)} WHERE ${summaryWhere(table, input.range, direct)} GROUP BY ${aliases} ORDER BY v DESC, ${aliases}`,
+      `SELECT ${expressions.map((_, i) => `if(r${i} <= {g_limit:UInt32}, c${i}, {g_other:String}) AS k${i}`).join(', ')}, sum(v) AS v FROM (
+         SELECT ${columns}, v, ${expressions.map((_, i) => `dense_rank() OVER (ORDER BY s${i} DESC, c${i}) AS r${i}`).join(', ')} FROM (
+           SELECT ${columns}, v, ${expressions.map((_, i) => `sum(v) OVER (PARTITION BY c${i}) AS s${i}`).join(', ')} FROM (
+             SELECT ${expressions.map((e, i) => `${e} AS c${i}`).join(', ')}, ${value} AS v
+             FROM ${from(table)} WHERE ${summaryWhere(table, input.range, direct)} GROUP BY ${columns})))
+       GROUP BY ${aliases} ORDER BY v DESC, ${aliases}`,
       params,
       options,
     )
