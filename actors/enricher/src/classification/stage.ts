@@ -3,6 +3,7 @@
 import { formatIP, type FlowBatch, type StringColumn, type U32Column, type U8Column } from '@flowbus/bus-schemas'
 import { parsePrefix } from '@flowbus/runtime'
 import { Schema } from 'effect'
+import { addressWords } from '../networks/address-cache.js'
 import { DropReason, type EnrichContext, type EnrichStage } from '../stages.js'
 import { classify, compileRule, RuleError, type CompiledRule, type FieldValue, type RuleDialect } from './rules.js'
 
@@ -64,6 +65,26 @@ interface ExporterResult {
   readonly classified: readonly string[]
   generation: number
   readonly indexes: Uint32Array
+  /** Its interfaces' last inputs and results: by ifIndex below DENSE_IFINDEX, else in the Map. */
+  readonly dense: (InterfaceEntry | undefined)[]
+  readonly sparse: Map<number, InterfaceEntry>
+}
+
+/** ifIndexes below this are found in an array per exporter, the others in its Map. */
+const DENSE_IFINDEX = 4096
+
+/**
+ * The last inputs an exporter's interface was classified with and the result: a row with the
+ * same string indexes in the same batch (generation) is a hit without reading any string.
+ */
+interface InterfaceEntry {
+  generation: number
+  nameIndex: number
+  descriptionIndex: number
+  speed: number
+  name: string
+  description: string
+  result: InterfaceResult
 }
 
 interface InterfaceResult {
@@ -77,15 +98,6 @@ interface InterfaceResult {
   generation: number
   /** provider, connectivity, name, description. */
   readonly indexes: Uint32Array
-}
-
-/** Per-batch memo of an interface: valid while exporter and the interface's fields are the same. */
-interface InterfaceMemo {
-  exporter: ExporterResult
-  name: number
-  description: number
-  speed: number
-  result: InterfaceResult
 }
 
 let generation = 0
@@ -113,7 +125,6 @@ export class ClassificationStage implements EnrichStage {
   readonly #cacheSize: number
   readonly #exporters = new Map<string, ExporterResult>()
   readonly #interfaces = new Map<string, InterfaceResult>()
-  readonly #memo = [new Map<number, InterfaceMemo>(), new Map<number, InterfaceMemo>()]
   readonly #values: FieldValue[] = ['', ZERO_ADDRESS, '', '', '', '', '', '', '', 0, 0]
   readonly #seen = new ExporterInputs()
   /** Which exporter targets and interface targets some rule sets: only those columns are written. */
@@ -136,6 +147,7 @@ export class ClassificationStage implements EnrichStage {
     const gen = ++generation
     const strings = batch.strings
     const addresses = batch.view('ExporterAddress')
+    const words = addresses === undefined ? undefined : addressWords(addresses)
     const names = batch.view('ExporterName')
     const attributeColumns = exporterColumns.map((c) => batch.view(c))
     const writeExporter = exporterColumns.map((c, i) => (this.#setsExporter[i] ? batch.stringIndexes(c) : undefined))
@@ -152,15 +164,13 @@ export class ClassificationStage implements EnrichStage {
       rename: this.#setsInterface.has('name') ? batch.stringIndexes(s.name) : undefined,
       redescribe: this.#setsInterface.has('description') ? batch.stringIndexes(s.description) : undefined,
     }))
-    this.#memo[0]!.clear()
-    this.#memo[1]!.clear()
     let last: ExporterResult | undefined
     const seen = this.#seen
     for (let r = 0; r < rows; r++) {
       // Batches come per exporter: the last exporter's inputs (as read before this stage wrote
       // any exporter column) almost always match this row's.
       let exporter = last
-      if (exporter === undefined || !seen.matches(r, addresses, names, attributeColumns)) {
+      if (exporter === undefined || !seen.matches(r, addresses, words, names, attributeColumns)) {
         seen.remember(r, addresses, names, attributeColumns)
         exporter = this.#exporter(strings, addresses, names, attributeColumns, r)
         last = exporter
@@ -186,15 +196,12 @@ export class ClassificationStage implements EnrichStage {
         const descIdx = a.description === undefined ? 0 : a.description[r]!
         if (ifIndex === 0 && nameIdx === 0 && descIdx === 0) continue
         const speed = a.speed === undefined ? 0 : a.speed[r]!
-        const memo = this.#memo[s]!.get(ifIndex)
+        const entry = ifIndex < DENSE_IFINDEX ? (ifIndex < exporter.dense.length ? exporter.dense[ifIndex] : undefined) : exporter.sparse.get(ifIndex)
         let result: InterfaceResult
-        if (memo !== undefined && memo.exporter === exporter && memo.name === nameIdx && memo.description === descIdx && memo.speed === speed) {
-          result = memo.result
+        if (entry !== undefined && entry.generation === gen && entry.nameIndex === nameIdx && entry.descriptionIndex === descIdx && entry.speed === speed) {
+          result = entry.result
           this.#counts.interfaceHits++
-        } else {
-          result = this.#interface(exporter, ifIndex, strings[nameIdx]!, strings[descIdx]!, speed)
-          this.#memo[s]!.set(ifIndex, { exporter, name: nameIdx, description: descIdx, speed, result })
-        }
+        } else result = this.#interfaceEntry(exporter, entry, ifIndex, strings, nameIdx, descIdx, speed, gen)
         if (result.rejected) {
           drop[r] = DropReason.rejected
           this.#counts.rejectedInterface++
@@ -214,6 +221,41 @@ export class ClassificationStage implements EnrichStage {
         if (a.redescribe !== undefined && result.description !== undefined) a.redescribe[r] = result.indexes[3]!
       }
     }
+  }
+
+  /** An interface's result when the exporter's entry for it is from another batch or other inputs. */
+  #interfaceEntry(
+    exporter: ExporterResult,
+    entry: InterfaceEntry | undefined,
+    ifIndex: number,
+    strings: readonly string[],
+    nameIndex: number,
+    descriptionIndex: number,
+    speed: number,
+    gen: number,
+  ): InterfaceResult {
+    const name = strings[nameIndex]!
+    const description = strings[descriptionIndex]!
+    if (entry !== undefined && entry.speed === speed && entry.name === name && entry.description === description) {
+      this.#counts.interfaceHits++
+    } else {
+      const result = this.#interface(exporter, ifIndex, name, description, speed)
+      if (entry === undefined) {
+        entry = { generation: 0, nameIndex: 0, descriptionIndex: 0, speed, name, description, result }
+        if (ifIndex < DENSE_IFINDEX) {
+          while (exporter.dense.length <= ifIndex) exporter.dense.push(undefined)
+          exporter.dense[ifIndex] = entry
+        } else exporter.sparse.set(ifIndex, entry)
+      }
+      entry.speed = speed
+      entry.name = name
+      entry.description = description
+      entry.result = result
+    }
+    entry.generation = gen
+    entry.nameIndex = nameIndex
+    entry.descriptionIndex = descriptionIndex
+    return entry.result
   }
 
   #exporter(
@@ -248,6 +290,8 @@ export class ClassificationStage implements EnrichStage {
       classified,
       generation: 0,
       indexes: new Uint32Array(exporterTargets.length),
+      dense: [],
+      sparse: new Map(),
     }
     if (this.#exporters.size >= this.#cacheSize) this.#exporters.clear()
     this.#exporters.set(key, result)
@@ -281,7 +325,14 @@ export class ClassificationStage implements EnrichStage {
       generation: 0,
       indexes: new Uint32Array(4),
     }
-    if (this.#interfaces.size >= this.#cacheSize) this.#interfaces.clear()
+    if (this.#interfaces.size >= this.#cacheSize) {
+      this.#interfaces.clear()
+      // The entries per exporter hold results too: the size bound is for both.
+      for (const e of this.#exporters.values()) {
+        e.dense.length = 0
+        e.sparse.clear()
+      }
+    }
     this.#interfaces.set(key, result)
     return result
   }
@@ -294,6 +345,8 @@ export class ClassificationStage implements EnrichStage {
 /** The exporter inputs of the last row classified: address, name and attribute string indexes. */
 class ExporterInputs {
   readonly #address = new Uint8Array(16)
+  /** The address as native-endian words, compared with an aligned column's words. */
+  readonly #words = new Uint32Array(this.#address.buffer)
   readonly #indexes = new Uint32Array(1 + exporterColumns.length)
 
   remember(r: number, addresses: Uint8Array | undefined, names: Uint32Array | undefined, attributeColumns: (Uint32Array | undefined)[]): void {
@@ -305,16 +358,27 @@ class ExporterInputs {
     }
   }
 
-  matches(r: number, addresses: Uint8Array | undefined, names: Uint32Array | undefined, attributeColumns: (Uint32Array | undefined)[]): boolean {
-    if (addresses !== undefined) {
+  matches(
+    r: number,
+    addresses: Uint8Array | undefined,
+    words: Uint32Array | undefined,
+    names: Uint32Array | undefined,
+    attributeColumns: (Uint32Array | undefined)[],
+  ): boolean {
+    if (words !== undefined) {
+      const a = this.#words
+      const w = r * 4
+      if (words[w] !== a[0] || words[w + 1] !== a[1] || words[w + 2] !== a[2] || words[w + 3] !== a[3]) return false
+    } else if (addresses !== undefined) {
       const a = this.#address
       const b = r * 16
       for (let i = 15; i >= 0; i--) if (a[i] !== addresses[b + i]) return false
     }
-    if (names !== undefined && names[r] !== this.#indexes[0]) return false
+    const indexes = this.#indexes
+    if (names !== undefined && names[r] !== indexes[0]) return false
     for (let i = 0; i < attributeColumns.length; i++) {
       const c = attributeColumns[i]
-      if (c !== undefined && c[r] !== this.#indexes[1 + i]) return false
+      if (c !== undefined && c[r] !== indexes[1 + i]) return false
     }
     return true
   }
