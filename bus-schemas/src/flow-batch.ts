@@ -247,6 +247,17 @@ export class FlowBatch {
     return i
   }
 
+  /**
+   * Appends s to the string table without looking it up and returns its index, for callers
+   * that keep their own record of what the table holds (it must not be there yet, nor be '').
+   */
+  appendString(s: string): number {
+    const i = this.#strings.length
+    this.#strings.push(s)
+    this.#interned?.set(s, i)
+    return i
+  }
+
   setString(col: StringColumn, row: number, s: string): void {
     this.#checkRow(col, row)
     this.stringIndexes(col)[row] = this.intern(s)

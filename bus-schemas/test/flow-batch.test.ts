@@ -64,6 +64,15 @@ describe('FlowBatch builder', () => {
     expect(Array.from(b.getList('DstASPath', 998))).toEqual([])
   })
 
+  it('appendString adds a string without a lookup; intern finds it, before or after the intern map exists', () => {
+    const b = new FlowBatch(1)
+    expect(b.appendString('a')).toBe(1)
+    expect(b.intern('a')).toBe(1)
+    expect(b.appendString('b')).toBe(2)
+    expect([b.intern('b'), b.intern('c')]).toEqual([2, 3])
+    expect(b.strings).toEqual(['', 'a', 'b', 'c'])
+  })
+
   it('reserve keeps array references valid for the reserved rows', () => {
     const b = new FlowBatch(4)
     b.reserve(100)
