@@ -4,6 +4,7 @@ import { formatIP, type FlowBatch, type StringColumn, type U32Column, type U8Col
 import { parsePrefix } from '@flowbus/runtime'
 import { Schema } from 'effect'
 import { addressWords } from '../networks/address-cache.js'
+import { batchStrings } from '../strings.js'
 import { DropReason, type EnrichContext, type EnrichStage } from '../stages.js'
 import { classify, compileRule, RuleError, type CompiledRule, type FieldValue, type RuleDialect } from './rules.js'
 
@@ -63,6 +64,8 @@ interface ExporterResult {
   readonly address: Uint8Array
   /** Classified values per exporterTargets ('' when no rule set it). */
   readonly classified: readonly string[]
+  /** batchStrings ids of `classified`. */
+  readonly ids: Uint32Array
   generation: number
   readonly indexes: Uint32Array
   /** Its interfaces' last inputs and results: by ifIndex below DENSE_IFINDEX, else in the Map. */
@@ -95,6 +98,8 @@ interface InterfaceResult {
   /** Undefined when no rule renames. */
   readonly name: string | undefined
   readonly description: string | undefined
+  /** batchStrings ids of provider, connectivity, name, description (0 for an undefined one). */
+  readonly ids: Uint32Array
   generation: number
   /** provider, connectivity, name, description. */
   readonly indexes: Uint32Array
@@ -131,6 +136,8 @@ export class ClassificationStage implements EnrichStage {
   readonly #setsExporter: boolean[]
   readonly #setsInterface: Set<string>
   #nextId = 1
+  /** The batchStrings epoch of the cached results' ids. */
+  #epoch = batchStrings.epoch
   #counts = { exporterHits: 0, exporterMisses: 0, interfaceHits: 0, interfaceMisses: 0, rejectedExporter: 0, rejectedInterface: 0 }
 
   constructor(options: ClassificationOptions) {
@@ -144,6 +151,13 @@ export class ClassificationStage implements EnrichStage {
 
   apply(batch: FlowBatch, rows: number, context: EnrichContext): void {
     if (this.#exporterRules.length === 0 && this.#interfaceRules.length === 0) return
+    batchStrings.prepare(batch)
+    if (batchStrings.epoch !== this.#epoch) {
+      // The cached results' string ids are from before: classify again.
+      this.#epoch = batchStrings.epoch
+      this.#exporters.clear()
+      this.#interfaces.clear()
+    }
     const gen = ++generation
     const strings = batch.strings
     const addresses = batch.view('ExporterAddress')
@@ -181,7 +195,7 @@ export class ClassificationStage implements EnrichStage {
         continue
       }
       if (exporter.generation !== gen) {
-        for (let i = 0; i < exporterTargets.length; i++) exporter.indexes[i] = batch.intern(exporter.classified[i]!)
+        for (let i = 0; i < exporterTargets.length; i++) exporter.indexes[i] = batchStrings.index(exporter.ids[i]!)
         exporter.generation = gen
       }
       for (let i = 0; i < writeExporter.length; i++) {
@@ -208,10 +222,7 @@ export class ClassificationStage implements EnrichStage {
           break
         }
         if (result.generation !== gen) {
-          result.indexes[0] = batch.intern(result.provider)
-          result.indexes[1] = batch.intern(result.connectivity)
-          result.indexes[2] = result.name === undefined ? 0 : batch.intern(result.name)
-          result.indexes[3] = result.description === undefined ? 0 : batch.intern(result.description)
+          for (let i = 0; i < 4; i++) result.indexes[i] = batchStrings.index(result.ids[i]!)
           result.generation = gen
         }
         if (a.provider !== undefined && a.provider[r] === 0) a.provider[r] = result.indexes[0]!
@@ -288,6 +299,7 @@ export class ClassificationStage implements EnrichStage {
       name,
       address: address.slice(),
       classified,
+      ids: Uint32Array.from(classified, (c) => batchStrings.id(c)),
       generation: 0,
       indexes: new Uint32Array(exporterTargets.length),
       dense: [],
@@ -315,13 +327,18 @@ export class ClassificationStage implements EnrichStage {
     values[9] = speed
     values[10] = index
     const outcome = classify(this.#interfaceRules, values)
+    const provider = outcome.values.get('provider') ?? ''
+    const connectivity = outcome.values.get('connectivity') ?? ''
+    const rename = outcome.values.get('name')
+    const redescribe = outcome.values.get('description')
     const result: InterfaceResult = {
       rejected: outcome.rejected,
-      provider: outcome.values.get('provider') ?? '',
-      connectivity: outcome.values.get('connectivity') ?? '',
+      provider,
+      connectivity,
       boundary: BOUNDARY[outcome.values.get('boundary') ?? ''] ?? 0,
-      name: outcome.values.get('name'),
-      description: outcome.values.get('description'),
+      name: rename,
+      description: redescribe,
+      ids: Uint32Array.of(batchStrings.id(provider), batchStrings.id(connectivity), batchStrings.id(rename ?? ''), batchStrings.id(redescribe ?? '')),
       generation: 0,
       indexes: new Uint32Array(4),
     }

@@ -8,6 +8,7 @@ import { Duration } from '@flowbus/runtime'
 import { Schema } from 'effect'
 import type { EnrichContext, EnrichStage } from '../stages.js'
 import { ANSWER, AddressCache, USED, addressWords } from '../networks/address-cache.js'
+import { batchStrings } from '../strings.js'
 import { ASNRanges } from './asn-ranges.js'
 import { GeoDatabase, type GeoSource } from './database.js'
 
@@ -48,10 +49,9 @@ interface Slot {
   stamp: string
 }
 
-let generation = 0
 /** 65536 cached answers (2 MiB): a GeoIP miss costs a tree walk per database. */
 const CACHE_BITS = 16
-/** In a cached answer's first word: some source knows the address; the rest is the country id. */
+/** In a cached answer's first word: some source knows the address; the rest is the country's batchStrings id. */
 const FOUND = 0x40000000
 const ID_MASK = 0x3fffffff
 
@@ -95,13 +95,10 @@ export class GeoIPStage implements EnrichStage {
   readonly #pending = new Map<string, ReturnType<typeof setTimeout>>()
   readonly #onEvent: (event: GeoIPEvent) => void
   #sources: GeoSource[] = []
-  /** Recent merged answers: FOUND | country id, state id, city id, AS number; emptied when a source changes. */
+  /** Recent merged answers: FOUND | country, state, city (batchStrings ids), AS number; emptied when a source changes. */
   #cache = new AddressCache(CACHE_BITS)
-  /** Location strings by stage id (0: ''), and per id the batch generation and index it was interned as. */
-  #strings: string[] = ['']
-  #ids = new Map<string, number>()
-  #stamps = new Uint32Array(1024)
-  #indexes = new Uint32Array(1024)
+  /** The batchStrings epoch of the ids in the cache. */
+  #epoch = batchStrings.epoch
   #hasGeo = false
   #counts = { hits: 0, misses: 0, reloads: 0, reloadErrors: 0 }
   /** Cache slot of each row's address, per side (see AddressCache.locate). */
@@ -159,7 +156,7 @@ export class GeoIPStage implements EnrichStage {
   #refreshSources(): void {
     this.#sources = this.#slots.flatMap((s) => (s.source === undefined ? [] : [s.source]))
     this.#hasGeo = this.#sources.length > 0
-    this.#resetStrings()
+    this.#cache.clear()
   }
 
   #watch(pollInterval: number, events: boolean): void {
@@ -251,27 +248,23 @@ export class GeoIPStage implements EnrichStage {
 
   apply(batch: FlowBatch, rows: number, context: EnrichContext): void {
     if (!this.#hasGeo) return
-    const gen = ++generation
+    batchStrings.prepare(batch)
+    if (batchStrings.epoch !== this.#epoch) {
+      this.#epoch = batchStrings.epoch
+      this.#cache.clear()
+    }
     const src = batch.view('SrcAddr')
     const dst = batch.view('DstAddr')
     if (src !== undefined) {
-      this.#side(batch, rows, src, batch.stringIndexes('SrcCountry'), batch.stringIndexes('SrcGeoState'), batch.stringIndexes('SrcGeoCity'), context.geoipSrcAS, gen)
+      this.#side(rows, src, batch.stringIndexes('SrcCountry'), batch.stringIndexes('SrcGeoState'), batch.stringIndexes('SrcGeoCity'), context.geoipSrcAS)
     }
     if (dst !== undefined) {
-      this.#side(batch, rows, dst, batch.stringIndexes('DstCountry'), batch.stringIndexes('DstGeoState'), batch.stringIndexes('DstGeoCity'), context.geoipDstAS, gen)
+      this.#side(rows, dst, batch.stringIndexes('DstCountry'), batch.stringIndexes('DstGeoState'), batch.stringIndexes('DstGeoCity'), context.geoipDstAS)
     }
   }
 
-  #side(
-    batch: FlowBatch,
-    rows: number,
-    addresses: Uint8Array,
-    countries: Uint32Array,
-    states: Uint32Array,
-    cities: Uint32Array,
-    asns: Uint32Array,
-    gen: number,
-  ): void {
+  #side(rows: number, addresses: Uint8Array, countries: Uint32Array, states: Uint32Array, cities: Uint32Array, asns: Uint32Array): void {
+    const strings = batchStrings
     const cache = this.#cache
     const slots = cache.slots
     const words = addressWords(addresses)
@@ -292,10 +285,9 @@ export class GeoIPStage implements EnrichStage {
       const state = slots[k + ANSWER + 1]!
       const city = slots[k + ANSWER + 2]!
       const asn = slots[k + ANSWER + 3]!
-      // Ids are the stage's; the batch's string indexes are looked up once per batch and id.
-      if (country !== 0) countries[r] = this.#stamps[country] === gen ? this.#indexes[country]! : this.#intern(batch, country, gen)
-      if (state !== 0) states[r] = this.#stamps[state] === gen ? this.#indexes[state]! : this.#intern(batch, state, gen)
-      if (city !== 0) cities[r] = this.#stamps[city] === gen ? this.#indexes[city]! : this.#intern(batch, city, gen)
+      if (country !== 0) countries[r] = strings.index(country)
+      if (state !== 0) states[r] = strings.index(state)
+      if (city !== 0) cities[r] = strings.index(city)
       if (asn !== 0) asns[r] = asn
     }
     this.#counts.hits += hits
@@ -319,51 +311,10 @@ export class GeoIPStage implements EnrichStage {
       if (record.city !== '') city = record.city
       if (record.asn !== 0) asn = record.asn
     }
-    slots[k + ANSWER] = (USED | (found ? FOUND : 0) | this.#idOf(country)) >>> 0
-    slots[k + ANSWER + 1] = this.#idOf(state)
-    slots[k + ANSWER + 2] = this.#idOf(city)
+    slots[k + ANSWER] = (USED | (found ? FOUND : 0) | batchStrings.id(country)) >>> 0
+    slots[k + ANSWER + 1] = batchStrings.id(state)
+    slots[k + ANSWER + 2] = batchStrings.id(city)
     slots[k + ANSWER + 3] = asn
-  }
-
-  /** The stage's id of a location string (0: empty), stable until the sources change. */
-  #idOf(text: string): number {
-    if (text === '') return 0
-    let id = this.#ids.get(text)
-    if (id === undefined) {
-      id = this.#strings.length
-      if (id > ID_MASK) {
-        // Only a database of a billion distinct names gets here: start over rather than overflow.
-        this.#resetStrings()
-        return this.#idOf(text)
-      }
-      this.#strings.push(text)
-      this.#ids.set(text, id)
-      if (id >= this.#stamps.length) {
-        const stamps = new Uint32Array(this.#stamps.length * 2)
-        stamps.set(this.#stamps)
-        this.#stamps = stamps
-        const indexes = new Uint32Array(this.#indexes.length * 2)
-        indexes.set(this.#indexes)
-        this.#indexes = indexes
-      }
-    }
-    return id
-  }
-
-  /** Interns the string of id into the batch of generation gen, once per batch. */
-  #intern(batch: FlowBatch, id: number, gen: number): number {
-    const index = batch.intern(this.#strings[id]!)
-    this.#indexes[id] = index
-    this.#stamps[id] = gen
-    return index
-  }
-
-  #resetStrings(): void {
-    this.#strings = ['']
-    this.#ids = new Map()
-    this.#stamps = new Uint32Array(1024)
-    this.#indexes = new Uint32Array(1024)
-    this.#cache.clear()
   }
 
   counts(): Readonly<Record<string, number>> {

@@ -3,6 +3,7 @@
 // columns with the strings interned once per batch, and the unknown-metadata policy applied.
 import { type FlowBatch, type StringColumn, exporterStateKey, formatIP } from '@flowbus/bus-schemas'
 import { addressWords } from '../networks/address-cache.js'
+import { batchStrings } from '../strings.js'
 import {
   type ExporterMetadata,
   type InterfaceMetadata,
@@ -27,6 +28,8 @@ export interface ResolvedInterface {
   stamp: number
   /** Its position among the interfaces of the current batch (the chain's per-batch arrays). */
   ordinal: number
+  /** batchStrings ids of the name written (the ifIndex for an unnamed unknown one under pass/hold), description, provider, connectivity. */
+  readonly ids: Uint32Array
 }
 
 export interface ResolvedExporter {
@@ -42,6 +45,8 @@ export interface ResolvedExporter {
   stamp: number
   /** Its position among the exporters of the current batch. */
   ordinal: number
+  /** batchStrings ids of name, group, role, site, region, tenant. */
+  readonly ids: Uint32Array
 }
 
 /** ifIndexes below this are found in an array per exporter, the others in its Map. */
@@ -148,6 +153,8 @@ export class MetadataChain {
   readonly #exporters = new Map<string, ResolvedExporter>()
   #generation = -1
   #stamp = 0
+  /** The batchStrings epoch of the ids of the resolved exporters and interfaces. */
+  #epoch = batchStrings.epoch
   readonly #scratch = new Scratch()
 
   constructor(
@@ -190,7 +197,8 @@ export class MetadataChain {
     const known = meta.name !== ''
     if (!known && (this.policy === 'pass' || this.policy === 'hold')) meta.name = formatIP(address)
     const copy = address.slice()
-    resolved = { address: copy, key, meta, known, interfaces: new Map(), dense: [], words: new Uint32Array(copy.buffer, copy.byteOffset, 4), stamp: -1, ordinal: 0 }
+    const ids = Uint32Array.from(exporterFields, (f) => batchStrings.id(meta[f]))
+    resolved = { address: copy, key, meta, known, interfaces: new Map(), dense: [], words: new Uint32Array(copy.buffer, copy.byteOffset, 4), stamp: -1, ordinal: 0, ids }
     this.#exporters.set(key, resolved)
     return resolved
   }
@@ -213,7 +221,10 @@ export class MetadataChain {
       const value = this.#defaults.iface[f]
       if ((meta[f] === '' || meta[f] === 0) && value !== undefined) (meta as unknown as Record<string, unknown>)[f] = value
     }
-    resolved = { ifIndex, meta, known, stamp: -1, ordinal: 0 }
+    // Unknown and unnamed under pass/hold: the ifIndex itself is the name, never an empty one.
+    const name = !known && meta.name === '' && (this.policy === 'pass' || this.policy === 'hold') ? String(ifIndex) : meta.name
+    const ids = Uint32Array.of(batchStrings.id(name), batchStrings.id(meta.description), batchStrings.id(meta.provider), batchStrings.id(meta.connectivity))
+    resolved = { ifIndex, meta, known, stamp: -1, ordinal: 0, ids }
     exporter.interfaces.set(ifIndex, resolved)
     return resolved
   }
@@ -269,6 +280,11 @@ export class MetadataChain {
    */
   apply(batch: FlowBatch, rows: number, fallbackAddress: Uint8Array, drop: Uint8Array, onUnknown: (entity: UnknownEntity) => void): MetadataTally {
     const stamp = ++this.#stamp
+    batchStrings.prepare(batch)
+    if (batchStrings.epoch !== this.#epoch) {
+      this.#epoch = batchStrings.epoch
+      this.#exporters.clear()
+    }
     const tally: MetadataTally = { unknownExporterFlows: 0, unknownInterfaceFlows: 0, droppedFlows: 0 }
     const dropUnknown = this.policy === 'drop'
     const scratch = this.#scratch
@@ -300,7 +316,7 @@ export class MetadataChain {
             : !sameAddress(addresses, r * 16, current.address)))
       ) {
         current = this.exporter(addresses !== undefined ? addresses.subarray(r * 16, r * 16 + 16) : fallbackAddress)
-        if (current.stamp !== stamp) this.#firstSight(batch, current, stamp, onUnknown)
+        if (current.stamp !== stamp) this.#firstSight(current, stamp, onUnknown)
         a0 = current.words[0]!
         a1 = current.words[1]!
         a2 = current.words[2]!
@@ -319,9 +335,9 @@ export class MetadataChain {
       }
       exporterOf[r] = current.ordinal
       const inIf = inIfs === undefined ? 0 : inIfs[r]!
-      inOf[r] = inIf === 0 ? -1 : this.#ordinalOf(batch, current, inIf, stamp, onUnknown)
+      inOf[r] = inIf === 0 ? -1 : this.#ordinalOf(current, inIf, stamp, onUnknown)
       const outIf = outIfs === undefined ? 0 : outIfs[r]!
-      outOf[r] = outIf === 0 ? -1 : this.#ordinalOf(batch, current, outIf, stamp, onUnknown)
+      outOf[r] = outIf === 0 ? -1 : this.#ordinalOf(current, outIf, stamp, onUnknown)
     }
     this.#writeExporters(batch, rows)
     const unknownInterface = scratch.unknownInterface
@@ -351,24 +367,19 @@ export class MetadataChain {
   #anyUnknownInterface = false
 
   /** An exporter's first row in the batch: its ordinal, its strings interned, reported if unknown. */
-  #firstSight(batch: FlowBatch, exporter: ResolvedExporter, stamp: number, onUnknown: (entity: UnknownEntity) => void): void {
+  #firstSight(exporter: ResolvedExporter, stamp: number, onUnknown: (entity: UnknownEntity) => void): void {
     const scratch = this.#scratch
     exporter.stamp = stamp
     const o = (exporter.ordinal = this.#exporterCount++)
     scratch.exporters(this.#exporterCount)
     const m = exporter.meta
     const values = scratch.exporterValues
-    values[0]![o] = batch.intern(m.name)
-    values[1]![o] = batch.intern(m.group)
-    values[2]![o] = batch.intern(m.role)
-    values[3]![o] = batch.intern(m.site)
-    values[4]![o] = batch.intern(m.region)
-    values[5]![o] = batch.intern(m.tenant)
+    for (let f = 0; f < exporterColumns.length; f++) values[f]![o] = batchStrings.index(exporter.ids[f]!)
     if (!exporter.known) onUnknown({ address: exporter.address, key: exporter.key, ifIndex: 0 })
   }
 
   /** The batch ordinal of the exporter's interface; on its first row, its values are set and it is reported if unknown. */
-  #ordinalOf(batch: FlowBatch, exporter: ResolvedExporter, ifIndex: number, stamp: number, onUnknown: (entity: UnknownEntity) => void): number {
+  #ordinalOf(exporter: ResolvedExporter, ifIndex: number, stamp: number, onUnknown: (entity: UnknownEntity) => void): number {
     const resolved = this.#ifaceOf(exporter, ifIndex)
     if (resolved.stamp === stamp) return resolved.ordinal
     const scratch = this.#scratch
@@ -376,12 +387,11 @@ export class MetadataChain {
     const o = (resolved.ordinal = this.#interfaceCount++)
     scratch.interfaces(this.#interfaceCount)
     const m = resolved.meta
-    // Unknown and unnamed under pass/hold: the ifIndex itself is the name, never an empty one.
-    const fallbackName = !resolved.known && m.name === '' && (this.policy === 'pass' || this.policy === 'hold')
-    scratch.names[o] = batch.intern(fallbackName ? String(ifIndex) : m.name)
-    scratch.descriptions[o] = batch.intern(m.description)
-    scratch.providers[o] = batch.intern(m.provider)
-    scratch.connectivities[o] = batch.intern(m.connectivity)
+    const ids = resolved.ids
+    scratch.names[o] = batchStrings.index(ids[0]!)
+    scratch.descriptions[o] = batchStrings.index(ids[1]!)
+    scratch.providers[o] = batchStrings.index(ids[2]!)
+    scratch.connectivities[o] = batchStrings.index(ids[3]!)
     scratch.speeds[o] = m.speed
     scratch.boundaries[o] = m.boundary
     scratch.known[o] = resolved.known ? 1 : 0

@@ -2,6 +2,7 @@
 // tenant, country, state, city, AS number) from the longest configured prefix holding the address.
 import type { FlowBatch, StringColumn } from '@flowbus/bus-schemas'
 import type { EnrichContext, EnrichStage } from '../stages.js'
+import { batchStrings } from '../strings.js'
 import { ANSWER, AddressCache, USED, addressWords } from './address-cache.js'
 import { NetworkTable, networkStringAttributes } from './table.js'
 
@@ -30,17 +31,16 @@ export class NetworkStage implements EnrichStage {
   /** Cache slot of each row's address, per side (see AddressCache.locate). */
   #located = new Int32Array(0)
 
-  /** Per table string: the batch generation it was interned for, and its index there. */
-  #stamps: Uint32Array
-  #indexes: Uint32Array
+  /** Per table string id, its batchStrings id (of that epoch). */
+  #ids: Uint32Array
+  #epoch = -1
   /** Per record serial: the batch generation, and its present attributes' batch indexes (#present order). */
   #recordStamps: Uint32Array
   #recordIndexes: Uint32Array
 
   constructor(table: NetworkTable = NetworkTable.empty) {
     this.#table = table
-    this.#stamps = new Uint32Array(table.strings.length)
-    this.#indexes = new Uint32Array(table.strings.length)
+    this.#ids = new Uint32Array(table.strings.length)
     this.#present = presentOf(table)
     this.#recordStamps = new Uint32Array(table.records.length + 1)
     this.#recordIndexes = new Uint32Array((table.records.length + 1) * this.#present.length)
@@ -53,8 +53,8 @@ export class NetworkStage implements EnrichStage {
   /** Swaps the networks at once (a remote source refreshed): the next batch sees only the new table. */
   replace(table: NetworkTable): void {
     this.#table = table
-    this.#stamps = new Uint32Array(table.strings.length)
-    this.#indexes = new Uint32Array(table.strings.length)
+    this.#ids = new Uint32Array(table.strings.length)
+    this.#epoch = -1
     this.#present = presentOf(table)
     this.#recordStamps = new Uint32Array(table.records.length + 1)
     this.#recordIndexes = new Uint32Array((table.records.length + 1) * this.#present.length)
@@ -66,15 +66,20 @@ export class NetworkStage implements EnrichStage {
     const table = this.#table
     if (table.size === 0) return
     const gen = ++generation
+    batchStrings.prepare(batch)
+    if (this.#epoch !== batchStrings.epoch) {
+      this.#epoch = batchStrings.epoch
+      table.strings.forEach((text, i) => (this.#ids[i] = batchStrings.id(text)))
+    }
     const src = batch.view('SrcAddr')
     const dst = batch.view('DstAddr')
     if (src !== undefined) {
       this.#columns(batch, srcColumns, this.#src)
-      this.#side(batch, rows, table, src, this.#src, context.networkSrcAS, gen)
+      this.#side(rows, table, src, this.#src, context.networkSrcAS, gen)
     }
     if (dst !== undefined) {
       this.#columns(batch, dstColumns, this.#dst)
-      this.#side(batch, rows, table, dst, this.#dst, context.networkDstAS, gen)
+      this.#side(rows, table, dst, this.#dst, context.networkDstAS, gen)
     }
   }
 
@@ -85,7 +90,6 @@ export class NetworkStage implements EnrichStage {
   }
 
   #side(
-    batch: FlowBatch,
     rows: number,
     table: NetworkTable,
     addresses: Uint8Array,
@@ -113,7 +117,7 @@ export class NetworkStage implements EnrichStage {
       const serial = slots[k + ANSWER]! & SERIAL
       if (serial === 0) continue
       hits++
-      if (recordStamps[serial] !== gen) this.#intern(batch, table, serial, gen)
+      if (recordStamps[serial] !== gen) this.#intern(table, serial, gen)
       const base = serial * width
       for (let j = 0; j < width; j++) {
         const index = recordIndexes[base + j]!
@@ -128,25 +132,13 @@ export class NetworkStage implements EnrichStage {
   }
 
   /** Fills the record's batch indexes, interning each distinct value once per batch. */
-  #intern(batch: FlowBatch, table: NetworkTable, serial: number, gen: number): void {
+  #intern(table: NetworkTable, serial: number, gen: number): void {
     const present = this.#present
-    const stamps = this.#stamps
-    const known = this.#indexes
     const ids = table.ids
-    const strings = table.strings
+    const strings = this.#ids
     const from = serial * networkStringAttributes.length
     const to = serial * present.length
-    for (let j = 0; j < present.length; j++) {
-      const id = ids[from + present[j]!]!
-      let index = 0
-      if (id === 0) index = 0
-      else if (stamps[id] === gen) index = known[id]!
-      else {
-        index = known[id] = batch.intern(strings[id]!)
-        stamps[id] = gen
-      }
-      this.#recordIndexes[to + j] = index
-    }
+    for (let j = 0; j < present.length; j++) this.#recordIndexes[to + j] = batchStrings.index(strings[ids[from + present[j]!]!]!)
     this.#recordStamps[serial] = gen
   }
 
