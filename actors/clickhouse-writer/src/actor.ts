@@ -165,6 +165,7 @@ export const clickhouseWriter = defineActor({
                 hash: blockHash(block),
                 block,
                 rows: batch.count,
+                size: message.size,
                 shard: message.shard,
                 position: message.position,
                 arrivedMs: Date.now(),

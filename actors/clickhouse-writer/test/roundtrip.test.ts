@@ -89,19 +89,23 @@ describe('every column kind into the flows schema', () => {
       await eventually(async () => (await scalar(client, `SELECT sum(Flows) FROM roundtrip.${name}`)) === batch.count, `${name} filled`)
       expect(await scalar(client, `SELECT sum(Bytes) FROM roundtrip.${name}`)).toBe([...expected.values()].reduce((a, s) => a + s.bytes, 0))
     }
-    // The views write one row per flow; merges must sum rows of equal keys into one, exactly.
-    // The same flows again as another message: every key then has two rows to sum.
-    await embeddedInserter(client, '').insertNative('`roundtrip`.`flows`', encoder.columns, block, `${blockHash(block)}-again`)
+    // The same flows twice in one more message: each view sums its block, so that insert adds one
+    // row per key (not two), and merges then sum the rows of both inserts into one, exactly.
     const keys = aggregatedOrderBy(config).map(ident).join(', ')
+    const distinctOf = async (name: string) => scalar(client, `SELECT count() FROM (SELECT DISTINCT ${keys} FROM roundtrip.${name})`)
+    const rowsBefore = new Map<string, number>()
+    for (const { name } of aggregatedTables) rowsBefore.set(name, await scalar(client, `SELECT count() FROM roundtrip.${name}`))
+    const twice = Buffer.concat([block, block])
+    await embeddedInserter(client, '').insertNative('`roundtrip`.`flows`', encoder.columns, twice, `${blockHash(twice)}-twice`)
     const bytes = [...expected.values()].reduce((a, s) => a + s.bytes, 0)
     for (const { name } of aggregatedTables) {
-      await eventually(async () => (await scalar(client, `SELECT sum(Flows) FROM roundtrip.${name}`)) === 2 * batch.count, `${name} filled twice`)
-      const distinct = await scalar(client, `SELECT count() FROM (SELECT DISTINCT ${keys} FROM roundtrip.${name})`)
-      expect(await scalar(client, `SELECT count() FROM roundtrip.${name}`), name).toBeGreaterThan(distinct)
+      await eventually(async () => (await scalar(client, `SELECT sum(Flows) FROM roundtrip.${name}`)) === 3 * batch.count, `${name} filled again`)
+      const distinct = await distinctOf(name)
+      expect(await scalar(client, `SELECT count() FROM roundtrip.${name}`), name).toBe(rowsBefore.get(name)! + distinct)
       await client.command({ query: `OPTIMIZE TABLE roundtrip.${name} FINAL` })
       expect(await scalar(client, `SELECT count() FROM roundtrip.${name}`), name).toBe(distinct)
-      expect(await scalar(client, `SELECT sum(Flows) FROM roundtrip.${name}`), name).toBe(2 * batch.count)
-      expect(await scalar(client, `SELECT sum(Bytes) FROM roundtrip.${name}`), name).toBe(2 * bytes)
+      expect(await scalar(client, `SELECT sum(Flows) FROM roundtrip.${name}`), name).toBe(3 * batch.count)
+      expect(await scalar(client, `SELECT sum(Bytes) FROM roundtrip.${name}`), name).toBe(3 * bytes)
     }
   })
 })

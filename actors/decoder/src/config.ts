@@ -9,7 +9,7 @@ export const DecoderConfig = Schema.Struct({
   group: Schema.optionalWith(Schema.String.pipe(Schema.minLength(1)), { default: () => 'decoder' }).annotations({
     description: 'consumer group on flows.raw: decoder processes with the same group share the exporters',
   }),
-  maxFlowsPerMessage: Schema.optionalWith(positiveInt.pipe(Schema.lessThanOrEqualTo(100_000)), { default: () => 500 }).annotations({
+  maxFlowsPerMessage: Schema.optionalWith(positiveInt.pipe(Schema.lessThanOrEqualTo(100_000)), { default: () => 2000 }).annotations({
     description: 'a flows.decoded message is closed once it holds this many flows (≈ 90 bytes each on the wire)',
   }),
   rateLimit: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.nonNegative()), { default: () => 0 }).annotations({

@@ -116,7 +116,7 @@ export class FlowDecoder {
   constructor(options: FlowDecoderOptions) {
     this.#decoders = options.decoders
     this.#observer = options.observer
-    this.#maxFlows = options.maxFlowsPerBatch ?? 500
+    this.#maxFlows = options.maxFlowsPerBatch ?? 2000
     this.#rateLimiter = new FlowRateLimiter(options.rateLimit ?? 0)
     const self = this
     this.#sink = {

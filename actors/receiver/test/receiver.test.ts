@@ -303,7 +303,7 @@ describe('receiver configuration', () => {
       ['sflow', '0.0.0.0:6343', '[::]:6343'],
     ])
     expect(config.receiveBuffer).toBe(32 * 1024 * 1024)
-    expect(config.flushInterval).toBe(10)
+    expect(config.flushInterval).toBe(50)
   })
 
   it('parses listen addresses and says what is wrong with bad ones', () => {

@@ -157,22 +157,30 @@ export const renderCreateView = (config: Pick<ClickHouseConfig, 'database'>, vie
   `AS ${view.select}\nCOMMENT ${sqlString(signatureComment(view.select))}`
 
 /**
- * The view feeding an aggregated table from `flows`: every flow becomes one row with its time
- * rounded to the table's resolution, and SummingMergeTree sums rows of equal keys when it merges
- * parts (readers sum too, as for any SummingMergeTree). No GROUP BY at insert: over the ~35 key
- * columns it cost more CPU per flow than writing the rows (docs/storage.md, measured).
+ * The view feeding an aggregated table: the finest one from `flows`, each coarser one from the
+ * rows just written to the previous one (60 s divides 300 s divides 3600 s). Every view sums the
+ * rows of equal keys within the inserted block, so a table writes one row per key and interval
+ * instead of one per flow: writing rows (sort on ~40 key columns, compress, merge) was the costly
+ * part, and real traffic repeats its keys heavily within a minute (docs/storage.md, measured).
+ * SummingMergeTree still sums across blocks when it merges parts, and readers sum too.
  */
 export const aggregatedView = (config: Settings, table: AggregatedTable): ViewDefinition => {
   const keys = aggregatedOrderBy(config)
+  const index = aggregatedTables.findIndex((t) => t.name === table.name)
+  const source = index > 0 ? aggregatedTables[index - 1]! : undefined
+  // Inside the sums, the qualified name is the column, not the alias of the sum.
+  const from = source === undefined ? 'flows' : 'source'
   const select = keys.map((k) =>
-    k === 'TimeReceived' ? `toStartOfInterval(TimeReceived, toIntervalSecond(${table.resolutionSeconds})) AS TimeReceived` : ident(k),
+    k === 'TimeReceived' ? `toStartOfInterval(${from}.TimeReceived, toIntervalSecond(${table.resolutionSeconds})) AS TimeReceived` : ident(k),
   )
+  const flows = source === undefined ? 'count()' : `sum(source.${ident(FLOW_COUNT_COLUMN)})`
   return {
     name: aggregatedViewName(table.name),
     target: table.name,
     select: [
-      `SELECT ${[...select, 'Bytes', 'Packets', `toUInt64(1) AS ${FLOW_COUNT_COLUMN}`].join(', ')}`,
-      `FROM ${qualified(config, FLOWS_TABLE)}`,
+      `SELECT ${[...select, `sum(${from}.Bytes) AS Bytes`, `sum(${from}.Packets) AS Packets`, `${flows} AS ${FLOW_COUNT_COLUMN}`].join(', ')}`,
+      source === undefined ? `FROM ${qualified(config, FLOWS_TABLE)} AS flows` : `FROM ${qualified(config, source.name)} AS source`,
+      `GROUP BY ${keys.map(ident).join(', ')}`,
     ].join('\n'),
   }
 }
