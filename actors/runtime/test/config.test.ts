@@ -136,8 +136,18 @@ describe('configuration', () => {
     expect(text).toContain('pass: "********"')
     expect(text).not.toContain('hunter2')
     // What is printed loads back to the same configuration (secrets aside).
-    const reloaded = load(file('printed.yaml', text.replace('pass: "********"', 'pass: hunter2')))
+    const reloaded = load(file('printed.yaml', text.replace('pass: "********"', 'pass: hunter2').replace(/(communities:\n\s+- )"\*{8}"/, '$1public')))
     expect(reloaded).toEqual(config)
+  })
+
+  it('masks SNMP communities and v3 passwords, keeping how many communities there are', () => {
+    const Agents = Schema.Struct({
+      agents: Schema.Array(Schema.Struct({ communities: Schema.Array(Schema.String), user: Schema.Struct({ authPassword: Schema.String }) })),
+    })
+    const text = formatConfig(Agents, { agents: [{ communities: ['s3cret-ro', 'public'], user: { authPassword: 'authpass99' } }] })
+    expect(text).not.toMatch(/s3cret-ro|public|authpass99/)
+    expect(text).toMatch(/communities:\n\s+- "\*{8}"\n\s+- "\*{8}"\n/)
+    expect(text).toContain('authPassword: "********"')
   })
 })
 

@@ -227,14 +227,18 @@ export const loadConfig = <A, I>(schema: Schema.Schema<A, I>, options: LoadOptio
   return decodeConfig(schema, overridden)
 }
 
-const secretKeys = /^(pass|password|token|secret|privkey|authkey|privpassword|authpassword)$/i
+// SNMP v2c communities are passwords in all but name.
+const secretKeys = /^(pass|password|token|secret|privkey|authkey|privpassword|authpassword|community|communities)$/i
+
+const MASK = '********'
+
+/** A secret list keeps its length (how many communities are tried shows), each value masked. */
+const mask = (value: unknown): unknown => (Array.isArray(value) ? value.map(() => MASK) : MASK)
 
 const maskSecrets = (value: unknown): unknown => {
   if (Array.isArray(value)) return value.map(maskSecrets)
   if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, secretKeys.test(k) && v !== undefined ? '********' : maskSecrets(v)]),
-    )
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, secretKeys.test(k) && v !== undefined ? mask(v) : maskSecrets(v)]))
   }
   return value
 }
