@@ -14,8 +14,9 @@ export const WriterConfig = Schema.Struct({
     description:
       'rows per insert: messages of one shard are grouped until they hold this many rows (0 or 1: one message per insert); each group is recorded by bus positions before its insert, so it stays exactly once across crashes',
   }),
-  batchTime: Schema.optionalWith(Duration, { default: () => 1_000 }).annotations({
-    description: 'longest a message waits for its group to fill before the group is inserted anyway',
+  batchTime: Schema.optionalWith(Duration, { default: () => 5_000 }).annotations({
+    description:
+      'longest a message waits for its group to fill before the group is inserted anyway: with groups per shard, at most one insert per shard per batchTime (each insert has a fixed cost of tens of milliseconds of CPU)',
   }),
   batchRecordRetention: Schema.optionalWith(Duration, { default: () => 600_000 }).annotations({
     description:
