@@ -63,46 +63,72 @@ export class ASNStage implements EnrichStage {
     }
   }
 
+  // Provider by provider over the whole column (not provider by row): each pass is a tight loop
+  // over the rows no earlier provider answered, and counts what it chose.
+
   #side(rows: number, column: Uint32Array, routing: Uint32Array | undefined, geoip: Uint32Array, networks: Uint32Array): void {
-    const providers = this.#as
+    const { value, from } = this.#scratch(rows)
+    value.fill(0, 0, rows)
+    from.fill(NONE, 0, rows)
     const chosen = this.#asChosen
-    for (let r = 0; r < rows; r++) {
-      const flow = column[r]!
-      let value = 0
-      let from = NONE
-      for (let i = 0; i < providers.length; i++) {
-        const p = providers[i]!
-        if (p === FLOW) value = flow
-        else if (p === FLOW_EXCEPT_PRIVATE) value = isPrivateAS(flow) ? 0 : flow
-        else if (p === ROUTING) value = routing === undefined ? 0 : routing[r]!
-        else if (p === GEOIP) value = geoip[r]!
-        else value = networks[r]!
-        if (value !== 0) {
-          from = p
-          break
-        }
+    let answered = 0
+    for (let i = 0; i < this.#as.length; i++) {
+      const p = this.#as[i]!
+      const source = p === FLOW || p === FLOW_EXCEPT_PRIVATE ? column : p === ROUTING ? routing : p === GEOIP ? geoip : networks
+      if (source === undefined) continue
+      const publicOnly = p === FLOW_EXCEPT_PRIVATE
+      let n = 0
+      for (let r = 0; r < rows; r++) {
+        if (from[r] !== NONE) continue
+        const v = source[r]!
+        if (v === 0 || (publicOnly && isPrivateAS(v))) continue
+        value[r] = v
+        from[r] = p
+        n++
       }
-      column[r] = value
-      chosen[from]!++
+      chosen[p]! += n
+      answered += n
     }
+    chosen[NONE]! += rows - answered
+    column.set(value.subarray(0, rows))
   }
 
   #masks(rows: number, column: Uint8Array, routing: Uint8Array | undefined): void {
-    const providers = this.#net
+    const { value, from } = this.#scratch(rows)
+    value.fill(0, 0, rows)
+    from.fill(NONE, 0, rows)
     const chosen = this.#maskChosen
-    for (let r = 0; r < rows; r++) {
-      let value = 0
-      let from = NONE
-      for (let i = 0; i < providers.length; i++) {
-        value = providers[i] === FLOW ? column[r]! : routing === undefined ? 0 : routing[r]!
-        if (value !== 0) {
-          from = providers[i]!
-          break
-        }
+    let answered = 0
+    for (let i = 0; i < this.#net.length; i++) {
+      const p = this.#net[i]!
+      const source = p === FLOW ? column : routing
+      if (source === undefined) continue
+      let n = 0
+      for (let r = 0; r < rows; r++) {
+        if (from[r] !== NONE) continue
+        const v = source[r]!
+        if (v === 0) continue
+        value[r] = v
+        from[r] = p
+        n++
       }
-      column[r] = value
-      chosen[from]!++
+      chosen[p]! += n
+      answered += n
     }
+    chosen[NONE]! += rows - answered
+    for (let r = 0; r < rows; r++) column[r] = value[r]!
+  }
+
+  #value = new Uint32Array(0)
+  #from = new Uint8Array(0)
+
+  /** Per-row scratch of a pass: the value chosen so far and its provider (NONE: none yet). */
+  #scratch(rows: number): { value: Uint32Array; from: Uint8Array } {
+    if (this.#value.length < rows) {
+      this.#value = new Uint32Array(Math.max(rows, this.#value.length * 2))
+      this.#from = new Uint8Array(this.#value.length)
+    }
+    return { value: this.#value, from: this.#from }
   }
 
   counts(): Readonly<Record<string, number>> {
