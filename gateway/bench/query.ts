@@ -152,7 +152,7 @@ const generate = async (clickhouse: ClickHouseConfig, count: number): Promise<nu
   const db = ident(clickhouse.database)
   const marker = `${db}.\`bench_loaded\``
   const kept = existsSync(join(dir, 'db'))
-    ? await scalar(`SELECT toString(now) AS v FROM ${marker} WHERE count = ${count} AND projection = ${Number(PORT_PROJECTION)}`).catch(() => '')
+    ? await scalar(`SELECT toString(now) AS v FROM ${marker} WHERE count = ${count} AND with_projection = ${Number(PORT_PROJECTION)}`).catch(() => '')
     : ''
   if (kept !== '') {
     progress(`${label(count)} flows reused from ${dir}`)
@@ -223,7 +223,7 @@ const generate = async (clickhouse: ClickHouseConfig, count: number): Promise<nu
       sizes.map((s) => `${s.table} ${s.rows} rows ${s.parts} parts ${s.bytes}`).join(', '),
   )
   await checkAggregates(clickhouse, keys.filter((k) => k !== 'TimeReceived'), now)
-  await command(`CREATE TABLE ${marker} (now UInt32, count UInt64, projection UInt8) ENGINE = MergeTree ORDER BY now`)
+  await command(`CREATE TABLE ${marker} (now UInt32, count UInt64, with_projection UInt8) ENGINE = MergeTree ORDER BY now`)
   await command(`INSERT INTO ${marker} VALUES (${now}, ${count}, ${Number(PORT_PROJECTION)})`)
   return now
 }
