@@ -56,12 +56,17 @@ const request: RoutingLookupRequest = {
   exporterAddress: parseIP('192.0.2.1'),
   addresses: Uint8Array.from([...parseIP('198.51.100.1'), ...parseIP('2001:db8::99')]),
   nextHops: new Uint8Array(0),
+  sharedRoutes: true,
 }
 const response: RoutingLookupResponse = {
   routes: [
     { found: true, asn: 64500, asPath: [174, 64500], communities: [65000 * 65536 + 1], largeCommunities: [4200000000, 1, 2], prefixLength: 24, nextHop: parseIP('192.0.2.254') },
     { found: false, asn: 0, asPath: [], communities: [], largeCommunities: [], prefixLength: 0, nextHop: new Uint8Array(0) },
   ],
+  distinctRoutes: [
+    { found: true, asn: 64501, asPath: [3356, 64501], communities: [], largeCommunities: [], prefixLength: 22, nextHop: new Uint8Array(0) },
+  ],
+  routeIndex: [1, 0, 1],
 }
 
 const cases: [string, Codec<object>, object, string][] = [

@@ -66,7 +66,7 @@ describe('catalogue', () => {
       updatedUnixMs: 1_700_000_001_000,
     }
     expect(exporterOptions.codec.decode(exporterOptions.codec.encode(options))).toEqual(options)
-    const response = { routes: [] }
+    const response = { routes: [], distinctRoutes: [], routeIndex: [] }
     expect(routingLookup.response.decode(routingLookup.response.encode(response))).toEqual(response)
   })
 })

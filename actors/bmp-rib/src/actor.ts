@@ -51,7 +51,7 @@ export const bmpRibActor = defineActor({
       yield* bus.serve(routingLookup, (request) =>
         Effect.sync(() => {
           const response = answerer.answer(request)
-          actor.received('lookups', response.routes.length)
+          actor.received('lookups', response.routes.length + response.routeIndex.length)
           return response
         }),
       )

@@ -1,5 +1,6 @@
-// Answers routing.lookup requests from the RIB: one route per address, columnar in, one RouteInfo
-// per address out, attribute lists shared with the RIB's interned copies.
+// Answers routing.lookup requests from the RIB: addresses columnar in; out, each distinct route
+// once with an index per address (or, for requesters that predate it, one RouteInfo per address),
+// attribute lists shared with the RIB's interned copies.
 import type { RouteInfo, RoutingLookupRequest, RoutingLookupResponse } from '@flowbus/bus-schemas'
 import type { Rib } from './rib/rib.js'
 
@@ -34,26 +35,46 @@ export class LookupAnswerer {
     const exporter = request.exporterAddress.length === 16 ? request.exporterAddress : ZERO_ADDRESS
     const nextHops = request.nextHops.length >= 16 * count && count > 0 ? request.nextHops : undefined
     this.rib.lookup(exporter, request.addresses, count, nextHops, this.slots, this.lengths)
-    const routes = new Array<RouteInfo>(count)
+    // A route per distinct (attributes, prefix length): a batch's addresses fall in far fewer
+    // routes than there are addresses, and each RouteInfo costs its encoding and decoding.
+    const shared = request.sharedRoutes
+    const routes: RouteInfo[] = []
+    const routeIndex = shared ? new Array<number>(count) : []
+    // Distinct routes by interned attribute set, then by prefix length (a set rarely has more than one).
+    const known = shared ? new Map<object, number[]>() : undefined
     for (let i = 0; i < count; i++) {
       const slot = this.slots[i]!
       if (slot < 0) {
-        routes[i] = NOT_FOUND
+        if (shared) routeIndex[i] = 0
+        else routes.push(NOT_FOUND)
         this.missing++
         continue
       }
       this.found++
-      const { attributes } = this.rib.route(slot, this.lengths[i]!)
-      routes[i] = {
+      const length = this.lengths[i]!
+      const { attributes } = this.rib.route(slot, length)
+      if (known !== undefined) {
+        let same = known.get(attributes)
+        const at = same?.find((r) => routes[r]!.prefixLength === length)
+        if (at !== undefined) {
+          routeIndex[i] = at + 1
+          continue
+        }
+        if (same === undefined) known.set(attributes, (same = []))
+        same.push(routes.length)
+      }
+      const route: RouteInfo = {
         found: true,
         asn: attributes.originAS,
         asPath: attributes.asPath as number[],
         communities: attributes.communities as number[],
         largeCommunities: attributes.largeCommunities as number[],
-        prefixLength: this.lengths[i]!,
+        prefixLength: length,
         nextHop: attributes.nextHop ?? EMPTY,
       }
+      if (shared) routeIndex[i] = routes.length + 1
+      routes.push(route)
     }
-    return { routes }
+    return shared ? { routes: [], distinctRoutes: routes, routeIndex } : { routes, distinctRoutes: [], routeIndex: [] }
   }
 }

@@ -3,7 +3,7 @@
 // lookups with the preference rule; then mutated captures, which must close only their session.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { formatIP, parseIP } from '@flowbus/bus-schemas'
+import { type RouteInfo, formatIP, parseIP } from '@flowbus/bus-schemas'
 import { formatPrefix, readPcapTcpStreams } from '@flowbus/runtime'
 import { describe, expect, it } from 'vitest'
 import { akvoradoTestdata } from '../../../test/src/harness/testdata.js'
@@ -122,15 +122,22 @@ describe('BMP captures', () => {
     const answerer = new LookupAnswerer(collector.rib)
     const addresses = new Uint8Array(16 * 4)
     ;['2001:db8:1::42', '198.51.100.200', '10.0.0.1', '2001:db8:2::1'].forEach((a, i) => addresses.set(parseIP(a), 16 * i))
-    const lookup = (exporter: string, nextHops = new Uint8Array(0)) =>
-      answerer.answer({ exporterAddress: parseIP(exporter), addresses, nextHops }).routes.map((r) => (r.found ? `${r.asPath.join(' ')}/${r.prefixLength}` : '-'))
+    const describe = (r: RouteInfo) => (r.found ? `${r.asPath.join(' ')}/${r.prefixLength}` : '-')
+    const lookup = (exporter: string, nextHops = new Uint8Array(0)) => {
+      const perAddress = answerer.answer({ exporterAddress: parseIP(exporter), addresses, nextHops, sharedRoutes: false }).routes.map(describe)
+      // The shared form names each distinct route once and gives the same route per address.
+      const shared = answerer.answer({ exporterAddress: parseIP(exporter), addresses, nextHops, sharedRoutes: true })
+      expect(shared.routes).toEqual([])
+      expect(shared.routeIndex.map((i) => (i === 0 ? '-' : describe(shared.distinctRoutes[i - 1]!)))).toEqual(perAddress)
+      return perAddress
+    }
     // Lowest neighbor address among equal candidates.
     expect(lookup('203.0.113.0')).toEqual(['65013 65013 174 174 174/64', '65011 65011 174 29447 396919/25', '-', '65013 65013 1299 1299 1299 12322/64'])
     // The flow's next hop picks the route through it.
     const hops = new Uint8Array(16 * 4)
     hops.set(parseIP('2001:db8::7'), 0)
     expect(lookup('192.0.2.99', hops)).toEqual(['65017 65013 174 174 174/64', '65011 65011 174 29447 396919/25', '-', '65013 65013 1299 1299 1299 12322/64'])
-    const route = answerer.answer({ exporterAddress: ROUTER, addresses: addresses.subarray(16, 32), nextHops: new Uint8Array(0) }).routes[0]!
+    const route = answerer.answer({ exporterAddress: ROUTER, addresses: addresses.subarray(16, 32), nextHops: new Uint8Array(0), sharedRoutes: false }).routes[0]!
     expect(route).toMatchObject({ found: true, asn: 396919, communities: [65011 * 65536 + 12], prefixLength: 25 })
     expect(formatIP(route.nextHop)).toBe('192.0.2.1')
   })

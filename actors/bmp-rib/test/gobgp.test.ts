@@ -79,10 +79,11 @@ const scenario = async (busSection: Record<string, unknown>, connect: () => Prom
 
   const lookup = async (): Promise<string[]> => {
     const response = await run(
-      bus.request(routingLookup, { exporterAddress: parseIP(ROUTER), addresses: packed(ADDRESSES), nextHops: new Uint8Array(0) }),
+      bus.request(routingLookup, { exporterAddress: parseIP(ROUTER), addresses: packed(ADDRESSES), nextHops: new Uint8Array(0), sharedRoutes: true }),
     )
-    expect(response.routes).toHaveLength(ADDRESSES.length)
-    return response.routes.map(describeRoute)
+    // Over the bus in the shared form: each distinct route once, an index per address.
+    expect(response.routeIndex).toHaveLength(ADDRESSES.length)
+    return response.routeIndex.map((i) => (i === 0 ? '-' : describeRoute(response.distinctRoutes[i - 1]!)))
   }
   const lookupUntil = async (what: string, expected: string[]) => {
     let last: string[] = []

@@ -266,7 +266,7 @@ describe('demo-exporter actor', () => {
       const answers = []
       for (const [exporter, address, nextHop] of cases) {
         const response = await run(
-          bus.request(routingLookup, { exporterAddress: parseIP(exporter), addresses: parseIP(address), nextHops: parseIP(nextHop) }),
+          bus.request(routingLookup, { exporterAddress: parseIP(exporter), addresses: parseIP(address), nextHops: parseIP(nextHop), sharedRoutes: false }),
         )
         answers.push(describeRoute(response.routes[0]))
       }

@@ -668,6 +668,10 @@ export const flowbusDescriptor: INamespace = {
                 "nextHops": {
                   "type": "bytes",
                   "id": 3
+                },
+                "sharedRoutes": {
+                  "type": "bool",
+                  "id": 4
                 }
               }
             },
@@ -712,6 +716,16 @@ export const flowbusDescriptor: INamespace = {
                   "rule": "repeated",
                   "type": "RouteInfo",
                   "id": 1
+                },
+                "distinctRoutes": {
+                  "rule": "repeated",
+                  "type": "RouteInfo",
+                  "id": 2
+                },
+                "routeIndex": {
+                  "rule": "repeated",
+                  "type": "uint32",
+                  "id": 3
                 }
               }
             },
@@ -1087,11 +1101,20 @@ export interface RoutingLookupRequest {
   addresses: Uint8Array
   /** Empty, or the next hop the exporter used for each address, 16 bytes each: picks among paths. */
   nextHops: Uint8Array
+  /** The requester reads the response's distinct_routes and route_index (each route sent once,
+   * however many addresses it covers) instead of one route per address. */
+  sharedRoutes: boolean
 }
 
-/** Routes in the order of the request's addresses, one per address. */
+/** The routes covering the request's addresses. */
 export interface RoutingLookupResponse {
+  /** Without shared_routes in the request: one route per address, in the request's order. */
   routes: RouteInfo[]
+  /** With shared_routes: each distinct route once (a batch's addresses fall in far fewer routes)… */
+  distinctRoutes: RouteInfo[]
+  /** …and per address, in the request's order, 1 + the index of its route in distinct_routes, or 0
+   * when no route covers it. */
+  routeIndex: number[]
 }
 
 /** One field of a template, in record order. */

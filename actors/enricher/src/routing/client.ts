@@ -27,6 +27,24 @@ export const busRoutingLookup =
   (request, timeoutMs) =>
     bus.request(routingLookup, request, timeoutMs)
 
+const NO_ROUTE = { found: false } as RouteInfo
+
+/**
+ * One route per address: from distinct routes and their indexes (what a bmp-rib answers to a
+ * request with sharedRoutes), or as sent by a responder that predates them. Undefined when an
+ * index points past the distinct routes.
+ */
+const routesPerAddress = (response: RoutingLookupResponse): readonly RouteInfo[] | undefined => {
+  if (response.routeIndex.length === 0) return response.routes
+  const routes = new Array<RouteInfo>(response.routeIndex.length)
+  for (let i = 0; i < routes.length; i++) {
+    const index = response.routeIndex[i]!
+    if (index > response.distinctRoutes.length) return undefined
+    routes[i] = index === 0 ? NO_ROUTE : response.distinctRoutes[index - 1]!
+  }
+  return routes
+}
+
 /** What a batch's lookup gave: columns for the AS stage, or undefined when skipped. */
 export interface RoutingAnswer {
   readonly columns: RoutingColumns
@@ -77,7 +95,7 @@ export class RoutingClient {
       if (plans.length === 0) return Effect.succeed(undefined)
       return Effect.forEach(plans, (plan) => this.#ask(plan)).pipe(
         Effect.map((answers) => {
-          const complete = answers.filter((a): a is { plan: RoutingPlan; routes: RouteInfo[] } => a !== undefined)
+          const complete = answers.filter((a): a is { plan: RoutingPlan; routes: readonly RouteInfo[] } => a !== undefined)
           if (complete.length === 0) return undefined
           // Fresh columns per batch: another shard's batch may be looked up before this one is enriched.
           const columns = new RoutingScratch().reset(rows)
@@ -90,17 +108,18 @@ export class RoutingClient {
     })
   }
 
-  #ask(plan: RoutingPlan): Effect.Effect<{ plan: RoutingPlan; routes: RouteInfo[] } | undefined> {
+  #ask(plan: RoutingPlan): Effect.Effect<{ plan: RoutingPlan; routes: readonly RouteInfo[] } | undefined> {
     return this.lookup(plan.request, this.options.timeoutMs).pipe(
       Effect.map((response) => {
-        if (response.routes.length !== plan.count) {
+        const routes = routesPerAddress(response)
+        if (routes === undefined || routes.length !== plan.count) {
           // A responder answering another question (or a buggy one) must not shift routes between rows.
           this.outcomes.malformed++
           return undefined
         }
         this.outcomes.ok++
         this.#backoffMs = this.options.backoffMinMs
-        return { plan, routes: response.routes }
+        return { plan, routes }
       }),
       Effect.catchAll((error) => {
         const outcome: RoutingOutcome =

@@ -78,7 +78,7 @@ export const planLookups = (batch: FlowBatch, rows: number, fallbackExporter: Ui
     if (sources && src !== undefined) current.srcIndex[r] = current.pack.add(src, r * 16)
   }
   return plans.map((p) => ({
-    request: { exporterAddress: p.exporter, addresses: p.pack.bytes.slice(0, p.pack.count * 16), nextHops: new Uint8Array(0) },
+    request: { exporterAddress: p.exporter, addresses: p.pack.bytes.slice(0, p.pack.count * 16), nextHops: new Uint8Array(0), sharedRoutes: true },
     count: p.pack.count,
     dstIndex: p.dstIndex,
     srcIndex: p.srcIndex,

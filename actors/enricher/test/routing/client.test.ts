@@ -21,8 +21,24 @@ const routeFor = (address: Uint8Array): RouteInfo =>
     ? { found: true, asn: 64501, asPath: [64500, 64501], communities: [64500 * 65536 + 100], largeCommunities: [64500, 1, 2], prefixLength: 24, nextHop: NEXT_HOP }
     : { found: false, asn: 0, asPath: [], communities: [], largeCommunities: [], prefixLength: 0, nextHop: new Uint8Array(0) }
 
+/** The form bmp-rib answers a sharedRoutes request with: each distinct route once, an index per address (0: none). */
+const sharedForm = (routes: RouteInfo[]) => {
+  const distinctRoutes: RouteInfo[] = []
+  const routeIndex = routes.map((route) => {
+    if (!route.found) return 0
+    const known = distinctRoutes.findIndex((d) => d.asn === route.asn && d.prefixLength === route.prefixLength)
+    return (known >= 0 ? known : distinctRoutes.push(route) - 1) + 1
+  })
+  return { routes: [], distinctRoutes, routeIndex }
+}
+
+const answerRoutes = (r: RoutingLookupRequest) => {
+  const routes = split(r.addresses).map(routeFor)
+  return r.sharedRoutes ? sharedForm(routes) : { routes }
+}
+
 /** Serves routing.lookup on the bus until the scope closes; records the requests. */
-const serveRoutes = async (bus: BusService, scope: Scope.CloseableScope, answer = (r: RoutingLookupRequest) => Effect.succeed({ routes: split(r.addresses).map(routeFor) })) => {
+const serveRoutes = async (bus: BusService, scope: Scope.CloseableScope, answer = (r: RoutingLookupRequest) => Effect.succeed(answerRoutes(r))) => {
   const requests: RoutingLookupRequest[] = []
   await run(
     bus
@@ -50,6 +66,7 @@ const routingScenario = async (bus: BusService) => {
     expect(requests.length).toBe(1)
     expect(formatIP(requests[0]!.exporterAddress)).toBe('192.0.2.1')
     expect(requests[0]!.addresses.length / 16).toBe(700)
+    expect(requests[0]!.sharedRoutes).toBe(true)
     expect(answer).toBeDefined()
     expect(answer!.applied).toEqual({ found: 500, notFound: 500 })
     const rows = flowBatchToRows(batch)
@@ -93,13 +110,19 @@ describe('routing client on the memory bus', () => {
     expect(client.outcomes['no-responders']).toBe(3)
   })
 
-  it('counts timeouts and answers of the wrong length, and leaves the batch untouched', async () => {
+  it('counts timeouts and malformed answers, leaving the batch untouched, and reads per-address answers', async () => {
     const scope = await run(Scope.make())
     try {
-      let mode: 'slow' | 'short' = 'slow'
-      await serveRoutes(bus, scope, (r) =>
-        mode === 'slow' ? Effect.as(Effect.sleep('300 millis'), { routes: split(r.addresses).map(routeFor) }) : Effect.succeed({ routes: [routeFor(r.addresses.subarray(0, 16))] }),
-      )
+      let mode: 'slow' | 'short' | 'bad-index' | 'per-address' = 'slow'
+      await serveRoutes(bus, scope, (r) => {
+        const routes = split(r.addresses).map(routeFor)
+        if (mode === 'slow') return Effect.as(Effect.sleep('300 millis'), answerRoutes(r))
+        if (mode === 'short') return Effect.succeed({ routes: routes.slice(0, 1) })
+        // An index past the distinct routes.
+        if (mode === 'bad-index') return Effect.succeed({ ...sharedForm(routes), routeIndex: routes.map(() => 3) })
+        // A responder that predates shared routes: one route per address, still understood.
+        return Effect.succeed({ routes })
+      })
       const client = new RoutingClient(busRoutingLookup(bus), { ...options, timeoutMs: 50, backoffMinMs: 0 })
       const batch = decodedBatch('192.0.2.1', 0, 10)
       expect(await run(client.enrich(batch, 10, parseIP('192.0.2.1')))).toBeUndefined()
@@ -107,8 +130,15 @@ describe('routing client on the memory bus', () => {
       mode = 'short'
       expect(await run(client.enrich(batch, 10, parseIP('192.0.2.1')))).toBeUndefined()
       expect(client.outcomes.malformed).toBe(1)
+      mode = 'bad-index'
+      expect(await run(client.enrich(batch, 10, parseIP('192.0.2.1')))).toBeUndefined()
+      expect(client.outcomes.malformed).toBe(2)
       expect(batch.has('DstASPath')).toBe(false)
       expect(batch.has('NextHop')).toBe(false)
+      mode = 'per-address'
+      const answer = await run(client.enrich(batch, 10, parseIP('192.0.2.1')))
+      expect(answer?.applied.found).toBeGreaterThan(0)
+      expect(client.outcomes.ok).toBe(1)
     } finally {
       await run(Scope.close(scope, Exit.void))
     }
