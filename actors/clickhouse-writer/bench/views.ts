@@ -33,10 +33,16 @@ const client = await openClickHouse(resolveWriterConfig({ clickhouse: { path: jo
 const columns = storageColumns({ columns: { enable: [], disable: [] } }).map((c) => ({ name: c.name, type: c.type, source: c.name }))
 const native = new NativeEncoder(planColumns(columns))
 const inserter = embeddedInserter(client, join(dir, 'spool'))
+// BENCH_VIEWS_MESSAGES=N: each insert is N Native blocks one after the other, as the writer sends
+// a group of N bus messages (ROWS/N flows each), instead of one block of ROWS flows.
+const MESSAGES = Number(process.env.BENCH_VIEWS_MESSAGES ?? 1)
 const blocks = Array.from({ length: ROUNDS + 1 }, (_, i) => {
-  const batch = sampleFlowBatch(ROWS, i + 1)
-  batch.u32('TimeReceived').fill(1_760_000_000 + i * 7, 0, batch.count)
-  return native.encode(batch)
+  const parts = Array.from({ length: MESSAGES }, (_, m) => {
+    const batch = sampleFlowBatch(Math.floor(ROWS / MESSAGES), (i + 1) * 1000 + m)
+    batch.u32('TimeReceived').fill(1_760_000_000 + i * 7, 0, batch.count)
+    return native.encode(batch)
+  })
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts)
 })
 
 // BENCH_VIEWS_SETTINGS replaces the writer's insert settings, e.g. "insert_deduplicate = 0".
