@@ -1,7 +1,7 @@
 // Benchmark of PrefixTrie: insert time, node memory and longest-prefix lookups/s for a table shaped
 // like the Internet's (800k IPv4 prefixes mostly /24 and /22, 200k IPv6 mostly /48 and /32).
 // Times are CPU time of the process: the machine is shared, wall time would measure the others.
-import { PrefixTrie } from '../src/prefix-trie.js'
+import { LOOKUP_LANES, PrefixTrie } from '../src/prefix-trie.js'
 
 const IPV4 = Number(process.env.BENCH_IPV4 ?? 800_000)
 const IPV6 = Number(process.env.BENCH_IPV6 ?? 200_000)
@@ -64,25 +64,31 @@ for (let i = 0; i < BATCH; i++) {
   column[16 * i + 15] = random(256)
 }
 let found = 0
-const rate = (warm: boolean): number => {
+const values = new Array<number | undefined>(LOOKUP_LANES)
+const matchLengths = new Int32Array(LOOKUP_LANES)
+const rate = (lanes: boolean): number => {
   let lookups = 0
   const start = cpuMs()
   while (cpuMs() - start < SECONDS * 1000) {
-    for (let i = 0; i < BATCH; i++) {
-      // Warming groups of 16 first overlaps their cache misses (how batched callers use it).
-      if (warm && i % 16 === 0) trie.warm(column, 16 * i, 16)
-      if (trie.lookup(column, 16 * i) !== undefined) found++
+    if (lanes) {
+      // Groups of 16 in lockstep overlap their cache misses (how bmp-rib looks batches up).
+      for (let i = 0; i < BATCH; i += LOOKUP_LANES) {
+        trie.lookupLanes(column, 16 * i, LOOKUP_LANES, 0xffff, values, matchLengths)
+        for (const v of values) if (v !== undefined) found++
+      }
+    } else {
+      for (let i = 0; i < BATCH; i++) if (trie.lookup(column, 16 * i) !== undefined) found++
     }
     lookups += BATCH
   }
   return lookups / ((cpuMs() - start) / 1000)
 }
 const single = rate(false)
-const warmed = rate(true)
+const laned = rate(true)
 
 console.log(`bench prefix-trie.insert ${Math.round(((IPV4 + IPV6) / insertMs) * 1000)} prefixes/s`)
 console.log(`bench prefix-trie.nodes ${trie.nodeCount} nodes`)
 console.log(`bench prefix-trie.rss ${((rssAfter - rssBefore) / 1048576).toFixed(1)} MB`)
 console.log(`bench prefix-trie.lookup ${Math.round(single)} lookups/s`)
-console.log(`bench prefix-trie.lookup-warmed ${Math.round(warmed)} lookups/s`)
+console.log(`bench prefix-trie.lookup-lanes ${Math.round(laned)} lookups/s`)
 if (found === 0) throw new Error('no lookup found a prefix: the benchmark table is wrong')

@@ -18,8 +18,8 @@ const LENGTH_MASK = 0xff
 const NONE = -1
 /** Deepest possible chain of matching prefixes: every length from 0 to 128. */
 export const MAX_PREFIX_MATCHES = 129
-/** Addresses `warm` descends at once. */
-export const WARM_LANES = 16
+/** Addresses `lookupLanes` descends at once. */
+export const LOOKUP_LANES = 16
 
 /**
  * The first level: `bits` bits of the address after the `baseLength` bits of `base` (16 bytes,
@@ -62,9 +62,9 @@ export class PrefixTrie<T> {
   private readonly key = new Int32Array(4)
   /** Node path of the last descent (parent links are not stored). */
   private readonly path = new Int32Array(MAX_PREFIX_MATCHES + 1)
-  /** Lanes of `warm`: current node and address words of each. */
-  private readonly laneNode = new Int32Array(WARM_LANES)
-  private readonly laneWords = new Int32Array(4 * WARM_LANES)
+  /** Lanes of `lookupLanes`: current node and address words of each. */
+  private readonly laneNode = new Int32Array(LOOKUP_LANES)
+  private readonly laneWords = new Int32Array(4 * LOOKUP_LANES)
   /** Per first-level entry: node where a descent for addresses in it may start (0: the root). */
   private readonly index: Int32Array
   /** Per entry: the length of its node (kept apart: updates scan it sequentially). */
@@ -74,11 +74,10 @@ export class PrefixTrie<T> {
   private readonly baseMasks = new Int32Array(4)
   private readonly baseLength: number
   private readonly indexLength: number
-  private warmSink = 0
   /** Lanes of `lookupLanes`: index node each started from, value nodes met, their count. */
-  private readonly laneStart = new Int32Array(WARM_LANES)
-  private readonly lanePath = new Int32Array(WARM_LANES * MAX_PREFIX_MATCHES)
-  private readonly laneFound = new Int32Array(WARM_LANES)
+  private readonly laneStart = new Int32Array(LOOKUP_LANES)
+  private readonly lanePath = new Int32Array(LOOKUP_LANES * MAX_PREFIX_MATCHES)
+  private readonly laneFound = new Int32Array(LOOKUP_LANES)
   /** updateAll's walk: node and children visited, per depth. */
   private readonly walkStack = new Int32Array(MAX_PREFIX_MATCHES + 2)
   private readonly walkState = new Uint8Array(MAX_PREFIX_MATCHES + 2)
@@ -457,66 +456,14 @@ export class PrefixTrie<T> {
   }
 
   /**
-   * Walks the trie for up to WARM_LANES addresses (16 bytes each from `offset`) at once, one
-   * node of each per step, so their cache misses overlap instead of queueing: a batch of lookups
-   * calls it on each group first, then looks the addresses up one by one from warm caches.
-   * `lanes` has a bit set for each address to walk (addresses of another family are better
-   * left out: their walk would wander this trie for nothing). Returns the number of nodes visited.
-   */
-  warm(addresses: Uint8Array, offset: number, count: number, lanes = 0xffff): number {
-    const groupSize = Math.min(count, WARM_LANES)
-    const topo = this.topo
-    const node = this.laneNode
-    const q = this.laneWords
-    for (let l = 0; l < groupSize; l++) {
-      node[l] = ((lanes >>> l) & 1) === 0 ? -1 : this.startOf(addresses, offset + 16 * l)
-      for (let i = 0; i < 4; i++) q[4 * l + i] = readWord(addresses, offset + 16 * l + 4 * i)
-    }
-    let visited = 0
-    let active = groupSize
-    while (active > 0) {
-      active = 0
-      for (let l = 0; l < groupSize; l++) {
-        const n = node[l]!
-        if (n < 0) continue
-        const base = n * TOPO
-        const len = topo[base + META]! & LENGTH_MASK
-        visited++
-        // A finished lane keeps its last node, encoded negative, for the second pass.
-        if (len === 128) {
-          node[l] = -2 - n
-          continue
-        }
-        const word = q[4 * l + (len >>> 5)]!
-        const c = topo[base + CHILD0 + ((word >>> (31 - (len & 31))) & 1)]!
-        if (c === NONE) node[l] = -2 - n
-        else {
-          node[l] = c
-          active++
-        }
-      }
-    }
-    // The lookup then reads the last node's prefix words and value: fetch those together too.
-    let sink = 0
-    for (let l = 0; l < groupSize; l++) {
-      if (node[l] === -1) continue
-      const n = -2 - node[l]!
-      sink += this.words[n * 4]!
-      if (this.values[n] !== undefined) sink++
-    }
-    // Kept, so the reads cannot be optimised away.
-    this.warmSink = sink
-    return visited
-  }
-
-  /**
-   * Longest-prefix match of up to WARM_LANES addresses (16 bytes each from `offset`) at once: the
-   * descents go one node of each per step, so their cache misses overlap (what `warm` then
-   * `lookup` do, in one pass). For each lane with its bit set in `lanes`, writes the value to
+   * Longest-prefix match of up to LOOKUP_LANES addresses (16 bytes each from `offset`) at once: the
+   * descents go one node of each per step, so their cache misses overlap instead of queueing
+   * as `lookup` one address at a time would. For each lane with its bit set in `lanes` (leave out
+   * addresses of the other family: they would wander this trie for nothing), writes the value to
    * `values[l]` (undefined on a miss) and the matched length to `lengths[l]` (-1 on a miss).
    */
   lookupLanes(addresses: Uint8Array, offset: number, count: number, lanes: number, values: (T | undefined)[], lengths: Int32Array): void {
-    const groupSize = Math.min(count, WARM_LANES)
+    const groupSize = Math.min(count, LOOKUP_LANES)
     const topo = this.topo
     const node = this.laneNode
     const q = this.laneWords

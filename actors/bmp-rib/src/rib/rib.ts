@@ -5,7 +5,7 @@
 // routes chain further blocks. IPv4 lookups read a table by /24 first (the route block and length
 // of the longest prefix covering the whole /24), the trie only when longer prefixes lie inside.
 // Attributes are interned (attributes.ts), so a route costs 16 bytes plus its share of the trie.
-import { PrefixTrie, WARM_LANES, clearHostBits } from '@flowbus/runtime'
+import { PrefixTrie, LOOKUP_LANES, clearHostBits } from '@flowbus/runtime'
 import type { Family, PrefixList } from '../bgp/update.js'
 import { AttributeTable, type AttributeSet } from './attributes.js'
 
@@ -113,11 +113,11 @@ export class Rib {
 
   // Lookup scratch (no allocation per address).
   private readonly matchHeads: (number | undefined)[] = new Array(129)
-  private readonly laneValues: (number | undefined)[] = new Array<number | undefined>(WARM_LANES).fill(undefined)
-  private readonly laneHeads = new Int32Array(WARM_LANES)
-  private readonly laneLengths = new Int32Array(WARM_LANES)
+  private readonly laneValues: (number | undefined)[] = new Array<number | undefined>(LOOKUP_LANES).fill(undefined)
+  private readonly laneHeads = new Int32Array(LOOKUP_LANES)
+  private readonly laneLengths = new Int32Array(LOOKUP_LANES)
   /** The addresses of a group's lanes that need a trie descent, side by side. */
-  private readonly laneAddresses = new Uint8Array(16 * WARM_LANES)
+  private readonly laneAddresses = new Uint8Array(16 * LOOKUP_LANES)
   /** A batch's address indexes, IPv4 first. */
   private order = new Int32Array(1024)
   private routerFlags = new Uint8Array(16)
@@ -589,8 +589,8 @@ export class Rib {
     for (let i = 0; i < count; i++) if (isIPv4Mapped(addresses, 16 * i)) order[ipv4Count++] = i
     for (let i = 0, k = ipv4Count; i < count; i++) if (!isIPv4Mapped(addresses, 16 * i)) order[k++] = i
     const traced = this.laneAddresses
-    for (let first = 0; first < count; first += WARM_LANES) {
-      const lanes = Math.min(WARM_LANES, count - first)
+    for (let first = 0; first < count; first += LOOKUP_LANES) {
+      const lanes = Math.min(LOOKUP_LANES, count - first)
       // Passes over a group of addresses, so that the cache misses of one address overlap those
       // of the others: /24 table entries, trie descents (of the addresses gathered in `traced`),
       // then the route blocks.
