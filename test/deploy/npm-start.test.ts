@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { askGraphql } from '../src/harness/graphql.js'
 import { type ServerProcess, freePort, removeDir, startProcess, tempDir } from '../src/harness/process.js'
 
 const root = new URL('../..', import.meta.url).pathname
@@ -59,16 +60,6 @@ const start = (dir: string, ports: Ports): ServerProcess => {
   })
 }
 
-const graphql = async (port: number, query: string): Promise<Record<string, any>> => {
-  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query }),
-  })
-  const body = (await response.json()) as { data?: Record<string, any>; errors?: { message: string }[] }
-  if (body.errors?.length) throw new Error(`GraphQL: ${body.errors.map((e) => e.message).join('; ')}`)
-  return body.data!
-}
 
 /** A flow with everything the home page shows: names from SNMP, classification, AS numbers, country, AS path. */
 const complete = (row: Row): boolean =>
@@ -93,7 +84,7 @@ const HOME = [
 ]
 
 const homePage = async (port: number): Promise<Record<string, any>> => {
-  const [flows, counts, top, asNames] = [await graphql(port, HOME[0]!), await graphql(port, HOME[1]!), await graphql(port, HOME[2]!), await graphql(port, HOME[3]!)]
+  const [flows, counts, top, asNames] = [await askGraphql(port, HOME[0]!), await askGraphql(port, HOME[1]!), await askGraphql(port, HOME[2]!), await askGraphql(port, HOME[3]!)]
   return { flows: flows.flows, home: { ...counts.home, ...top.home }, asNames: asNames.asNames }
 }
 
@@ -127,10 +118,10 @@ const waitForHome = async (child: ServerProcess, port: number, timeoutMs: number
 
 /** When the first flow was stored, and how many flows were stored in the first minute since. */
 const firstMinute = async (port: number, since?: number): Promise<{ first: number; flows: number }> => {
-  const [row] = (await graphql(port, `{ flows(limit: 1, orderBy: TIME_ASC) }`)).flows as Row[]
+  const [row] = (await askGraphql(port, `{ flows(limit: 1, orderBy: TIME_ASC) }`)).flows as Row[]
   const first = since ?? (row!.TimeReceived as number)
   const range = `{ start: "${new Date(first * 1000).toISOString()}", end: "${new Date((first + 60) * 1000).toISOString()}" }`
-  const top = await graphql(port, `{ topN(range: ${range}, dimensions: ["ExporterName"], unit: FLOWS) { all { total } } }`)
+  const top = await askGraphql(port, `{ topN(range: ${range}, dimensions: ["ExporterName"], unit: FLOWS) { all { total } } }`)
   return { first: row!.TimeReceived as number, flows: top.topN.all.total as number }
 }
 

@@ -6,6 +6,7 @@ import { writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { type ServerProcess, freePort, startProcess } from '../src/harness/process.js'
+import { askGraphql } from '../src/harness/graphql.js'
 import { metricSample } from '../src/harness/metrics.js'
 
 const root = new URL('../..', import.meta.url).pathname
@@ -154,16 +155,7 @@ export const openTopology = async (
     async metrics(name) {
       return (await fetch(`http://127.0.0.1:${members.get(name)!.httpPort}/metrics`)).text()
     },
-    async graphql(query) {
-      const response = await fetch(`http://127.0.0.1:${ports.gateway}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ query }),
-      })
-      const body = (await response.json()) as { data?: Record<string, any>; errors?: { message: string }[] }
-      if (body.errors?.length) throw new Error(`GraphQL: ${body.errors.map((e) => e.message).join('; ')}`)
-      return body.data!
-    },
+    graphql: (query) => askGraphql(ports.gateway, query),
     async stop() {
       await Promise.all([...members.values()].map((m) => m.process.stop(5_000)))
     },

@@ -12,6 +12,7 @@ import { ASNRanges } from '../../src/geoip/asn-ranges.js'
 import { GeoDatabase, geoRecordOf } from '../../src/geoip/database.js'
 import { GeoIPStage, type GeoIPEvent } from '../../src/geoip/stage.js'
 import { EnrichContext } from '../../src/stages.js'
+import { prng } from '../../../../bus-schemas/test/fixtures/sample-flows.js'
 import { addressBatches } from '../flows.js'
 
 const dir = join(akvoradoTestdata, 'geoip')
@@ -154,11 +155,8 @@ describe('GeoIP stage', () => {
       asnDatabases: [file('GeoLite2-ASN-Test.mmdb')],
       pollInterval: 0,
     })
-    let state = 5
-    const random = (n: number): number => {
-      state = (Math.imul(state, 1664525) + 1013904223) >>> 0
-      return Math.floor((state / 4294967296) * n)
-    }
+    const rand = prng(5)
+    const random = (n: number): number => Math.floor(rand() * n)
     // Networks the test databases know, and anything else.
     const known = ['81.2.69', '89.160.20', '216.160.83', '175.16.199', '2.125.160', '1.128.0', '12.81.92', '202.196.224']
     const pool: Uint8Array[] = []

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { NetworkStage } from '../../src/networks/stage.js'
 import { NetworkEntryError, NetworksConfig, parseNetworks } from '../../src/networks/table.js'
 import { EnrichContext } from '../../src/stages.js'
+import { prng } from '../../../../bus-schemas/test/fixtures/sample-flows.js'
 import { addressBatches } from '../flows.js'
 
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/networks.json', import.meta.url), 'utf8')) as Record<string, unknown>
@@ -147,11 +148,8 @@ describe('networks stage', () => {
   })
 
   it('answers as a table lookup on every row, for more addresses than its cache holds, on aligned and unaligned columns', () => {
-    let state = 99
-    const random = (n: number): number => {
-      state = (Math.imul(state, 1664525) + 1013904223) >>> 0
-      return Math.floor((state / 4294967296) * n)
-    }
+    const rand = prng(99)
+    const random = (n: number): number => Math.floor(rand() * n)
     const entries: Record<string, unknown> = {}
     for (let i = 0; i < 500; i++) entries[`${10 + (i % 3)}.${i % 256}.${(i * 7) % 256}.0/24`] = { name: `n${i}`, site: i % 2 === 0 ? `s${i % 5}` : '', asn: i % 3 === 0 ? 0 : 64500 + i }
     entries['10.0.0.0/8'] = { tenant: 'big', site: 'wide' }
