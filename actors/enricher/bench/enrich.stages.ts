@@ -1,4 +1,4 @@
-// Benchmark of the enrichment stages alone: flows/s per CPU second of each stage over 500-flow
+// Benchmark of the enrichment stages alone: flows/s per CPU second of each stage over 2000-flow
 // batches like the decoder's, plus raw network lookups/s. The actor's end-to-end figure is bench/enrich.ts.
 // BENCH_UNIFORM=1: every address distinct (no cache helps); default: addresses repeat as in traffic.
 import { FlowBatch, parseIP } from '@flowbus/bus-schemas'
@@ -11,8 +11,8 @@ import { SamplingStage } from '../src/sampling/stage.js'
 import { EnrichContext, type EnrichStage } from '../src/stages.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
-const FLOWS = 500
-const BATCHES = 64
+const FLOWS = 2000
+const BATCHES = 16
 
 // xorshift32: deterministic addresses and choices, the same on every run.
 let state = 20261121

@@ -1,5 +1,5 @@
-// End-to-end benchmark of one enricher shard, in-process: 500-flow decoded messages like the
-// decoder's, every enricher on (static metadata, classification, sampling, embedded GeoIP, networks,
+// End-to-end benchmark of one enricher shard, in-process: 2000-flow decoded messages like the
+// decoder's (its maxFlowsPerMessage default; BENCH_FLOWS=500 for the earlier shape), every enricher on (static metadata, classification, sampling, embedded GeoIP, networks,
 // AS numbers). Cases: `pipeline` (metadata + stages on decoded batches, no bus) and `actor` (the
 // actor on the memory bus: decode, routing attempt without bmp-rib, enrich, encode, publish, ack).
 // BENCH_CASE=pipeline runs the first case alone (for profiling).
@@ -18,8 +18,9 @@ import { EnrichPipeline } from '../src/pipeline.js'
 import { EnrichContext } from '../src/stages.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
-const FLOWS = 500
-const MESSAGES = 64
+/** Flows per message; a round is always 32000 flows (16 messages of 2000, 64 of 500). */
+const FLOWS = Number(process.env.BENCH_FLOWS ?? 2000)
+const MESSAGES = Math.max(1, Math.round(32000 / FLOWS))
 const EXPORTERS = 8
 
 let state = 7
@@ -37,7 +38,8 @@ const prefixes = Object.keys(networks).map((p) => p.split('.').slice(0, 3).map(N
  * Traffic-like addresses: 90% drawn from 20000 known hosts by a Zipf-like popularity (rank k
  * weighs 1/k: a few servers, resolvers and CDNs carry most flows, a long tail the rest), 20%
  * new each time (scans, clients). Half of the hosts sit in a configured network; one in ten is IPv6.
- * A 500-flow batch then holds a few hundred distinct addresses per side, the busiest repeating often.
+ * A 500-flow batch then holds about 330 distinct addresses per side, a 2000-flow one about 1100,
+ * the busiest repeating often.
  */
 const HOSTS = 20000
 const freshAddress = (): Uint8Array => {
