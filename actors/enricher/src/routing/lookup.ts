@@ -19,38 +19,60 @@ const sameAddress = (column: Uint8Array, offset: number, address: Uint8Array, at
   return true
 }
 
-const isMapped = (bytes: Uint8Array, o: number): boolean => {
-  for (let i = 0; i < 10; i++) if (bytes[o + i] !== 0) return false
-  return bytes[o + 10] === 0xff && bytes[o + 11] === 0xff
-}
+/** Little-endian 32-bit word of `bytes` at `o` (any alignment). */
+const word = (bytes: Uint8Array, o: number): number => bytes[o]! | (bytes[o + 1]! << 8) | (bytes[o + 2]! << 16) | (bytes[o + 3]! << 24)
 
-/** Distinct addresses, packed 16 bytes each; IPv4 keyed by number, IPv6 by text (rare, still exact). */
+/**
+ * Slot of a 16-byte address in a table of 2^(32 - shift) slots: the high bits of a multiplicative
+ * hash (its low bits would follow the first octet of an IPv4 address alone).
+ */
+const slotOf = (bytes: Uint8Array, o: number, shift: number): number =>
+  Math.imul(word(bytes, o) ^ Math.imul(word(bytes, o + 4), 0x85ebca6b) ^ Math.imul(word(bytes, o + 8), 0xc2b2ae35) ^ word(bytes, o + 12), 0x9e3779b1) >>> shift
+
+/**
+ * Distinct addresses, packed 16 bytes each, found again through an open-addressing table of
+ * their indexes: no key object per address (a Map keyed by text cost ~1.6 µs an IPv6 address,
+ * the largest share of the enricher's routing time in an embedded profile).
+ */
 class AddressPack {
-  readonly v4 = new Map<number, number>()
-  readonly v6 = new Map<string, number>()
   bytes = new Uint8Array(16 * 64)
   count = 0
+  /** Index + 1 of the address in each slot, 0 when free; at most half full. */
+  #table = new Int32Array(128)
+  #shift = 32 - 7
 
   add(column: Uint8Array, offset: number): number {
-    let key: number | string
-    let map: Map<number | string, number>
-    if (isMapped(column, offset)) {
-      key = ((column[offset + 12]! << 24) | (column[offset + 13]! << 16) | (column[offset + 14]! << 8) | column[offset + 15]!) >>> 0
-      map = this.v4 as Map<number | string, number>
-    } else {
-      key = String.fromCharCode(...column.subarray(offset, offset + 16))
-      map = this.v6 as Map<number | string, number>
+    const table = this.#table
+    const mask = table.length - 1
+    for (let s = slotOf(column, offset, this.#shift); ; s = (s + 1) & mask) {
+      const held = table[s]!
+      if (held === 0) break
+      if (sameAddress(column, offset, this.bytes, (held - 1) * 16)) return held - 1
     }
-    const known = map.get(key)
-    if (known !== undefined) return known
     if ((this.count + 1) * 16 > this.bytes.length) {
       const grown = new Uint8Array(this.bytes.length * 2)
       grown.set(this.bytes)
       this.bytes = grown
     }
-    this.bytes.set(column.subarray(offset, offset + 16), this.count * 16)
-    map.set(key, this.count)
-    return this.count++
+    const bytes = this.bytes
+    for (let i = 0, at = this.count * 16; i < 16; i++) bytes[at + i] = column[offset + i]!
+    this.#place(this.count)
+    if (++this.count * 2 > table.length) this.#grow()
+    return this.count - 1
+  }
+
+  #place(index: number): void {
+    const table = this.#table
+    const mask = table.length - 1
+    let s = slotOf(this.bytes, index * 16, this.#shift)
+    while (table[s] !== 0) s = (s + 1) & mask
+    table[s] = index + 1
+  }
+
+  #grow(): void {
+    this.#table = new Int32Array(this.#table.length * 2)
+    this.#shift--
+    for (let i = 0; i < this.count; i++) this.#place(i)
   }
 }
 
