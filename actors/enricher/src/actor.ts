@@ -30,6 +30,7 @@ import { LiveSampler } from './outputs/live.js'
 import { ASNStage } from './asn/stage.js'
 import { ClassificationStage } from './classification/stage.js'
 import { type GeoIPEvent, GeoIPStage } from './geoip/stage.js'
+import { AddressCache } from './networks/address-cache.js'
 import { NetworkStage } from './networks/stage.js'
 import { parseNetworks } from './networks/table.js'
 import { EnrichPipeline } from './pipeline.js'
@@ -97,9 +98,11 @@ export const buildStages = (
   config: EnricherConfigType,
   onGeoIPEvent: (event: GeoIPEvent) => void = () => {},
 ): { stages: EnrichStage[]; networks: NetworkStage; geoip: GeoIPStage } => {
-  const networks = new NetworkStage(parseNetworks(config.networks, 'config enricher.networks'))
+  // One answer cache for both address stages: an address's GeoIP and network answers share a cache line.
+  const cache = new AddressCache()
+  const networks = new NetworkStage(parseNetworks(config.networks, 'config enricher.networks'), cache)
   // Opened last: it watches its files, and must be closed by whoever builds the stages.
-  const geoip = GeoIPStage.open({ ...config.geoip, onEvent: onGeoIPEvent })
+  const geoip = GeoIPStage.open({ ...config.geoip, onEvent: onGeoIPEvent, cache })
   const stages: EnrichStage[] = [
     new ClassificationStage(config.classification),
     new SamplingStage(config.sampling),

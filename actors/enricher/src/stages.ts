@@ -23,9 +23,10 @@
 //   sampling/stage.ts        new SamplingStage({ defaultSamplingRate, overrideSamplingRate, missing })
 //                                                                           SamplingConfig
 //   geoip/stage.ts           GeoIPStage.open({ geoDatabases, asnDatabases, embedded, optional,
-//                            pollInterval, watchEvents, onEvent }); close() stops watching  GeoIPConfig
+//                            pollInterval, watchEvents, onEvent, cache }); close() stops watching  GeoIPConfig
 //   networks/table.ts        parseNetworks(entries, source) → NetworkTable (throws NetworkEntryError)
-//   networks/stage.ts        new NetworkStage(table); stage.replace(table)    NetworksConfig
+//   networks/stage.ts        new NetworkStage(table, cache); stage.replace(table)    NetworksConfig
+//   networks/address-cache.ts  new AddressCache(): pass one to both geoip and networks (optional)
 //   asn/stage.ts             new ASNStage({ asProviders, netProviders })      ASNConfig
 import type { FlowBatch } from '@flowbus/bus-schemas'
 

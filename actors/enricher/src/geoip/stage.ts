@@ -7,7 +7,7 @@ import type { FlowBatch } from '@flowbus/bus-schemas'
 import { Duration } from '@flowbus/runtime'
 import { Schema } from 'effect'
 import type { EnrichContext, EnrichStage } from '../stages.js'
-import { ANSWER, AddressCache, USED, addressWords } from '../networks/address-cache.js'
+import { AddressCache, type CachePart, addressWords } from '../networks/address-cache.js'
 import { batchStrings } from '../strings.js'
 import { ASNRanges } from './asn-ranges.js'
 import { GeoDatabase, type GeoSource } from './database.js'
@@ -27,6 +27,8 @@ export interface GeoIPOptions {
   readonly watchEvents?: boolean
   /** Reloads and failed reloads, for the actor's logs. */
   readonly onEvent?: (event: GeoIPEvent) => void
+  /** The answer cache to share with the networks stage (one cache line per address for both); a cache of its own otherwise. */
+  readonly cache?: AddressCache
 }
 
 export type GeoIPEvent =
@@ -49,8 +51,6 @@ interface Slot {
   stamp: string
 }
 
-/** 131072 cached answers (4 MiB per shard): a GeoIP miss costs a tree walk per database; 64k slots lost 5% to collisions. */
-const CACHE_BITS = 17
 /** In a cached answer's first word: some source knows the address; the rest is the country's batchStrings id. */
 const FOUND = 0x40000000
 const ID_MASK = 0x3fffffff
@@ -95,8 +95,8 @@ export class GeoIPStage implements EnrichStage {
   readonly #pending = new Map<string, ReturnType<typeof setTimeout>>()
   readonly #onEvent: (event: GeoIPEvent) => void
   #sources: GeoSource[] = []
-  /** Recent merged answers: FOUND | country, state, city (batchStrings ids), AS number; emptied when a source changes. */
-  #cache = new AddressCache(CACHE_BITS)
+  /** Recent merged answers in the address cache: FOUND | country, state, city (batchStrings ids), AS number; stale when a source changes. */
+  readonly #part: CachePart
   /** The batchStrings epoch of the ids in the cache. */
   #epoch = batchStrings.epoch
   #hasGeo = false
@@ -104,9 +104,10 @@ export class GeoIPStage implements EnrichStage {
   /** Cache slot of each row's address, per side (see AddressCache.locate). */
   #located = new Int32Array(0)
 
-  private constructor(slots: Slot[], onEvent: (event: GeoIPEvent) => void) {
+  private constructor(slots: Slot[], onEvent: (event: GeoIPEvent) => void, cache: AddressCache) {
     this.#slots = slots
     this.#onEvent = onEvent
+    this.#part = cache.part(4)
     this.#refreshSources()
   }
 
@@ -143,7 +144,7 @@ export class GeoIPStage implements EnrichStage {
       ...slots.slice(geoCount),
       ...embeddedSlots.filter((s) => s.source instanceof ASNRanges),
     ]
-    const stage = new GeoIPStage(ordered, options.onEvent ?? (() => {}))
+    const stage = new GeoIPStage(ordered, options.onEvent ?? (() => {}), options.cache ?? new AddressCache())
     stage.#watch(options.pollInterval ?? 60_000, options.watchEvents ?? true)
     return stage
   }
@@ -156,7 +157,7 @@ export class GeoIPStage implements EnrichStage {
   #refreshSources(): void {
     this.#sources = this.#slots.flatMap((s) => (s.source === undefined ? [] : [s.source]))
     this.#hasGeo = this.#sources.length > 0
-    this.#cache.clear()
+    this.#part.invalidate()
   }
 
   #watch(pollInterval: number, events: boolean): void {
@@ -251,7 +252,7 @@ export class GeoIPStage implements EnrichStage {
     batchStrings.prepare(batch)
     if (batchStrings.epoch !== this.#epoch) {
       this.#epoch = batchStrings.epoch
-      this.#cache.clear()
+      this.#part.invalidate()
     }
     const src = batch.view('SrcAddr')
     const dst = batch.view('DstAddr')
@@ -265,26 +266,26 @@ export class GeoIPStage implements EnrichStage {
 
   #side(rows: number, addresses: Uint8Array, countries: Uint32Array, states: Uint32Array, cities: Uint32Array, asns: Uint32Array): void {
     const strings = batchStrings
-    const cache = this.#cache
+    const cache = this.#part.cache
     const slots = cache.slots
+    const at = this.#part.at
+    const stamp = this.#part.stamp
     const words = addressWords(addresses)
     if (this.#located.length < rows) this.#located = new Int32Array(Math.max(rows, 2 * this.#located.length))
     const located = this.#located
     cache.locate(words, addresses, rows, located)
     let hits = 0
     for (let r = 0; r < rows; r++) {
-      let k = cache.probe(located[r]!, words, addresses, r)
-      if (k < 0) {
-        k = ~k
-        this.#resolve(addresses, r * 16, slots, k)
-      }
-      const first = slots[k + ANSWER]!
+      const k = located[r]! + at
+      cache.claim(k - at, words, addresses, r)
+      if (slots[k] !== stamp) this.#resolve(addresses, r * 16, slots, k, stamp)
+      const first = slots[k + 1]!
       if ((first & FOUND) === 0) continue
       hits++
       const country = first & ID_MASK
-      const state = slots[k + ANSWER + 1]!
-      const city = slots[k + ANSWER + 2]!
-      const asn = slots[k + ANSWER + 3]!
+      const state = slots[k + 2]!
+      const city = slots[k + 3]!
+      const asn = slots[k + 4]!
       if (country !== 0) countries[r] = strings.index(country)
       if (state !== 0) states[r] = strings.index(state)
       if (city !== 0) cities[r] = strings.index(city)
@@ -294,8 +295,8 @@ export class GeoIPStage implements EnrichStage {
     this.#counts.misses += rows - hits
   }
 
-  /** Asks every source about the address and stores the merged answer in the cache slot at k. */
-  #resolve(addresses: Uint8Array, offset: number, slots: Uint32Array, k: number): void {
+  /** Asks every source about the address and stores the merged answer, stamped, in the cache part at k. */
+  #resolve(addresses: Uint8Array, offset: number, slots: Uint32Array, k: number, stamp: number): void {
     let country = ''
     let state = ''
     let city = ''
@@ -311,10 +312,11 @@ export class GeoIPStage implements EnrichStage {
       if (record.city !== '') city = record.city
       if (record.asn !== 0) asn = record.asn
     }
-    slots[k + ANSWER] = (USED | (found ? FOUND : 0) | batchStrings.id(country)) >>> 0
-    slots[k + ANSWER + 1] = batchStrings.id(state)
-    slots[k + ANSWER + 2] = batchStrings.id(city)
-    slots[k + ANSWER + 3] = asn
+    slots[k + 1] = (found ? FOUND : 0) | batchStrings.id(country)
+    slots[k + 2] = batchStrings.id(state)
+    slots[k + 3] = batchStrings.id(city)
+    slots[k + 4] = asn
+    slots[k] = stamp
   }
 
   counts(): Readonly<Record<string, number>> {

@@ -3,7 +3,7 @@
 import type { FlowBatch, StringColumn } from '@flowbus/bus-schemas'
 import type { EnrichContext, EnrichStage } from '../stages.js'
 import { batchStrings } from '../strings.js'
-import { ANSWER, AddressCache, USED, addressWords } from './address-cache.js'
+import { AddressCache, type CachePart, addressWords } from './address-cache.js'
 import { NetworkTable, networkStringAttributes } from './table.js'
 
 const srcColumns = ['SrcNetName', 'SrcNetRole', 'SrcNetSite', 'SrcNetRegion', 'SrcNetTenant', 'SrcCountry', 'SrcGeoState', 'SrcGeoCity'] as const
@@ -11,9 +11,6 @@ const dstColumns = ['DstNetName', 'DstNetRole', 'DstNetSite', 'DstNetRegion', 'D
 
 /** Increases on every apply of any NetworkStage: a record's cached indexes are for one batch only. */
 let generation = 0
-/** 131072 cached answers (4 MiB per shard): a miss costs a trie walk; 64k slots lost 5% to collisions. */
-const CACHE_BITS = 17
-const SERIAL = 0x7fffffff
 
 export class NetworkStage implements EnrichStage {
   readonly name = 'networks'
@@ -21,8 +18,8 @@ export class NetworkStage implements EnrichStage {
   #hits = 0
   #misses = 0
   #replaced = 0
-  /** Recent answers of the current table: the record's serial (0: no network holds the address). */
-  readonly #cache = new AddressCache(CACHE_BITS)
+  /** Recent answers of the current table in the address cache: the record's serial (0: no network holds the address). */
+  readonly #part: CachePart
   /** Positions (in networkStringAttributes) of the attributes some network of the table sets. */
   #present: Int32Array = new Int32Array(0)
   // Reused per batch: the column arrays of the present attributes, in #present order.
@@ -38,7 +35,9 @@ export class NetworkStage implements EnrichStage {
   #recordStamps: Uint32Array
   #recordIndexes: Uint32Array
 
-  constructor(table: NetworkTable = NetworkTable.empty) {
+  /** `cache`: the answer cache to share with the GeoIP stage (one cache line per address for both); one of its own otherwise. */
+  constructor(table: NetworkTable = NetworkTable.empty, cache: AddressCache = new AddressCache()) {
+    this.#part = cache.part(1)
     this.#table = table
     this.#ids = new Uint32Array(table.strings.length)
     this.#present = presentOf(table)
@@ -58,7 +57,7 @@ export class NetworkStage implements EnrichStage {
     this.#present = presentOf(table)
     this.#recordStamps = new Uint32Array(table.records.length + 1)
     this.#recordIndexes = new Uint32Array((table.records.length + 1) * this.#present.length)
-    this.#cache.clear()
+    this.#part.invalidate()
     this.#replaced++
   }
 
@@ -98,8 +97,10 @@ export class NetworkStage implements EnrichStage {
     gen: number,
   ): void {
     let hits = 0
-    const cache = this.#cache
+    const cache = this.#part.cache
     const slots = cache.slots
+    const at = this.#part.at
+    const stamp = this.#part.stamp
     const words = addressWords(addresses)
     if (this.#located.length < rows) this.#located = new Int32Array(Math.max(rows, 2 * this.#located.length))
     const located = this.#located
@@ -109,12 +110,13 @@ export class NetworkStage implements EnrichStage {
     const recordIndexes = this.#recordIndexes
     const tableASNs = table.asns
     for (let r = 0; r < rows; r++) {
-      let k = cache.probe(located[r]!, words, addresses, r)
-      if (k < 0) {
-        k = ~k
-        slots[k + ANSWER] = (USED | (table.lookup(addresses, r * 16)?.serial ?? 0)) >>> 0
+      const k = located[r]! + at
+      cache.claim(k - at, words, addresses, r)
+      if (slots[k] !== stamp) {
+        slots[k + 1] = table.lookup(addresses, r * 16)?.serial ?? 0
+        slots[k] = stamp
       }
-      const serial = slots[k + ANSWER]! & SERIAL
+      const serial = slots[k + 1]!
       if (serial === 0) continue
       hits++
       if (recordStamps[serial] !== gen) this.#intern(table, serial, gen)
