@@ -79,7 +79,7 @@ describe('storage definition', () => {
   it('renders a raw table with codecs, skipping indexes, TTL and deduplication window', () => {
     const config = section({ retention: { flows: '3d' } })
     const ddl = renderCreateTable(config, flowsTable(config))
-    expect(ddl).toContain('`TimeReceived` DateTime CODEC(DoubleDelta, LZ4)')
+    expect(ddl).toContain('`TimeReceived` DateTime CODEC(T64, LZ4)')
     expect(ddl).toContain('INDEX `idx_SrcAddr` `SrcAddr` TYPE bloom_filter(0.01) GRANULARITY 4')
     expect(ddl).toContain('TTL TimeReceived + toIntervalSecond(259200)')
     expect(ddl).toMatch(/non_replicated_deduplication_window = \d+/)

@@ -1,7 +1,7 @@
 // The configuration sections every flowbus process shares: the bus, the HTTP endpoint for
 // metrics and health, logging and ClickHouse. Actor sections are added by each actor's definition.
 import { Context, Layer, Schema } from 'effect'
-import { columnSelectionProblems, optionalGroups } from '../storage/schema.js'
+import { DEFAULT_PROJECTED_DIMENSIONS, columnSelectionProblems, optionalGroups, projectionProblems } from '../storage/schema.js'
 import { ByteSize, Duration } from './units.js'
 
 /** A struct whose every key has a default, so the whole section may be omitted. */
@@ -135,6 +135,18 @@ export const ClickHouseSection = Schema.Struct({
       }),
     ),
   ).annotations({ description: 'which flow columns are stored; the orchestrator migrates tables in place when this changes' }),
+  projections: Schema.optionalWith(
+    Schema.Array(Schema.String).pipe(
+      Schema.filter((names) => {
+        const problems = projectionProblems(names)
+        return problems.length === 0 ? true : problems.join('; ')
+      }),
+    ),
+    { default: () => [...DEFAULT_PROJECTED_DIMENSIONS] },
+  ).annotations({
+    description:
+      'dimensions the aggregated tables also sum per interval in a projection each: fast series and top-N by one of them; each costs insert work (docs/storage.md)',
+  }),
   retention: withDefaults(
     Schema.Struct({
       flows: Schema.optionalWith(Duration, { default: () => 15 * day }).annotations({ description: 'raw flows; 0 keeps them forever' }),
