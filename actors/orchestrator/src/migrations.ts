@@ -19,6 +19,7 @@ import {
   existingObjects,
   ident,
   insertStatement,
+  projectionClause,
   queryRows,
   renderCreateDictionary,
   renderCreateTable,
@@ -53,6 +54,18 @@ const q = (database: string, name: string) => `${ident(database)}.${ident(name)}
 
 /** The TTL expression of a CREATE TABLE as system.tables renders it, '' when none. */
 const currentTtl = (createQuery: string): string => /\sTTL\s+(.+?)(?:\s+SETTINGS\s|\s+COMMENT\s|$)/.exec(createQuery)?.[1]?.trim() ?? ''
+
+/**
+ * Whether two codec clauses are the same up to spacing and case, and the width system.columns
+ * adds to Delta-like codecs written without one (Delta → Delta(4) on a UInt32).
+ */
+const sameCodec = (a: string, b: string): boolean => {
+  const normal = (codec: string) => codec.replace(/\s+/g, '').toUpperCase().replace(/\b(DELTA|DOUBLEDELTA|GORILLA)\(\d+\)/g, '$1')
+  return normal(a) === normal(b)
+}
+
+/** Projections this schema names (ddl.ts): by_<dimension> and <columns>_1h. */
+const isOurProjection = (name: string): boolean => /^by_[A-Za-z]+$|^[a-z_]+_1h$/.test(name)
 
 /** Every migration step of this configuration, in order. */
 export const migrationSteps = (client: ClickHouseClient, config: ClickHouseConfig, options: MigrationOptions): MigrationStep[] => {
@@ -99,6 +112,28 @@ export const migrationSteps = (client: ClickHouseClient, config: ClickHouseConfi
         await command(`ALTER TABLE ${q(db, table.name)} ${alters.join(', ')}`)
         actions.push(`added ${missing.map((c) => c.name).join(', ')}`)
       }
+      // A column whose type or codec differs from the definition is altered in place: a codec
+      // change applies to parts written from now on (no rewrite), a type change rewrites the
+      // column in the background (a mutation; queries read either form meanwhile).
+      const stored = await queryRows<{ name: string; type: string; compression_codec: string }>(
+        client,
+        'SELECT name, type, compression_codec FROM system.columns WHERE database = {db:String} AND table = {table:String}',
+        { db, table: table.name },
+      )
+      const current = new Map(stored.map((c) => [c.name, c]))
+      const differing = table.columns.filter((c) => {
+        const found = current.get(c.name)
+        return found !== undefined && (found.type !== c.type || sameCodec(found.compression_codec, c.codec ?? '') === false)
+      })
+      if (differing.length > 0) {
+        const alters = differing.flatMap((c) => [
+          `MODIFY COLUMN ${columnDefinition(c)}`,
+          // MODIFY COLUMN without a codec keeps the old one.
+          ...(c.codec === undefined && current.get(c.name)!.compression_codec !== '' ? [`MODIFY COLUMN ${ident(c.name)} REMOVE CODEC`] : []),
+        ])
+        await command(`ALTER TABLE ${q(db, table.name)} ${alters.join(', ')}`)
+        actions.push(`altered ${differing.map((c) => `${c.name} to ${[c.type, c.codec].filter(Boolean).join(' ')}`).join(', ')}`)
+      }
       if (table.indexes.length > 0) {
         const indexes = new Set(
           (
@@ -115,6 +150,36 @@ export const migrationSteps = (client: ClickHouseClient, config: ClickHouseConfi
             `ALTER TABLE ${q(db, table.name)} ${absent.map((i) => `ADD INDEX IF NOT EXISTS ${ident(i.name)} ${ident(i.column)} TYPE ${i.type} GRANULARITY 4`).join(', ')}`,
           )
           actions.push(`indexed ${absent.map((i) => i.column).join(', ')}`)
+        }
+      }
+      const projections = table.projections ?? []
+      if (projections.length > 0 || existing.createQuery.includes(' PROJECTION ')) {
+        const present = new Set(
+          (
+            await queryRows<{ name: string }>(
+              client,
+              'SELECT name FROM system.projections WHERE database = {db:String} AND table = {table:String}',
+              { db, table: table.name },
+            )
+          ).map((r) => r.name),
+        )
+        const absent = projections.filter((p) => !present.has(p.name))
+        if (absent.length > 0) {
+          if (table.projectionSetting && !existing.createQuery.includes(table.projectionSetting)) {
+            await command(`ALTER TABLE ${q(db, table.name)} MODIFY SETTING ${table.projectionSetting}`)
+          }
+          await command(`ALTER TABLE ${q(db, table.name)} ${absent.map((p) => `ADD ${projectionClause(p)}`).join(', ')}`)
+          if (table.materializeProjections) {
+            await command(`ALTER TABLE ${q(db, table.name)} ${absent.map((p) => `MATERIALIZE PROJECTION ${ident(p.name)}`).join(', ')}`)
+          }
+          actions.push(`${table.materializeProjections ? 'projected and materialized' : 'projected'} ${absent.map((p) => p.name).join(', ')}`)
+        }
+        // Ours (by their names) no longer configured: each costs every insert, so they go.
+        const wanted = new Set(projections.map((p) => p.name))
+        const stale = [...present].filter((name) => !wanted.has(name) && isOurProjection(name))
+        if (stale.length > 0) {
+          await command(`ALTER TABLE ${q(db, table.name)} ${stale.map((name) => `DROP PROJECTION IF EXISTS ${ident(name)}`).join(', ')}`)
+          actions.push(`dropped projections ${stale.join(', ')}`)
         }
       }
       const ttl = table.ttl.replace(/^TTL\s+/, '')

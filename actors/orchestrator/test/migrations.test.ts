@@ -1,5 +1,6 @@
 // Migrations on the real embedded engine: a fresh database, a second run that changes nothing,
-// and a database holding flows upgraded in place when optional columns and retention change.
+// a database holding flows upgraded in place when optional columns and retention change, and
+// one created before the projections upgraded to the current types, codecs and projections.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,11 +10,17 @@ import { finished } from 'node:stream/promises'
 import {
   ClickHouseSection,
   type ClickHouseConfig,
+  PROJECTION_MERGE_SETTING,
+  type TableDefinition,
   deduplicatedInsertSettings,
   existingColumns,
   insertStatement,
   openClickHouse,
   queryRows,
+  renderCreateTable,
+  renderCreateView,
+  tableDefinitions,
+  viewDefinitions,
 } from '@flowbus/runtime'
 import { Schema } from 'effect'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -105,7 +112,7 @@ describe('migrations on a database holding flows', () => {
     expect(await count('SELECT count() AS n FROM upgrade.flows')).toBe(100)
     expect(await count(sums)).toBe(100_000)
     const columns = await existingColumns(client, 'upgrade', 'flows_1h0m0s')
-    expect(columns.get('InVrfName')).toBe('LowCardinality(String)')
+    expect(columns.get('InVrfName')).toBe('String')
     const [table] = await queryRows<{ sorting_key: string; create_table_query: string }>(
       client,
       "SELECT sorting_key, create_table_query FROM system.tables WHERE database = 'upgrade' AND name = 'flows_1m0s'",
@@ -141,6 +148,86 @@ describe('migrations on a database holding flows', () => {
       { IfIndex: 10, IfName: 'et-0/0/1' },
       { IfIndex: 20, IfName: '' },
     ])
+  })
+})
+
+describe('migrations on a database created by the schema before projections', () => {
+  const config = section({ database: 'legacy' })
+
+  // The tables as the schema created them before: LowCardinality names in the aggregated
+  // tables, DoubleDelta times in the raw one, no projections.
+  const legacy = (table: TableDefinition): TableDefinition => ({
+    ...table,
+    projections: [],
+    columns: table.columns.map((c) => {
+      const type = table.name.startsWith('flows_') && c.type === 'String' ? 'LowCardinality(String)' : c.type
+      return { ...c, type, codec: c.name === 'TimeReceived' && table.name === 'flows' ? 'CODEC(DoubleDelta, LZ4)' : c.codec }
+    }),
+    engine: table.engine.replace(`, ${PROJECTION_MERGE_SETTING}`, ''),
+  })
+
+  it('alters types and codecs, adds the projections, keeps the rows, then finds nothing to do', async () => {
+    await client.command({ query: 'CREATE DATABASE legacy' })
+    for (const table of tableDefinitions(config)) await client.command({ query: renderCreateTable(config, legacy(table)) })
+    for (const view of viewDefinitions(config)) await client.command({ query: renderCreateView(config, view) })
+    const flows = Array.from({ length: 300 }, (_, i) => ({
+      TimeReceived: now - i * 20,
+      SamplingRate: 10,
+      ExporterAddress: '::ffff:192.0.2.1',
+      ExporterName: `edge${i % 3}`,
+      SrcAS: 64500 + (i % 7),
+      DstPort: [443, 80, 53][i % 3],
+      Proto: 6,
+      Bytes: 100,
+      Packets: 1,
+    }))
+    const insert = await client.exec({
+      query: insertStatement(config, 'flows', { format: 'JSONEachRow', settings: deduplicatedInsertSettings('legacy-1') }),
+      values: Readable.from([Buffer.from(flows.map((f) => JSON.stringify(f)).join('\n'))], { objectMode: false }),
+    })
+    insert.stream.resume()
+    await finished(insert.stream)
+    const totals = "SELECT toString(((SELECT count() FROM legacy.flows), (SELECT sum(Bytes) FROM legacy.flows_1m0s), (SELECT sum(Flows) FROM legacy.flows_1h0m0s))) AS n"
+    const before = (await queryRows<{ n: string }>(client, totals))[0]!.n
+
+    const report = await runMigrations(client, config, options)
+    const changed = new Map(report.changed.map((c) => [c.step, c.actions.join('; ')]))
+    expect(changed.get('table flows')).toBe('altered TimeReceived to DateTime CODEC(T64, LZ4); projected ports_1h')
+    expect(changed.get('table flows_5m0s')).toMatch(/^altered ExporterName to String, .*InIfName to String, .*; projected and materialized by_SrcAS, by_DstAS, by_ExporterName, by_SrcCountry, by_DstCountry$/)
+    expect((await queryRows<{ n: string }>(client, totals))[0]!.n).toBe(before)
+    expect((await existingColumns(client, 'legacy', 'flows_1h0m0s')).get('ExporterName')).toBe('String')
+
+    // The old parts got the projection (materialized) and the gateway's kind of query reads it.
+    const parts = await queryRows<{ name: string; rows: string }>(
+      client,
+      "SELECT name, toString(sum(rows)) AS rows FROM system.projection_parts WHERE database = 'legacy' AND table = 'flows_1m0s' AND active AND name = 'by_SrcAS' GROUP BY name",
+    )
+    expect(parts).toEqual([{ name: 'by_SrcAS', rows: expect.any(String) }])
+    const plan = (
+      await queryRows<{ explain: string }>(
+        client,
+        'EXPLAIN projections = 1 SELECT SrcAS, sum(Bytes * SamplingRate) * 8 AS v FROM legacy.flows_1m0s WHERE TimeReceived >= now() - 3600 GROUP BY SrcAS',
+      )
+    )
+      .map((r) => r.explain)
+      .join('\n')
+    expect(plan).toContain('ReadFromMergeTree (by_SrcAS)')
+    const bySrcAS = 'SELECT toString(groupArray((SrcAS, v))) AS n FROM (SELECT SrcAS, sum(Bytes * SamplingRate) AS v FROM legacy.flows_1m0s GROUP BY SrcAS ORDER BY SrcAS)'
+    const raw = 'SELECT toString(groupArray((SrcAS, v))) AS n FROM (SELECT SrcAS, sum(Bytes * SamplingRate) AS v FROM legacy.flows GROUP BY SrcAS ORDER BY SrcAS)'
+    expect((await queryRows<{ n: string }>(client, bySrcAS))[0]!.n).toBe((await queryRows<{ n: string }>(client, raw))[0]!.n)
+
+    const schema = await showCreateAll(client, 'legacy')
+    expect((await runMigrations(client, config, options)).changed).toEqual([])
+    expect(await showCreateAll(client, 'legacy')).toEqual(schema)
+  })
+
+  it('drops the projections of dimensions no longer configured', async () => {
+    const fewer = section({ database: 'legacy', projections: ['SrcAS'] })
+    const report = await runMigrations(client, fewer, options)
+    expect(new Map(report.changed.map((c) => [c.step, c.actions.join('; ')])).get('table flows_1h0m0s')).toBe(
+      'dropped projections by_DstAS, by_ExporterName, by_SrcCountry, by_DstCountry',
+    )
+    expect((await runMigrations(client, fewer, options)).changed).toEqual([])
   })
 })
 
