@@ -1,11 +1,11 @@
 // Turns the GraphQL questions (time series, top-N, sankey, last flows, exporters) into
 // parameterised ClickHouse queries on the right table, and shapes the answers: missing points
 // filled with zero, the rest of the top-N as "Other", per-series statistics.
-import { type ClickHouseConfig, EXPORTERS_TABLE, FLOWS_TABLE, INTERFACES_TABLE, type StorageColumn, storageColumns } from '@flowbus/runtime'
+import { type ClickHouseConfig, EXPORTERS_TABLE, FLOWS_TABLE, INTERFACES_TABLE, type StorageColumn, storageColumns, unitSums } from '@flowbus/runtime'
 import { type FlowBatch, type FlowColumnName, formatIP, formatMAC, isIPv4Mapped } from '@flowbus/bus-schemas'
 import type { CompiledFilter, FilterLanguage } from '../filter-language.js'
 import { swapColumnName } from '../filter/index.js'
-import { type Dimension, type DimensionCatalogue, type Truncation, dimensionExpression } from './dimensions.js'
+import { type Dimension, type DimensionCatalogue, type Truncation, dimensionExpression, dimensionKey, dimensionText } from './dimensions.js'
 import { QueryInputError } from './errors.js'
 import type { QueryOptions, QueryRunner } from './runner.js'
 import { type TableChoice, alignStep, chooseTable } from './tables.js'
@@ -153,16 +153,20 @@ export const seriesStats = (values: readonly number[], step: number): SeriesStat
   return { min, max, avg: sum / values.length, last: values[values.length - 1]!, p95: percentile(values, 95), total: sum * step }
 }
 
-/** The SQL of a unit's aggregate: summed over the rows of a group (divide by seconds for a rate). */
+/**
+ * The SQL of a unit's aggregate: summed over the rows of a group (divide by seconds for a rate).
+ * The sums are the storage's unitSums, which its aggregate projections hold: written otherwise,
+ * ClickHouse would read every row instead of the projection.
+ */
 const unitAggregate = (unit: Unit, aggregated: boolean): string => {
   switch (unit) {
     case 'BPS_L3':
-      return 'sum(Bytes * SamplingRate) * 8'
+      return `${unitSums.bytes} * 8`
     case 'BPS_L2':
       // 18 bytes of Ethernet header and FCS per packet, as Akvorado counts L2.
-      return 'sum((Bytes + 18 * Packets) * SamplingRate) * 8'
+      return `${unitSums.l2Bytes} * 8`
     case 'PPS':
-      return 'sum(Packets * SamplingRate)'
+      return unitSums.packets
     case 'FLOWS':
       return aggregated ? 'sum(Flows)' : 'count()'
     case 'IN_IF_PERCENT':
@@ -351,9 +355,10 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     for (let t = start; t < end; t += step) times.push(t)
     const value = unitAggregate(input.unit, table.aggregated)
     const bucket = 'intDiv(toUInt32(TimeReceived), {g_step:UInt32}) * {g_step:UInt32}'
-    const directKeys = dims.map((d) => dimensionExpression(d, input.truncation))
+    const directKeys = dims.map((d) => ({ key: dimensionKey(d, input.truncation), text: (v: string) => dimensionText(d, v) }))
+    const textKeys = (keys: readonly { key: string; text: (v: string) => string }[]) => keys.map((k) => k.text(k.key))
     const aliases = dims.map((_, i) => `d${i}`).join(', ')
-    const selectKeys = directKeys.map((e, i) => `${e} AS d${i}`).join(', ')
+    const selectKeys = textKeys(directKeys).map((e, i) => `${e} AS d${i}`).join(', ')
 
     // One statement per direction, one scan each. The flows are grouped per step and key, and the
     // keys outside the top fold into Other over those grouped rows (a few per key and step), not
@@ -379,14 +384,16 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     const keyRanked = input.topBy === 'LAST' ? 'max(t >= {g_rank_start:UInt32})' : '1'
     const other = dims.map(() => OTHER)
     const series = async (
-      keys: readonly string[],
+      keys: readonly { key: string; text: (v: string) => string }[],
       filter: CompiledFilter,
       unit: Unit,
       rankHere: boolean,
     ): Promise<Map<string, { dims: string[]; values: number[] }>> => {
       const columns = keys.map((_, i) => `c${i}`).join(', ')
-      const perStep = `SELECT ${bucket} AS t${keys.map((e, i) => `, ${e} AS c${i}`).join('')}, ${unitAggregate(unit, table.aggregated)} AS v
-        FROM ${from(table)} WHERE ${where(filter)} GROUP BY t${keys.map((_, i) => `, c${i}`).join('')}`
+      // Grouped by the stored values, rendered as text once grouped (a few rows per key and step).
+      const grouped = `SELECT ${bucket} AS t${keys.map((e, i) => `, ${e.key} AS n${i}`).join('')}, ${unitAggregate(unit, table.aggregated)} AS v
+        FROM ${from(table)} WHERE ${where(filter)} GROUP BY t${keys.map((_, i) => `, n${i}`).join('')}`
+      const perStep = keys.length === 0 ? grouped : `SELECT t${keys.map((e, i) => `, ${e.text(`n${i}`)} AS c${i}`).join('')}, v FROM (${grouped})`
       const fold = (inTop: string) => keys.map((_, i) => `if(${inTop}, c${i}, {g_other:String}) AS k${i}`).join(', ')
       const outer = keys.map((_, i) => `k${i}`).join(', ')
       const sql =
@@ -443,7 +450,7 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
       order.flatMap((key) => (byKey.has(key) ? [byKey.get(key)!] : []))
     const result: Series[] = toSeries(inOrder(directSeries), 1, 1)
     if (input.bidirectional && reverse) {
-      const reverseKeys = reverseDims.map((d) => dimensionExpression(d, input.truncation))
+      const reverseKeys = reverseDims.map((d) => ({ key: dimensionKey(d, input.truncation), text: (v: string) => dimensionText(d, v) }))
       result.push(...toSeries(inOrder(await series(reverseKeys, reverse, reverseUnit(input.unit), false)), 2, -1))
     }
     let previous: Series | null = null
@@ -502,7 +509,10 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     const value = unitAggregate(input.unit, table.aggregated)
     const params = { ...direct.params, g_start: input.range.start, g_end: input.range.end, g_limit: input.limit }
     const seconds = input.range.end - input.range.start
-    const keys = dims.map((d, i) => `${dimensionExpression(d, input.truncation)} AS d${i}`).join(', ')
+    // Grouped by the stored values, rendered as text once grouped.
+    const keys = dims.map((d, i) => `${dimensionKey(d, input.truncation)} AS n${i}`).join(', ')
+    const texts = dims.map((d, i) => `${dimensionText(d, `n${i}`)} AS d${i}`).join(', ')
+    const natives = dims.map((_, i) => `n${i}`).join(', ')
     const aliases = dims.map((_, i) => `d${i}`).join(', ')
     // One scan: the total of all groups rides along the top rows (a window over the grouped
     // rows); a second statement for it read the range twice (the raw table for raw-only dimensions).
@@ -510,8 +520,8 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
       dims.length === 0
         ? await rows<Record<string, string | number>>(`SELECT ${value} AS all FROM ${from(table)} WHERE ${summaryWhere(table, input.range, direct)}`, params, options)
         : await rows<Record<string, string | number>>(
-            `SELECT ${aliases}, v, all FROM (
-               SELECT ${keys}, ${value} AS v, sum(v) OVER () AS all FROM ${from(table)} WHERE ${summaryWhere(table, input.range, direct)} GROUP BY ${aliases}
+            `SELECT ${texts}, v, all FROM (
+               SELECT ${keys}, ${value} AS v, sum(v) OVER () AS all FROM ${from(table)} WHERE ${summaryWhere(table, input.range, direct)} GROUP BY ${natives}
              ) ORDER BY v DESC, ${aliases} LIMIT {g_limit:UInt32}`,
             params,
             options,
@@ -544,6 +554,7 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     // grouped rows (window functions), then folded (a ranking statement per dimension read the
     // range again each).
     const expressions = dims.map((d) => dimensionExpression(d, input.truncation))
+    const natives = dims.map((_, i) => `n${i}`).join(', ')
     const columns = expressions.map((_, i) => `c${i}`).join(', ')
     const aliases = expressions.map((_, i) => `k${i}`).join(', ')
     params.g_other = OTHER
@@ -551,8 +562,9 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
       `SELECT ${expressions.map((_, i) => `if(r${i} <= {g_limit:UInt32}, c${i}, {g_other:String}) AS k${i}`).join(', ')}, sum(v) AS v FROM (
          SELECT ${columns}, v, ${expressions.map((_, i) => `dense_rank() OVER (ORDER BY s${i} DESC, c${i}) AS r${i}`).join(', ')} FROM (
            SELECT ${columns}, v, ${expressions.map((_, i) => `sum(v) OVER (PARTITION BY c${i}) AS s${i}`).join(', ')} FROM (
-             SELECT ${expressions.map((e, i) => `${e} AS c${i}`).join(', ')}, ${value} AS v
-             FROM ${from(table)} WHERE ${summaryWhere(table, input.range, direct)} GROUP BY ${columns})))
+             SELECT ${dims.map((d, i) => `${dimensionText(d, `n${i}`)} AS c${i}`).join(', ')}, v FROM (
+               SELECT ${dims.map((d, i) => `${dimensionKey(d, input.truncation)} AS n${i}`).join(', ')}, ${value} AS v
+               FROM ${from(table)} WHERE ${summaryWhere(table, input.range, direct)} GROUP BY ${natives}))))
        GROUP BY ${aliases} ORDER BY v DESC, ${aliases}`,
       params,
       options,
