@@ -193,6 +193,13 @@ export const aggregatedOrderBy = (config: Pick<ClickHouseConfig, 'columns'>): st
 // TimeReceived and ExporterAddress lead the key; the rest keep FlowBatch order (stable sort).
 const rank = (name: string): number => (name === 'TimeReceived' ? 0 : name === 'ExporterAddress' ? 1 : 2)
 
+/**
+ * Codec of the aggregated tables' sums: LZ4 rather than the raw table's ZSTD, measured on 7.2M
+ * rows of flows_5m0s: sum(Bytes) 8-17 ns a row instead of 15-19, for 14 % more bytes (12.9
+ * instead of 11.4 MiB); compressing is cheaper on insert and merge too.
+ */
+export const AGGREGATED_SUM_CODEC = 'CODEC(T64, LZ4)'
+
 /** An aggregated flows table under this configuration. */
 export const aggregatedTableDefinition = (config: Settings, table: AggregatedTable): TableDefinition => {
   const orderBy = aggregatedOrderBy(config)
@@ -206,8 +213,8 @@ export const aggregatedTableDefinition = (config: Settings, table: AggregatedTab
   return {
     name: table.name,
     columns: [
-      ...columns.map((c) => ({ name: c.name, type: aggregatedColumnType(c.type), codec: c.codec })),
-      { name: FLOW_COUNT_COLUMN, type: 'UInt64', codec: 'CODEC(T64, ZSTD(1))' },
+      ...columns.map((c) => ({ name: c.name, type: aggregatedColumnType(c.type), codec: summed.has(c.name) ? AGGREGATED_SUM_CODEC : c.codec })),
+      { name: FLOW_COUNT_COLUMN, type: 'UInt64', codec: AGGREGATED_SUM_CODEC },
     ],
     indexes: [],
     projections,
