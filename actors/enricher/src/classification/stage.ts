@@ -123,6 +123,30 @@ const sides: readonly Side[] = [
 
 const ZERO_ADDRESS = new Uint8Array(16)
 
+/** One side's columns in the batch at hand: inputs (undefined when absent) and the columns written (undefined when no rule sets them). */
+interface SideArrays {
+  index: Uint32Array | undefined
+  name: Uint32Array | undefined
+  description: Uint32Array | undefined
+  speed: Uint32Array | undefined
+  provider: Uint32Array | undefined
+  connectivity: Uint32Array | undefined
+  boundary: Uint8Array | undefined
+  rename: Uint32Array | undefined
+  redescribe: Uint32Array | undefined
+}
+
+/**
+ * Words per ifIndex in the memo: stamp, name index, description index, speed, then the batch
+ * indexes of provider, connectivity, new name, new description, and the flags word (boundary,
+ * REJECTS, RENAMES, REDESCRIBES).
+ */
+const MEMO_WORDS = 9
+const BOUNDARY_MASK = 0xff
+const REJECTS = 0x100
+const RENAMES = 0x200
+const REDESCRIBES = 0x400
+
 export class ClassificationStage implements EnrichStage {
   readonly name = 'classification'
   readonly #exporterRules: CompiledRule[]
@@ -132,6 +156,13 @@ export class ClassificationStage implements EnrichStage {
   readonly #interfaces = new Map<string, InterfaceResult>()
   readonly #values: FieldValue[] = ['', ZERO_ADDRESS, '', '', '', '', '', '', '', 0, 0]
   readonly #seen = new ExporterInputs()
+  /** Per ifIndex below DENSE_IFINDEX (and one shared entry for the others): the last inputs and result of the side and run being classified. */
+  readonly #memo = new Uint32Array((DENSE_IFINDEX + 1) * MEMO_WORDS)
+  /** Identifies a (run, side) pass in the memo. */
+  #memoStamp = 0
+  /** Rows of the current run an interface rejected. */
+  #rejectedRows = new Uint8Array(0)
+  #zeroColumn = new Uint32Array(0)
   /** Which exporter targets and interface targets some rule sets: only those columns are written. */
   readonly #setsExporter: boolean[]
   readonly #setsInterface: Set<string>
@@ -167,7 +198,7 @@ export class ClassificationStage implements EnrichStage {
     const writeExporter = exporterColumns.map((c, i) => (this.#setsExporter[i] ? batch.stringIndexes(c) : undefined))
     const drop = context.drop
     const classifyInterfaces = this.#interfaceRules.length > 0
-    const sideArrays = sides.map((s) => ({
+    const sideArrays: SideArrays[] = sides.map((s) => ({
       index: batch.view(s.index),
       name: batch.view(s.name),
       description: batch.view(s.description),
@@ -178,20 +209,21 @@ export class ClassificationStage implements EnrichStage {
       rename: this.#setsInterface.has('name') ? batch.stringIndexes(s.name) : undefined,
       redescribe: this.#setsInterface.has('description') ? batch.stringIndexes(s.description) : undefined,
     }))
-    let last: ExporterResult | undefined
     const seen = this.#seen
-    for (let r = 0; r < rows; r++) {
-      // Batches come per exporter: the last exporter's inputs (as read before this stage wrote
-      // any exporter column) almost always match this row's.
-      let exporter = last
-      if (exporter === undefined || !seen.matches(r, addresses, words, names, attributeColumns)) {
-        seen.remember(r, addresses, names, attributeColumns)
-        exporter = this.#exporter(strings, addresses, names, attributeColumns, r)
-        last = exporter
-      } else this.#counts.exporterHits++
+    const counts = this.#counts
+    if (this.#rejectedRows.length < rows) this.#rejectedRows = new Uint8Array(Math.max(rows, 2 * this.#rejectedRows.length))
+    // Batches come per exporter: rows are taken in runs sharing the exporter inputs (as read
+    // before this stage wrote any exporter column), classified and written run by run.
+    for (let start = 0; start < rows; ) {
+      seen.remember(start, addresses, names, attributeColumns)
+      const exporter = this.#exporter(strings, addresses, names, attributeColumns, start)
+      let end = start + 1
+      while (end < rows && seen.matches(end, addresses, words, names, attributeColumns)) end++
+      counts.exporterHits += end - start - 1
       if (exporter.rejected) {
-        drop[r] = DropReason.rejected
-        this.#counts.rejectedExporter++
+        drop.fill(DropReason.rejected, start, end)
+        counts.rejectedExporter += end - start
+        start = end
         continue
       }
       if (exporter.generation !== gen) {
@@ -200,38 +232,93 @@ export class ClassificationStage implements EnrichStage {
       }
       for (let i = 0; i < writeExporter.length; i++) {
         const column = writeExporter[i]
-        if (column !== undefined && column[r] === 0) column[r] = exporter.indexes[i]!
+        if (column === undefined) continue
+        const index = exporter.indexes[i]!
+        for (let r = start; r < end; r++) if (column[r] === 0) column[r] = index
       }
-      if (!classifyInterfaces) continue
-      for (let s = 0; s < 2; s++) {
-        const a = sideArrays[s]!
-        const ifIndex = a.index === undefined ? 0 : a.index[r]!
-        const nameIdx = a.name === undefined ? 0 : a.name[r]!
-        const descIdx = a.description === undefined ? 0 : a.description[r]!
-        if (ifIndex === 0 && nameIdx === 0 && descIdx === 0) continue
-        const speed = a.speed === undefined ? 0 : a.speed[r]!
+      if (classifyInterfaces) {
+        // A row an interface rejects is not classified further (its other side skipped).
+        this.#rejectedRows.fill(0, start, end)
+        for (let s = 0; s < 2; s++) this.#interfacesOfRun(sideArrays[s]!, exporter, strings, start, end, gen, drop)
+      }
+      start = end
+    }
+  }
+
+  /**
+   * Classifies one side's interfaces over rows [start, end) of one exporter and writes the
+   * results. Per row, the memo (by ifIndex, for this run and side) answers when the row's inputs
+   * are the previous ones of its interface: typed-array reads only, no object.
+   */
+  #interfacesOfRun(a: SideArrays, exporter: ExporterResult, strings: readonly string[], start: number, end: number, gen: number, drop: Uint8Array): void {
+    const memo = this.#memo
+    let stamp = ++this.#memoStamp
+    if (stamp > 0x3fffffff) {
+      // Stamps would wrap: forget every memo entry instead.
+      memo.fill(0)
+      stamp = this.#memoStamp = 1
+    }
+    const zeros = this.#zeros(end)
+    const indexes = a.index ?? zeros
+    const names = a.name ?? zeros
+    const descriptions = a.description ?? zeros
+    const speeds = a.speed ?? zeros
+    const rejectedRows = this.#rejectedRows
+    let hits = 0
+    let rejected = 0
+    for (let r = start; r < end; r++) {
+      if (rejectedRows[r] !== 0) continue
+      const ifIndex = indexes[r]!
+      const nameIdx = names[r]!
+      const descIdx = descriptions[r]!
+      if (ifIndex === 0 && nameIdx === 0 && descIdx === 0) continue
+      const speed = speeds[r]!
+      // ifIndexes beyond the dense range share the last memo entry, filled anew on every row.
+      const m = (ifIndex < DENSE_IFINDEX ? ifIndex : DENSE_IFINDEX) * MEMO_WORDS
+      if (ifIndex < DENSE_IFINDEX && memo[m] === stamp && memo[m + 1] === nameIdx && memo[m + 2] === descIdx && memo[m + 3] === speed) hits++
+      else {
         const entry = ifIndex < DENSE_IFINDEX ? (ifIndex < exporter.dense.length ? exporter.dense[ifIndex] : undefined) : exporter.sparse.get(ifIndex)
         let result: InterfaceResult
         if (entry !== undefined && entry.generation === gen && entry.nameIndex === nameIdx && entry.descriptionIndex === descIdx && entry.speed === speed) {
           result = entry.result
-          this.#counts.interfaceHits++
+          hits++
         } else result = this.#interfaceEntry(exporter, entry, ifIndex, strings, nameIdx, descIdx, speed, gen)
-        if (result.rejected) {
-          drop[r] = DropReason.rejected
-          this.#counts.rejectedInterface++
-          break
-        }
-        if (result.generation !== gen) {
+        // A rejecting result writes nothing: its strings are not added to the batch.
+        if (!result.rejected && result.generation !== gen) {
           for (let i = 0; i < 4; i++) result.indexes[i] = batchStrings.index(result.ids[i]!)
           result.generation = gen
         }
-        if (a.provider !== undefined && a.provider[r] === 0) a.provider[r] = result.indexes[0]!
-        if (a.connectivity !== undefined && a.connectivity[r] === 0) a.connectivity[r] = result.indexes[1]!
-        if (a.boundary !== undefined && a.boundary[r] === 0) a.boundary[r] = result.boundary
-        if (a.rename !== undefined && result.name !== undefined) a.rename[r] = result.indexes[2]!
-        if (a.redescribe !== undefined && result.description !== undefined) a.redescribe[r] = result.indexes[3]!
+        memo[m] = stamp
+        memo[m + 1] = nameIdx
+        memo[m + 2] = descIdx
+        memo[m + 3] = speed
+        memo[m + 4] = result.indexes[0]!
+        memo[m + 5] = result.indexes[1]!
+        memo[m + 6] = result.indexes[2]!
+        memo[m + 7] = result.indexes[3]!
+        memo[m + 8] = result.boundary | (result.rejected ? REJECTS : 0) | (result.name !== undefined ? RENAMES : 0) | (result.description !== undefined ? REDESCRIBES : 0)
       }
+      const flags = memo[m + 8]!
+      if ((flags & REJECTS) !== 0) {
+        drop[r] = DropReason.rejected
+        rejectedRows[r] = 1
+        rejected++
+        continue
+      }
+      if (a.provider !== undefined && a.provider[r] === 0) a.provider[r] = memo[m + 4]!
+      if (a.connectivity !== undefined && a.connectivity[r] === 0) a.connectivity[r] = memo[m + 5]!
+      if (a.boundary !== undefined && a.boundary[r] === 0) a.boundary[r] = flags & BOUNDARY_MASK
+      if (a.rename !== undefined && (flags & RENAMES) !== 0) a.rename[r] = memo[m + 6]!
+      if (a.redescribe !== undefined && (flags & REDESCRIBES) !== 0) a.redescribe[r] = memo[m + 7]!
     }
+    this.#counts.interfaceHits += hits
+    this.#counts.rejectedInterface += rejected
+  }
+
+  /** A zeroed array of at least `rows` entries, standing for an absent input column. */
+  #zeros(rows: number): Uint32Array {
+    if (this.#zeroColumn.length < rows) this.#zeroColumn = new Uint32Array(Math.max(rows, 2 * this.#zeroColumn.length))
+    return this.#zeroColumn
   }
 
   /** An interface's result when the exporter's entry for it is from another batch or other inputs. */

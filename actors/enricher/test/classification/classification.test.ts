@@ -113,6 +113,44 @@ describe('classification rules', () => {
     expect(counts.interfaceHits + counts.interfaceMisses).toBe(100)
   })
 
+  it('answers each row for its own inputs when an interface’s inputs change within a run, exporters alternate, or ifIndexes are large', () => {
+    const stage = new ClassificationStage({
+      interfaceRules: [
+        'Interface.Description matches "^drop" -> reject',
+        'Interface.Description matches "^Transit: (\\S+)" -> provider = $1, boundary = external',
+        'Interface.Speed == 10 -> connectivity = "slow"',
+        'Interface.Index > 70000 -> connectivity = "big"',
+        'Exporter.Name == "b" -> provider = "from-b"',
+      ],
+    })
+    const flows: Flow[] = []
+    const expected: [string, string, number, string, string][] = []
+    // The same ifIndexes (small and beyond the dense range, with the same name) on two exporters
+    // in runs of 8 rows; a description holds for three rows (one of each ifIndex), then changes.
+    // Then rows of one interface with the same inputs, the exporter changing on every row.
+    for (let i = 0; i < 252; i++) {
+      const exporterB = i < 240 ? (i >> 3) % 2 === 1 : i % 2 === 1
+      const ifIndex = i < 240 ? [3, 70000, 70001][i % 3]! : 3
+      const description = i < 240 && Math.floor(i / 3) % 2 === 1 ? `Transit: T${Math.floor(i / 6) % 5}` : 'core'
+      const speed = i % 5 === 0 ? 10 : 100
+      const outDescription = i % 11 === 0 ? 'drop this' : description
+      flows.push({ exporter: exporterB ? '192.0.2.2' : '192.0.2.1', name: exporterB ? 'b' : 'a', inIf: [ifIndex, 'port', description, speed], outIf: [ifIndex, 'port', outDescription, speed] })
+      // The first rule setting a target wins.
+      const provider = description.startsWith('Transit: ') ? description.slice(9) : exporterB ? 'from-b' : ''
+      const rejected = outDescription.startsWith('drop')
+      expected.push([rejected ? 'drop' : provider, speed === 10 ? 'slow' : ifIndex > 70000 ? 'big' : '', description.startsWith('Transit') ? 1 : 0, `${ifIndex}`, rejected ? 'drop' : provider])
+    }
+    for (let pass = 0; pass < 2; pass++) {
+      const batch = batchOf(flows)
+      const drop = run(stage, batch)
+      const got = flows.map((_, r) => {
+        const out = batch.getString('OutIfProvider', r)
+        return [drop[r] === DropReason.rejected ? 'drop' : row(batch, r).in[1], row(batch, r).in[2], row(batch, r).in[3], `${batch.getNumber('InIf', r)}`, drop[r] === DropReason.rejected ? 'drop' : out]
+      })
+      expect(got).toEqual(expected)
+    }
+  })
+
   it('tests strings and numbers against lists, endsWith and inequalities', () => {
     const stage = new ClassificationStage({
       interfaceRules: [
