@@ -8,6 +8,10 @@ import { removeDir, tempDir } from '../../test/src/harness/process.js'
 import { dimensionText, expectClose, expectSeries, expectedSeries, unitValue, type UnitName } from './expected.js'
 import { type Client, type Pipeline, T0, type TestFlow, generateFlows, graphql, ok, scalar, startPipeline, waitSchema, waitStored } from './harness.js'
 import { openClickHouse } from '@flowbus/runtime'
+import { akvoradoFilters } from '../src/filter-language.js'
+import { makeDimensionCatalogue } from '../src/query/dimensions.js'
+import { makeQueryEngine } from '../src/query/engine.js'
+import { type QueryOptions, makeQueryRunner } from '../src/query/runner.js'
 import { getIntrospectionQuery } from 'graphql'
 
 let dir: string
@@ -229,6 +233,47 @@ describe('topN, sankey, flows', () => {
     const top = [...totals.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5)
     expect(data.topN.rows.map((r: any) => r.dimensions[0])).toEqual(top.map((t) => t[0]))
     data.topN.rows.forEach((r: any, i: number) => expectClose(r.total, top[i]![1], 'total'))
+  })
+
+  it('counts the whole hours starting in the range for raw top-Ns, from the hourly projection for ports', async () => {
+    // Captures the SQL the engine sends, to ask ClickHouse how it would read it.
+    const runner = makeQueryRunner(client, { database: DB, timeoutMs: 60_000, maxConcurrentPerUser: 4, server: false })
+    const sent: { sql: string; params: Record<string, unknown> }[] = []
+    const capturing = { ...runner, rows: <T>(sql: string, params: Record<string, unknown>, o: QueryOptions) => (sent.push({ sql, params }), runner.rows<T>(sql, params, o)) }
+    const engine = makeQueryEngine(capturing, makeDimensionCatalogue(pipeline.clickhouse), {
+      clickhouse: pipeline.clickhouse,
+      filters: akvoradoFilters,
+      limits: { maxPoints: 2000, maxRangeSeconds: 400 * DAY, maxLimit: 1000 },
+    })
+    const plan = async (statement: { sql: string; params: Record<string, unknown> }) =>
+      (await (await client.query({ query: `EXPLAIN projections = 1 ${statement.sql}`, query_params: statement.params, format: 'JSONEachRow' })).json<{ explain: string }>())
+        .map((r) => r.explain)
+        .join('\n')
+    // Half an hour into the first hour: the hours starting in the range are T0+1h … T0+1d+1h.
+    const range = { start: T0 + 1800, end: T0 + DAY + 1800 }
+    const base = { range, filter: '', truncation: { ipv4PrefixLength: 32, ipv6PrefixLength: 128 }, unit: 'BPS_L3' as const, limit: 4 }
+    const options = { user: 'test', purpose: 'test' }
+    for (const [dimension, projection] of [['DstPort', true], ['SrcPort', false]] as const) {
+      sent.length = 0
+      const answer = await engine.topN({ ...base, dimensions: [dimension] }, options)
+      const totals = new Map<string, number>()
+      for (const f of flows) {
+        if (f.time < T0 + 3600 || f.time >= T0 + DAY + 3600) continue
+        const key = String(dimension === 'DstPort' ? f.dstPort : f.srcPort)
+        totals.set(key, (totals.get(key) ?? 0) + unitValue('BPS_L3', f))
+      }
+      const top = [...totals.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 4)
+      expect(answer.rows.map((r) => r.dimensions[0])).toEqual(top.map((t) => t[0]))
+      answer.rows.forEach((r, i) => expectClose(r.total, top[i]![1], `${dimension} total`))
+      expectClose(answer.all.total, [...totals.values()].reduce((a, b) => a + b, 0), `${dimension} all`)
+      expect(sent).toHaveLength(1)
+      if (projection) expect(await plan(sent[0]!)).toContain('ReadFromMergeTree (ports_1h)')
+      else {
+        // Plain times: the primary key prunes, and no function runs per row.
+        expect(sent[0]!.sql).not.toContain('toStartOfHour')
+        expect(await plan(sent[0]!)).not.toContain('ports_1h')
+      }
+    }
   })
 
   it('builds a sankey of two dimensions, each with its own top and Other', async () => {

@@ -1,7 +1,7 @@
 // Turns the GraphQL questions (time series, top-N, sankey, last flows, exporters) into
 // parameterised ClickHouse queries on the right table, and shapes the answers: missing points
 // filled with zero, the rest of the top-N as "Other", per-series statistics.
-import { type ClickHouseConfig, EXPORTERS_TABLE, FLOWS_TABLE, INTERFACES_TABLE, type StorageColumn, storageColumns, unitSums } from '@flowbus/runtime'
+import { type ClickHouseConfig, EXPORTERS_TABLE, FLOWS_TABLE, INTERFACES_TABLE, type StorageColumn, FLOWS_PROJECTION_KEYS, storageColumns, unitSums } from '@flowbus/runtime'
 import { type FlowBatch, type FlowColumnName, formatIP, formatMAC, isIPv4Mapped } from '@flowbus/bus-schemas'
 import type { CompiledFilter, FilterLanguage } from '../filter-language.js'
 import { swapColumnName } from '../filter/index.js'
@@ -312,6 +312,8 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
   const swapped = (dims: readonly Dimension[]): Dimension[] => dims.map((d) => catalogue.byName(swapColumnName(d.name)) ?? d)
   const where = (filter: CompiledFilter): string => (filter.sql === '' ? timeCondition : `${timeCondition} AND (${filter.sql})`)
   const from = (table: TableChoice) => `${db}.\`${table.table}\``
+  // Columns of the raw table's hourly projection (the storage's FLOWS_PROJECTION_KEYS).
+  const projectedKeys = new Set<string>(FLOWS_PROJECTION_KEYS)
 
   /** Everything a grouped query needs once the table is chosen. */
   const prepare = (input: GroupedInput, step: number, what: string, bidirectional: boolean) => {
@@ -484,15 +486,22 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
   const summaryStep = (range: Range) => Math.max(1, Math.floor((range.end - range.start) / 24))
 
   /**
-   * A summary's condition: on the raw table, for a range where an hourly table would do (a step
-   * of an hour or more), the flows of the whole hours starting in the range, as flows_1h0m0s
-   * would count them. Written on toStartOfHour(TimeReceived), it lets ClickHouse answer from an
-   * hourly projection of the raw table when one has the columns (ports are raw-only).
+   * A summary's condition and parameters. On the raw table, for a range where an hourly table
+   * would do (a step of an hour or more), the flows of the whole hours starting in the range, as
+   * flows_1h0m0s would count them: TimeReceived from the first whole hour at or after the start
+   * to the first at or after the end (UTC hours), a plain comparison the primary key and
+   * partitions prune on, no function per row. When the hourly projection of `flows` has every
+   * column the question reads (ports, protocol), the same hours are written on
+   * toStartOfHour(TimeReceived), its key: ClickHouse then reads the projection's hourly sums.
    */
-  const summaryWhere = (table: TableChoice, range: Range, filter: CompiledFilter): string => {
-    if (table.aggregated || summaryStep(range) < 3600) return where(filter)
+  const summaryWhere = (table: TableChoice, range: Range, filter: CompiledFilter, columns: readonly string[], unit: Unit) => {
+    const plain = { sql: where(filter), params: { g_start: range.start, g_end: range.end } }
+    if (table.aggregated || summaryStep(range) < 3600) return plain
+    const hours = { g_start: Math.ceil(range.start / 3600) * 3600, g_end: Math.ceil(range.end / 3600) * 3600 }
+    const projected = unit !== 'IN_IF_PERCENT' && unit !== 'OUT_IF_PERCENT' && [...columns, ...filter.columns].every((c) => projectedKeys.has(c))
+    if (!projected) return { sql: where(filter), params: hours }
     const time = 'toStartOfHour(TimeReceived) >= toDateTime({g_start:UInt32}) AND toStartOfHour(TimeReceived) < toDateTime({g_end:UInt32})'
-    return filter.sql === '' ? time : `${time} AND (${filter.sql})`
+    return { sql: filter.sql === '' ? time : `${time} AND (${filter.sql})`, params: hours }
   }
 
   const row = (dims: readonly string[], volume: number, seconds: number, all: number): TopRow => ({
@@ -507,7 +516,8 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     const what = 'topN'
     const { dims, direct, table } = prepare(input, summaryStep(input.range), what, false)
     const value = unitAggregate(input.unit, table.aggregated)
-    const params = { ...direct.params, g_start: input.range.start, g_end: input.range.end, g_limit: input.limit }
+    const condition = summaryWhere(table, input.range, direct, dims.map((d) => d.name), input.unit)
+    const params = { ...direct.params, ...condition.params, g_limit: input.limit }
     const seconds = input.range.end - input.range.start
     // Grouped by the stored values, rendered as text once grouped.
     const keys = dims.map((d, i) => `${dimensionKey(d, input.truncation)} AS n${i}`).join(', ')
@@ -518,10 +528,10 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     // rows); a second statement for it read the range twice (the raw table for raw-only dimensions).
     const grouped =
       dims.length === 0
-        ? await rows<Record<string, string | number>>(`SELECT ${value} AS all FROM ${from(table)} WHERE ${summaryWhere(table, input.range, direct)}`, params, options)
+        ? await rows<Record<string, string | number>>(`SELECT ${value} AS all FROM ${from(table)} WHERE ${condition.sql}`, params, options)
         : await rows<Record<string, string | number>>(
             `SELECT ${texts}, v, all FROM (
-               SELECT ${keys}, ${value} AS v, sum(v) OVER () AS all FROM ${from(table)} WHERE ${summaryWhere(table, input.range, direct)} GROUP BY ${natives}
+               SELECT ${keys}, ${value} AS v, sum(v) OVER () AS all FROM ${from(table)} WHERE ${condition.sql} GROUP BY ${natives}
              ) ORDER BY v DESC, ${aliases} LIMIT {g_limit:UInt32}`,
             params,
             options,
@@ -548,7 +558,8 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
     const { dims, direct, table } = prepare(input, summaryStep(input.range), what, false)
     const value = unitAggregate(input.unit, table.aggregated)
     const seconds = input.range.end - input.range.start
-    const params: Record<string, unknown> = { ...direct.params, g_start: input.range.start, g_end: input.range.end, g_limit: input.limit }
+    const condition = summaryWhere(table, input.range, direct, dims.map((d) => d.name), input.unit)
+    const params: Record<string, unknown> = { ...direct.params, ...condition.params, g_limit: input.limit }
     // Each dimension keeps its own top values; the others become Other in that dimension. One
     // scan: the flows grouped by every dimension, each dimension's values ranked over those
     // grouped rows (window functions), then folded (a ranking statement per dimension read the
@@ -564,7 +575,7 @@ export const makeQueryEngine = (runner: QueryRunner, catalogue: DimensionCatalog
            SELECT ${columns}, v, ${expressions.map((_, i) => `sum(v) OVER (PARTITION BY c${i}) AS s${i}`).join(', ')} FROM (
              SELECT ${dims.map((d, i) => `${dimensionText(d, `n${i}`)} AS c${i}`).join(', ')}, v FROM (
                SELECT ${dims.map((d, i) => `${dimensionKey(d, input.truncation)} AS n${i}`).join(', ')}, ${value} AS v
-               FROM ${from(table)} WHERE ${summaryWhere(table, input.range, direct)} GROUP BY ${natives}))))
+               FROM ${from(table)} WHERE ${condition.sql} GROUP BY ${natives}))))
        GROUP BY ${aliases} ORDER BY v DESC, ${aliases}`,
       params,
       options,
