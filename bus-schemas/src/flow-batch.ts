@@ -335,28 +335,57 @@ export class FlowBatch {
 
   /** Appends a copy of `source`'s row `row` (every column present there), e.g. to regroup flows. */
   appendRowFrom(source: FlowBatch, row: number): number {
-    if (row < 0 || row >= source.#count) throw new RangeError(`row ${row} is outside the source batch of ${source.#count} rows`)
-    const r = this.appendRow()
+    this.appendRowsFrom(source, [row])
+    return this.#count - 1
+  }
+
+  /**
+   * Appends copies of `source`'s rows `rows` (any order, repeats allowed), column by column: one
+   * pass over the rows per column, not one pass over the columns per row (5.6 µs a row for the
+   * live sample's copies when done row by row).
+   */
+  appendRowsFrom(source: FlowBatch, rows: ArrayLike<number>): void {
+    const n = rows.length
+    for (let k = 0; k < n; k++) {
+      const row = rows[k]!
+      if (!(row >= 0 && row < source.#count)) throw new RangeError(`row ${row} is outside the source batch of ${source.#count} rows`)
+    }
+    const first = this.appendRows(n)
     source.#columns.forEach((data, i) => {
       if (data === undefined) return
       const spec = flowColumns[i]!
       const name = spec.name as never
       switch (spec.kind) {
-        case 'string':
-          this.stringIndexes(name)[r] = this.intern(source.#strings[(data as Uint32Array)[row]!]!)
+        case 'string': {
+          const from = data as Uint32Array
+          const to = this.stringIndexes(name)
+          for (let k = 0; k < n; k++) {
+            const index = from[rows[k]!]!
+            to[first + k] = index === 0 ? 0 : this.intern(source.#strings[index]!)
+          }
           return
-        case 'ip':
-          this.ip(name).set((data as Uint8Array).subarray(row * 16, row * 16 + 16), r * 16)
+        }
+        case 'ip': {
+          const from = data as Uint8Array
+          const to = this.ip(name)
+          for (let k = 0; k < n; k++) {
+            const o = rows[k]! * 16
+            const at = (first + k) * 16
+            for (let b = 0; b < 16; b++) to[at + b] = from[o + b]!
+          }
           return
+        }
         case 'u32list':
         case 'u32x3list':
-          this.setList(name, r, source.getList(name, row))
+          for (let k = 0; k < n; k++) this.setList(name, first + k, source.getList(name, rows[k]!))
           return
-        default:
-          ;(this.#column(name) as FixedArray)[r] = (data as FixedArray)[row]!
+        default: {
+          const from = data as FixedArray
+          const to = this.#column(name) as FixedArray
+          for (let k = 0; k < n; k++) to[first + k] = from[rows[k]!]!
+        }
       }
     })
-    return r
   }
 
   #column(col: FlowColumnName): ColumnData {
@@ -408,6 +437,7 @@ export function splitHalves(batch: FlowBatch): [FlowBatch, FlowBatch] {
   const middle = Math.floor(batch.count / 2)
   const first = new FlowBatch(middle)
   const second = new FlowBatch(batch.count - middle)
-  for (let r = 0; r < batch.count; r++) (r < middle ? first : second).appendRowFrom(batch, r)
+  first.appendRowsFrom(batch, Array.from({ length: middle }, (_, r) => r))
+  second.appendRowsFrom(batch, Array.from({ length: batch.count - middle }, (_, r) => middle + r))
   return [first, second]
 }

@@ -131,6 +131,25 @@ describe('FlowBatch builder', () => {
     expect(() => target.appendRowFrom(source, 50)).toThrow(/outside the source batch/)
   })
 
+  it('appendRowsFrom copies rows column by column, in the order given, repeats included', () => {
+    const source = sampleFlowBatch(300, 11)
+    const target = new FlowBatch(2)
+    const r0 = target.appendRow()
+    target.setString('ExporterName', r0, 'other')
+    target.setList('DstASPath', r0, [65000, 65001])
+    const picked = [299, 0, 17, 17, 150, 3]
+    target.appendRowsFrom(source, picked)
+    target.appendRowsFrom(source, [])
+    const rows = flowBatchToRows(target)
+    const sourceRows = flowBatchToRows(source)
+    expect(rows).toHaveLength(1 + picked.length)
+    expect(rows.slice(1).map((row) => ({ ...row }))).toEqual(picked.map((r) => sourceRows[r]))
+    expect(rows[0]).toMatchObject({ ExporterName: 'other', DstASPath: [65000, 65001] })
+    // A bad row anywhere appends nothing.
+    expect(() => target.appendRowsFrom(source, [1, 300])).toThrow(/row 300 is outside the source batch/)
+    expect(target.count).toBe(1 + picked.length)
+  })
+
   it('a decoded empty batch with present columns grows on append', () => {
     // Our encoder never writes a column for 0 flows, but another writer may send an empty one.
     const d = decodeFlowBatch(Uint8Array.of(0xf2, 0x01, 0x00)) // SrcAS present, zero values, count 0

@@ -47,8 +47,10 @@ export class EnrichPipeline {
       else if (context.drop[r] !== 0) dropped.other++
     }
     if (dropped.unknownMetadata + dropped.rejected + dropped.noSamplingRate + dropped.other === 0) return { batch, metadata, dropped }
-    const kept = new FlowBatch(rows)
-    for (let r = 0; r < rows; r++) if (this.#metadataDrop[r] === 0 && context.drop[r] === 0) kept.appendRowFrom(batch, r)
+    const keep: number[] = []
+    for (let r = 0; r < rows; r++) if (this.#metadataDrop[r] === 0 && context.drop[r] === 0) keep.push(r)
+    const kept = new FlowBatch(keep.length)
+    kept.appendRowsFrom(batch, keep)
     return { batch: kept, metadata, dropped }
   }
 

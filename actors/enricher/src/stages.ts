@@ -8,7 +8,7 @@
 //   context.reset(batch.count)                       // once per batch, before the stages
 //   context.routing = routingLookupResult            // optional, before the `asn` stage
 //   for (const s of stages) s.apply(batch, batch.count, context)
-//   // then drop rows whose context.drop[r] !== 0 (reason = DropReason), e.g. with appendRowFrom
+//   // then drop rows whose context.drop[r] !== 0 (reason = DropReason), e.g. with appendRowsFrom
 //   stage.counts()                                   // monotonic totals per outcome, for metrics
 //
 // Order matters: classification needs the exporter/interface metadata the actor sets first

@@ -17,10 +17,12 @@ export class LiveSampler {
       this.#next -= count
       return undefined
     }
-    const sample = new FlowBatch(Math.ceil((count - this.#next) / this.oneIn))
+    const rows: number[] = []
     let r = this.#next
-    for (; r < count; r += this.oneIn) sample.appendRowFrom(batch, r)
+    for (; r < count; r += this.oneIn) rows.push(r)
     this.#next = r - count
+    const sample = new FlowBatch(rows.length)
+    sample.appendRowsFrom(batch, rows)
     return sample
   }
 }
