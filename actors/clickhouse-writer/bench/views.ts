@@ -1,6 +1,6 @@
 // Materialized-view cost benchmark: the same Native inserts into `flows` with no view, each view
 // of the schema alone, and all of them, so the aggregated tables' cost per flow is measured per view.
-// Run: npm run bench -- views   (prints "bench views.<case> <value> <unit>")
+// Run: npm run bench -- views   (prints "bench views.<case> <value> <unit>"; BENCH_VIEWS_PROJECTIONS below)
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
@@ -92,11 +92,14 @@ const hashed = (view: ViewDefinition): ViewDefinition => {
   return { ...view, select: view.select.replace(/^SELECT /, `SELECT cityHash64(${others.join(', ')}) AS DimensionsHash, `) }
 }
 
+// BENCH_VIEWS_PROJECTIONS=SrcAS,DstAS: the aggregated tables' projections (clickhouse.projections; empty: none).
+const projections = process.env.BENCH_VIEWS_PROJECTIONS === undefined ? {} : { projections: process.env.BENCH_VIEWS_PROJECTIONS.split(',').filter(Boolean) }
+
 let databases = 0
 /** Median insert time (ms) into a fresh database holding every table and the views `pick` keeps. */
 const measure = async (name: string, pick: (view: string) => boolean) => {
   if (ONLY && !ONLY.includes(name)) return
-  const config = resolveWriterConfig({ clickhouse: { database: `v${databases++}`, retention: keepForever } }).clickhouse as ClickHouseConfig
+  const config = resolveWriterConfig({ clickhouse: { database: `v${databases++}`, retention: keepForever, ...projections } }).clickhouse as ClickHouseConfig
   await client.command({ query: `CREATE DATABASE ${ident(config.database)}` })
   for (const table of tableDefinitions(config)) await client.command({ query: renderCreateTable(config, tableVariant(table)) })
   for (const view of viewDefinitions(config).filter((v) => pick(v.name))) await client.command({ query: renderCreateView(config, hashed(variant(view))) })
