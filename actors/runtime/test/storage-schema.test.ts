@@ -103,6 +103,25 @@ describe('storage definition', () => {
     expect(aggregatedOrderBy(config).slice(0, 2)).toEqual(['TimeReceived', 'ExporterAddress'])
   })
 
+  it('renders a projection per configured dimension on each aggregated table, the ports one on flows', () => {
+    const config = section({ projections: ['SrcAS', 'DstCountry'] })
+    for (const table of aggregatedTables) {
+      const ddl = renderCreateTable(config, aggregatedTableDefinition(config, table))
+      expect(ddl).toContain(
+        'PROJECTION `by_SrcAS` (SELECT TimeReceived, `SrcAS`, sum(Bytes * SamplingRate), sum((Bytes + 18 * Packets) * SamplingRate), sum(Packets * SamplingRate), sum(Flows) GROUP BY TimeReceived, `SrcAS`)',
+      )
+      expect(ddl).toContain('PROJECTION `by_DstCountry`')
+      expect(ddl).not.toContain('by_DstAS')
+      expect(ddl).toContain("deduplicate_merge_projection_mode = 'rebuild'")
+      expect(ddl).toContain('`ExporterName` String,')
+    }
+    expect(renderCreateTable(config, flowsTable(config))).toContain('PROJECTION `ports_1h` (SELECT toStartOfHour(TimeReceived), DstPort, Proto,')
+    expect(renderCreateTable(config, flowsTable(config))).toContain('`ExporterName` LowCardinality(String),')
+    expect(section({}).projections).toEqual(['SrcAS', 'DstAS', 'ExporterName', 'SrcCountry', 'DstCountry'])
+    expect(() => section({ projections: ['DstPort'] })).toThrow(/"DstPort" is not a dimension of the aggregated tables/)
+    expect(() => section({ projections: ['SrcASN'] })).toThrow(/"SrcASN" is not a flow column/)
+  })
+
   it('keeps docs/columns.md equal to the generated page', () => {
     // If this fails after a schema change, regenerate: npx flowbus schema --markdown > docs/columns.md
     expect(readFileSync(join(root, 'docs/columns.md'), 'utf8')).toBe(columnsMarkdown())
