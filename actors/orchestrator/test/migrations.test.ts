@@ -203,18 +203,32 @@ describe('migrations on a database created by the schema before projections', ()
       "SELECT name, toString(sum(rows)) AS rows FROM system.projection_parts WHERE database = 'legacy' AND table = 'flows_1m0s' AND active AND name = 'by_SrcAS' GROUP BY name",
     )
     expect(parts).toEqual([{ name: 'by_SrcAS', rows: expect.any(String) }])
-    const plan = (
-      await queryRows<{ explain: string }>(
-        client,
-        'EXPLAIN projections = 1 SELECT SrcAS, sum(Bytes * SamplingRate) * 8 AS v FROM legacy.flows_1m0s WHERE TimeReceived >= now() - 3600 GROUP BY SrcAS',
+    const plan = async () =>
+      (
+        await queryRows<{ explain: string }>(
+          client,
+          'EXPLAIN projections = 1 SELECT SrcAS, sum(Bytes * SamplingRate) * 8 AS v FROM legacy.flows_1m0s WHERE TimeReceived >= now() - 3600 GROUP BY SrcAS',
+        )
       )
-    )
-      .map((r) => r.explain)
-      .join('\n')
-    expect(plan).toContain('ReadFromMergeTree (by_SrcAS)')
+        .map((r) => r.explain)
+        .join('\n')
+    expect(await plan()).toContain('ReadFromMergeTree (by_SrcAS)')
     const bySrcAS = 'SELECT toString(groupArray((SrcAS, v))) AS n FROM (SELECT SrcAS, sum(Bytes * SamplingRate) AS v FROM legacy.flows_1m0s GROUP BY SrcAS ORDER BY SrcAS)'
     const raw = 'SELECT toString(groupArray((SrcAS, v))) AS n FROM (SELECT SrcAS, sum(Bytes * SamplingRate) AS v FROM legacy.flows GROUP BY SrcAS ORDER BY SrcAS)'
     expect((await queryRows<{ n: string }>(client, bySrcAS))[0]!.n).toBe((await queryRows<{ n: string }>(client, raw))[0]!.n)
+    // The same keys again, then a merge: SummingMergeTree sums the rows and rebuilds the projection.
+    const again = await client.exec({
+      query: insertStatement(config, 'flows', { format: 'JSONEachRow', settings: deduplicatedInsertSettings('legacy-2') }),
+      values: Readable.from([Buffer.from(flows.map((f) => JSON.stringify(f)).join('\n'))], { objectMode: false }),
+    })
+    again.stream.resume()
+    await finished(again.stream)
+    await client.command({ query: 'OPTIMIZE TABLE legacy.flows_1m0s FINAL' })
+    // One part per daily partition (the flows may straddle midnight).
+    expect(await count("SELECT count() - uniqExact(partition) AS n FROM system.parts WHERE database = 'legacy' AND table = 'flows_1m0s' AND active")).toBe(0)
+    expect(await count('SELECT sum(Bytes) AS n FROM legacy.flows_1m0s')).toBe(60_000)
+    expect((await queryRows<{ n: string }>(client, bySrcAS))[0]!.n).toBe((await queryRows<{ n: string }>(client, raw))[0]!.n)
+    expect(await plan()).toContain('ReadFromMergeTree (by_SrcAS)')
 
     const schema = await showCreateAll(client, 'legacy')
     expect((await runMigrations(client, config, options)).changed).toEqual([])
