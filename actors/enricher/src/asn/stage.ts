@@ -33,6 +33,23 @@ const NETWORKS = 4
 const NONE = 5
 const outcomes = ['flow', 'flow-except-private', 'routing', 'geoip', 'networks', 'none'] as const
 
+/**
+ * One provider's pass: each row no earlier provider answered takes `source`'s value when it is
+ * not 0 (nor private, with publicOnly), marked as provider p's. Returns how many rows it took.
+ */
+function takeUnanswered(source: ArrayLike<number>, p: number, rows: number, value: Uint32Array, from: Uint8Array, publicOnly: boolean): number {
+  let n = 0
+  for (let r = 0; r < rows; r++) {
+    if (from[r] !== NONE) continue
+    const v = source[r]!
+    if (v === 0 || (publicOnly && isPrivateAS(v))) continue
+    value[r] = v
+    from[r] = p
+    n++
+  }
+  return n
+}
+
 export class ASNStage implements EnrichStage {
   readonly name = 'asn'
   readonly #as: Uint8Array
@@ -76,16 +93,7 @@ export class ASNStage implements EnrichStage {
       const p = this.#as[i]!
       const source = p === FLOW || p === FLOW_EXCEPT_PRIVATE ? column : p === ROUTING ? routing : p === GEOIP ? geoip : networks
       if (source === undefined) continue
-      const publicOnly = p === FLOW_EXCEPT_PRIVATE
-      let n = 0
-      for (let r = 0; r < rows; r++) {
-        if (from[r] !== NONE) continue
-        const v = source[r]!
-        if (v === 0 || (publicOnly && isPrivateAS(v))) continue
-        value[r] = v
-        from[r] = p
-        n++
-      }
+      const n = takeUnanswered(source, p, rows, value, from, p === FLOW_EXCEPT_PRIVATE)
       chosen[p]! += n
       answered += n
     }
@@ -103,15 +111,7 @@ export class ASNStage implements EnrichStage {
       const p = this.#net[i]!
       const source = p === FLOW ? column : routing
       if (source === undefined) continue
-      let n = 0
-      for (let r = 0; r < rows; r++) {
-        if (from[r] !== NONE) continue
-        const v = source[r]!
-        if (v === 0) continue
-        value[r] = v
-        from[r] = p
-        n++
-      }
+      const n = takeUnanswered(source, p, rows, value, from, false)
       chosen[p]! += n
       answered += n
     }
