@@ -2,6 +2,8 @@
 // dirs, installing a missing Debian package, waiting for a port, and stopping without leaks.
 
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import { createSocket } from 'node:dgram'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -11,19 +13,50 @@ import { afterAll, beforeAll, beforeEach } from 'vitest'
 
 const execFileAsync = promisify(execFile)
 
-/** A loopback TCP port nobody listens on right now (the OS picks it, so parallel workers do not collide). */
+/**
+ * A loopback port nobody listens on right now, for TCP and UDP. It is drawn at random below the
+ * kernel's ephemeral range: a port the OS picks with listen(0) comes from that range, so an
+ * outgoing connection of a parallel test can take it as its source port between this call and
+ * the server's own listen (the EADDRINUSE that once failed a multi-process run).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const [low, high] = belowEphemeral()
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low))
+    if (handedOut.has(port)) continue
+    if ((await canBind(port, 'tcp')) && (await canBind(port, 'udp'))) {
+      handedOut.add(port)
+      return port
+    }
+  }
+  throw new Error(`no free loopback port between ${low} and ${high} after 200 tries`)
+}
+
+const handedOut = new Set<number>()
+
+/** [first, last) of the ports under the ephemeral range, from /proc when it is there. */
+function belowEphemeral(): [number, number] {
+  let ephemeralLow = 32768
+  try {
+    ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || ephemeralLow
+  } catch {
+    // not Linux: keep the usual default
+  }
+  return ephemeralLow > 12000 ? [10000, ephemeralLow] : [ephemeralLow, 65535]
+}
+
+function canBind(port: number, protocol: 'tcp' | 'udp'): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (protocol === 'udp') {
+      const socket = createSocket('udp4')
+      socket.once('error', () => resolve(false))
+      socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)))
+      return
+    }
     const server = createServer()
     server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port)
-        else reject(new Error('could not obtain a free loopback port'))
-      })
-    })
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
   })
 }
 

@@ -8,6 +8,7 @@
 
 import type { Admin, Consumer, Kafka } from 'kafkajs'
 import { asBuffer, type RecordSender } from './kafka-producer.js'
+import { topicEndOffsets } from './kafka-topics.js'
 import { TransportMessageTooLarge, type Closeable, type KvEntry, type KvStore } from './transport.js'
 
 export interface KvStoreSettings {
@@ -155,8 +156,7 @@ class CompactedTopicStore implements KvStore, Closeable {
   /** Waits until this store has read everything the topic held when sync was called. */
   private async sync(): Promise<void> {
     const admin = await this.settings.admin()
-    const ends = await admin.fetchTopicOffsets(this.settings.topic)
-    await this.waitFor(new Map(ends.map((end) => [end.partition, Number(end.high)])))
+    await this.waitFor(await topicEndOffsets(admin, this.settings.topic))
   }
 
   private waitFor(targets: ReadonlyMap<number, number>): Promise<void> {

@@ -181,3 +181,22 @@ export const describeError = (error: unknown): string => {
   }
   return String(error)
 }
+
+/**
+ * End offset of every partition of a topic. Right after a topic is created its partitions may
+ * still be electing a leader, and the broker answers NOT_LEADER_FOR_PARTITION or
+ * LEADER_NOT_AVAILABLE for a moment; such retriable answers are asked again for up to ~10 s
+ * instead of failing the actor's start.
+ */
+export async function topicEndOffsets(admin: Admin, topic: string): Promise<Map<number, number>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const ends = await admin.fetchTopicOffsets(topic)
+      return new Map(ends.map((end) => [end.partition, Number(end.high)]))
+    } catch (error) {
+      const retriable = (error as { retriable?: boolean }).retriable === true
+      if (!retriable || attempt >= 50) throw error
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+  }
+}

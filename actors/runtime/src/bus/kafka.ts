@@ -47,6 +47,7 @@ import {
   RECORD_OVERHEAD_BYTES,
   reconcileTopics,
   retentionConfigs,
+  topicEndOffsets,
   type TopicSettings,
 } from './kafka-topics.js'
 import {
@@ -402,8 +403,7 @@ class KafkaTransport implements Transport {
     const admin = await this.admin()
     const groupId = `flowbus-listen-${this.instanceId}-${++this.listenerCounter}`
     // Where "now" is: the end of every partition as listen() is called.
-    const next = new Map<number, number>()
-    for (const end of await admin.fetchTopicOffsets(topic)) next.set(end.partition, Number(end.high))
+    const next = await topicEndOffsets(admin, topic)
     const consumer = this.kafka.consumer({
       groupId,
       sessionTimeout: this.sessionTimeoutMs,
