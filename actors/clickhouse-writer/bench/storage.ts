@@ -34,6 +34,8 @@ const E2E_FLOWS = Number(process.env.BENCH_STORAGE_MESSAGE_FLOWS ?? 2000)
 // The writer's grouping in the end-to-end case (unset: the writer's defaults; batchRows 1: one insert per message).
 const E2E_BATCH_ROWS = process.env.BENCH_STORAGE_BATCH_ROWS
 const E2E_BATCH_TIME = process.env.BENCH_STORAGE_BATCH_TIME
+// Blocks of 100 000 flows in the engine-schema case.
+const SCHEMA_BLOCKS = Number(process.env.BENCH_STORAGE_SCHEMA_BLOCKS ?? 20)
 const keepForever = { flows: 0, flows1m: 0, flows5m: 0, flows1h: 0, counters: 0 }
 
 const print = (name: string, value: number, unit: string) => console.log(`bench storage.${name} ${Math.round(value)} ${unit}`)
@@ -104,7 +106,7 @@ const paths: Path[] = [
   },
 ]
 
-// BENCH_STORAGE_ONLY=e2e (or insert, size) runs one part.
+// BENCH_STORAGE_ONLY=e2e (or insert, size, schema) runs one part.
 const only = process.env.BENCH_STORAGE_ONLY
 for (const path of only && only !== 'insert' ? [] : paths) {
   const table = await freshTable()
@@ -147,6 +149,37 @@ if (!only || only === 'size') {
     `SELECT sum(bytes_on_disk) / sum(rows) FROM system.parts WHERE active AND database = '${config.database}' AND table = 'flows_size'`,
   )
   print('bytes-per-flow', bytes, 'B')
+}
+
+// The engine's ceiling for the whole schema: pre-encoded 100 000-row blocks inserted one after the
+// other into flows with its views (aggregated tables, exporters, interfaces) and projections, no
+// bus and no encoding in the timed part; CPU of the whole process (engine threads and merges)
+// until the engine's background merges are over. What the writer can approach at best.
+if (!only || only === 'schema') {
+  const schema = base('schema').clickhouse as ClickHouseConfig
+  await createSchema(client, schema)
+  // Two distinct batches (building one takes seconds), each block one second later than the last.
+  const contents = [sampleFlowBatch(100_000, 300), sampleFlowBatch(100_000, 301)]
+  const blocks = Array.from({ length: SCHEMA_BLOCKS }, (_, i) => {
+    const batch = contents[i % contents.length]!
+    batch.u32('TimeReceived').fill(1_760_000_000 + i, 0, batch.count)
+    return native.encode(batch)
+  })
+  const inserter = embeddedInserter(client, spool)
+  const table = `${ident(schema.database)}.${ident('flows')}`
+  const cpuStarted = process.cpuUsage()
+  const started = performance.now()
+  for (const block of blocks) await inserter.insertNative(table, native.columns, block, blockHash(block))
+  const seconds = (performance.now() - started) / 1000
+  for (let idle = 0; idle < 3; ) {
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const merging = await scalar(client, `SELECT count() FROM system.merges WHERE database = '${schema.database}'`)
+    idle = merging === 0 ? idle + 1 : 0
+  }
+  const cpu = process.cpuUsage(cpuStarted)
+  const rows = SCHEMA_BLOCKS * 100_000
+  print('engine-schema', rows / seconds, 'rows/s')
+  console.log(`bench storage.engine-schema-cpu ${((cpu.user + cpu.system) / rows).toFixed(1)} us/flow`)
 }
 
 // The writer end to end: messages of E2E_FLOWS flows on the memory bus, into the full schema (flows,
