@@ -184,9 +184,10 @@ export const describeError = (error: unknown): string => {
 
 /**
  * End offset of every partition of a topic. Right after a topic is created its partitions may
- * still be electing a leader, and the broker answers NOT_LEADER_FOR_PARTITION or
- * LEADER_NOT_AVAILABLE for a moment; such retriable answers are asked again for up to ~10 s
- * instead of failing the actor's start.
+ * still be electing a leader: the broker answers NOT_LEADER_FOR_PARTITION or
+ * LEADER_NOT_AVAILABLE, and kafkajs, whose metadata does not hold the partitions yet, may even
+ * throw a TypeError of its own ("Cannot destructure property 'partitions'…"). Any failure is
+ * asked again every 200 ms for about 10 s before it fails the actor's start.
  */
 export async function topicEndOffsets(admin: Admin, topic: string): Promise<Map<number, number>> {
   for (let attempt = 1; ; attempt++) {
@@ -194,8 +195,7 @@ export async function topicEndOffsets(admin: Admin, topic: string): Promise<Map<
       const ends = await admin.fetchTopicOffsets(topic)
       return new Map(ends.map((end) => [end.partition, Number(end.high)]))
     } catch (error) {
-      const retriable = (error as { retriable?: boolean }).retriable === true
-      if (!retriable || attempt >= 50) throw error
+      if (attempt >= 50) throw error
       await new Promise((resolve) => setTimeout(resolve, 200))
     }
   }
