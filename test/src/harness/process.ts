@@ -20,7 +20,7 @@ const execFileAsync = promisify(execFile)
  * the server's own listen (the EADDRINUSE that once failed a multi-process run).
  */
 export async function freePort(): Promise<number> {
-  const [low, high] = belowEphemeral()
+  const [low, high] = (outsideEphemeral ??= portsOutsideEphemeral())
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = low + Math.floor(Math.random() * (high - low))
     if (handedOut.has(port)) continue
@@ -33,16 +33,23 @@ export async function freePort(): Promise<number> {
 }
 
 const handedOut = new Set<number>()
+let outsideEphemeral: [number, number] | undefined
 
-/** [first, last) of the ports under the ephemeral range, from /proc when it is there. */
-function belowEphemeral(): [number, number] {
-  let ephemeralLow = 32768
+/**
+ * [first, last) of the ports to draw from: those under the kernel's ephemeral range, or over it
+ * when it starts low; the whole unprivileged range only when the ephemeral range covers it.
+ */
+function portsOutsideEphemeral(): [number, number] {
+  let [ephemeralLow, ephemeralHigh] = [32768, 60999]
   try {
-    ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || ephemeralLow
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+    if (low && high) [ephemeralLow, ephemeralHigh] = [low, high]
   } catch {
-    // not Linux: keep the usual default
+    // not Linux: keep the usual range
   }
-  return ephemeralLow > 12000 ? [10000, ephemeralLow] : [ephemeralLow, 65535]
+  if (ephemeralLow >= 12000) return [10000, ephemeralLow]
+  if (ephemeralHigh <= 63000) return [ephemeralHigh + 1, 65536]
+  return [1024, 65536]
 }
 
 function canBind(port: number, protocol: 'tcp' | 'udp'): Promise<boolean> {
